@@ -1,0 +1,345 @@
+"""Spectrogram and batch augmentations of the CP-JKU DCASE Task 1 recipes.
+
+Inputs are log-mel batches ``x`` of shape (B, C, M, T) = (batch, channel, mel bins, frames),
+e.g. (B, 1, 256, 65) for 1-s clips at 32 kHz with hop 500. Every random draw goes through the
+explicit ``torch.Generator`` argument (draws happen on the generator's device and are moved to
+``x``'s device), so a training run is reproducible from its seed. Functions never modify
+their input in place; a no-op (probability 0, width 0, ...) returns ``x`` itself.
+
+Sources of the defaults (:class:`AugmentConfig`):
+
+* DCASE 2024 Task 1 baseline, github.com/CPJKU/dcase2024_task1_baseline, ``run_training.py``:
+  ``--freqm 48`` (torchaudio ``FrequencyMasking(48, iid_masks=True)``), ``--timem 0``,
+  ``--roll_sec 0.1`` (waveform roll, ``RollDataset`` in ``dataset/dcase24.py``),
+  ``--mixstyle_p 0.4``, ``--mixstyle_alpha 0.3`` (``helpers/utils.py: mixstyle``),
+  front-end 32 kHz / hop 500 / 256 mels.
+* CP-JKU DCASE 2023 student, github.com/fschmid56/cpjku_dcase23, ``run_training.py``: same
+  mixstyle p/alpha and freqm, plus ``--dir_prob 0.6`` (device impulse responses).
+* Mixup: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018; per-example
+  λ with λ ← max(λ, 1 − λ) as in CP-JKU's ``mixup()`` (github.com/CPJKU/cpjku_dcase22).
+
+Training order (:func:`augment_batch`) follows the DCASE 2024 baseline: the waveform is rolled
+in the data set, frequency masking is applied to the mel spectrogram inside the front-end, and
+Freq-MixStyle is applied to the finished log-mel batch in ``training_step``. Hence
+``time_roll → freq_mask → freq_mixstyle``. (Rolling commutes with the other two; only
+mask-before-MixStyle vs. after makes a difference.) Mixup touches the labels and is done in
+the training step: :func:`mixup` + :func:`mixup_loss`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from asc_edge.errors import ConfigError
+
+__all__ = ["AugmentConfig", "freq_mask", "time_roll", "freq_mixstyle", "mixup", "mixup_loss", "mix_targets",
+           "augment_batch", "DEFAULT_TIME_ROLL_FRAMES"]
+
+# DCASE 2024 baseline rolls the waveform by up to roll_sec = 0.1 s. In frames of the baseline
+# front-end (32 kHz, hop 500 samples = 15.625 ms): 0.1 * 32000 / 500 = 6.4 -> 6 frames.
+DEFAULT_TIME_ROLL_FRAMES = int(0.1 * 32000 / 500)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """All augmentation settings in one place; the defaults are the CP-JKU seed recipe."""
+
+    # Max width (mel bins) of one frequency mask per example. DCASE24 baseline run_training.py
+    # --freqm 48 -> torchaudio FrequencyMasking(48, iid_masks=True); also cpjku_dcase23. 0 disables.
+    freq_mask: int = 48
+    # Max circular time shift in frames, shift ~ U{-n..n} per example. DCASE24 baseline rolls the
+    # *waveform* by up to roll_sec=0.1 s (RollDataset); 0.1 s at 32 kHz / hop 500 = 6.4 -> 6 frames.
+    # Set 0 when the waveform pipeline already rolls. 0 disables.
+    time_roll: int = DEFAULT_TIME_ROLL_FRAMES
+    # Beta(alpha, alpha) of mixup (Zhang et al. 2018). alpha=1 (uniform lambda, folded to [0.5, 1]) as
+    # requested for this project; NB the official DCASE24 baseline run_training.py uses no mixup and
+    # the CP-JKU DCASE22 submission used 0.3. 0 disables.
+    mixup_alpha: float = 1.0
+    # Probability that a batch is mixed. CP-JKU's mixup code mixes every batch when alpha > 0 -> 1.0.
+    mixup_p: float = 1.0
+    # Freq-MixStyle (Schmid et al., CP-JKU DCASE 2022/2023/2024): batch-level probability.
+    # DCASE24 baseline --mixstyle_p 0.4 (also cpjku_dcase23 student). 0 disables.
+    mixstyle_p: float = 0.4
+    # Beta(alpha, alpha) for the MixStyle statistic weights. DCASE24 baseline --mixstyle_alpha 0.3.
+    mixstyle_alpha: float = 0.3
+    # Device impulse response (DIR) augmentation probability, applied to waveforms elsewhere; kept
+    # here so all augmentation flags live in one place. cpjku_dcase23 run_training.py --dir_prob 0.6.
+    dir_p: float = 0.6
+
+    def __post_init__(self) -> None:
+        for name in ("freq_mask", "time_roll"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ConfigError(f"augment {name} must be an integer >= 0, got {v!r}",
+                                  hint=f"set {name}=0 to disable it, or a positive number of "
+                                       f"{'mel bins' if name == 'freq_mask' else 'frames'}")
+        for name in ("mixup_p", "mixstyle_p", "dir_p"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+                raise ConfigError(f"augment {name} must be a probability in [0, 1], got {v!r}",
+                                  hint=f"set {name}=0 to disable it")
+        for name in ("mixup_alpha", "mixstyle_alpha"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v) >= 0.0:
+                raise ConfigError(f"augment {name} must be >= 0, got {v!r}",
+                                  hint="use a Beta concentration such as 0.3 or 1.0 (mixup_alpha=0 disables mixup)")
+        if self.mixstyle_p > 0 and self.mixstyle_alpha <= 0:
+            raise ConfigError("augment mixstyle_alpha must be > 0 when mixstyle_p > 0",
+                              hint="set mixstyle_alpha=0.3 (baseline) or mixstyle_p=0 to disable Freq-MixStyle")
+
+    @classmethod
+    def disabled(cls) -> AugmentConfig:
+        """Every augmentation switched off (evaluation, debugging)."""
+        return cls(freq_mask=0, time_roll=0, mixup_alpha=0.0, mixup_p=0.0, mixstyle_p=0.0, dir_p=0.0)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AugmentConfig:
+        """Build from a mapping; unknown keys are an error (typos must not pass silently)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown augmentation setting(s): {', '.join(unknown)}",
+                              hint=f"valid keys: {', '.join(sorted(names))}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _check_generator(generator: Any) -> torch.Generator:
+    if not isinstance(generator, torch.Generator):
+        raise ConfigError(f"augmentations need an explicit torch.Generator, got {type(generator).__name__}",
+                          hint="create one per run: g = torch.Generator().manual_seed(seed)")
+    return generator
+
+
+def _check_4d(x: Tensor, fn: str) -> None:
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ConfigError(f"{fn}: expected a (batch, channel, mel, frames) tensor, got {shape}",
+                          hint="add the channel axis: x.unsqueeze(1) for a (B, M, T) batch")
+
+
+def _check_prob(p: float, name: str) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"{name} must be in [0, 1], got {p}", hint=f"set {name}=0 to disable")
+
+
+def _uniform(n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    return torch.rand(n, generator=generator, device=generator.device).to(device)
+
+
+def _beta(alpha: float, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    """n draws of Beta(alpha, alpha) as float32, seeded from ``generator`` (via numpy's PCG64)."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
+    lam = np.random.default_rng(seed).beta(alpha, alpha, size=n)
+    return torch.as_tensor(lam, dtype=torch.float32, device=device)
+
+
+def _randperm(n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    return torch.randperm(n, generator=generator, device=generator.device).to(device)
+
+
+def _bcast(v: Tensor, x: Tensor) -> Tensor:
+    """Reshape a per-example (B,) vector to broadcast against x (B, ...)."""
+    return v.to(x.dtype).reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+
+
+# ----------------------------------------------------------------------------- augmentations
+
+def freq_mask(x: Tensor, max_width: int, generator: torch.Generator, fill: float = 0.0) -> Tensor:
+    """Frequency masking (SpecAugment, Park et al. 2019), one band per example (iid across the batch).
+
+    For every example a width ``w ~ U{0, …, max_width − 1}`` and a start ``f0 ~ U{0, …, M − w}``
+    are drawn and mel bins ``[f0, f0 + w)`` of all channels and frames are set to ``fill``.
+    Mirrors torchaudio ``FrequencyMasking(max_width, iid_masks=True)`` of the DCASE 2024
+    baseline (there the mask is applied to the *power* mel, i.e. log(0 + 1e-5) ≈ −11.5 after the
+    log; here it acts on the log-mel, hence the ``fill`` argument, default 0).
+
+    x: (B, C, M, T) -> same shape. ``max_width=0`` returns ``x``.
+    """
+    _check_4d(x, "freq_mask")
+    _check_generator(generator)
+    m = x.shape[2]
+    if isinstance(max_width, bool) or int(max_width) != max_width or max_width < 0:
+        raise ConfigError(f"freq_mask: max_width must be an integer >= 0, got {max_width!r}",
+                          hint="use e.g. 48 (baseline) or 0 to disable")
+    if max_width > m:
+        raise ConfigError(f"freq_mask: max_width {max_width} exceeds the {m} mel bins of the input",
+                          hint=f"use max_width <= {m} (the baseline masks up to 48 of 256 bins)")
+    if max_width == 0 or x.shape[0] == 0:
+        return x
+    b = x.shape[0]
+    u = _uniform(2 * b, generator, x.device)
+    width = torch.floor(u[:b] * max_width).long().clamp_(max=max_width - 1)
+    start = torch.floor(u[b:] * (m - width + 1).to(u.dtype)).long()
+    start = torch.minimum(start, m - width)
+    bins = torch.arange(m, device=x.device)
+    mask = (bins[None, :] >= start[:, None]) & (bins[None, :] < (start + width)[:, None])  # (B, M)
+    return x.masked_fill(mask[:, None, :, None], fill)
+
+
+def time_roll(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
+    """Circular shift along time, ``shift ~ U{−max_shift, …, max_shift}`` per example.
+
+    Output frame t of example b is input frame ``(t − shift_b) mod T`` (``torch.roll``
+    semantics). Spectrogram-domain counterpart of the DCASE 2024 baseline's waveform roll
+    (``RollDataset``, ``np.random.random_integers(-roll, roll)``); unlike a waveform roll it moves
+    whole frames and keeps the STFT frame at the wrap-around point intact.
+
+    x: (B, C, M, T) -> same shape. ``max_shift=0`` returns ``x``.
+    """
+    _check_4d(x, "time_roll")
+    _check_generator(generator)
+    if isinstance(max_shift, bool) or int(max_shift) != max_shift or max_shift < 0:
+        raise ConfigError(f"time_roll: max_shift must be an integer >= 0, got {max_shift!r}",
+                          hint="use e.g. 6 frames (0.1 s at hop 500 / 32 kHz) or 0 to disable")
+    if max_shift == 0 or x.shape[0] == 0:
+        return x
+    b, t = x.shape[0], x.shape[-1]
+    shifts = torch.randint(-int(max_shift), int(max_shift) + 1, (b,), generator=generator,
+                           device=generator.device).to(x.device)
+    idx = torch.remainder(torch.arange(t, device=x.device)[None, :] - shifts[:, None], t)  # (B, T)
+    return x.gather(-1, idx[:, None, None, :].expand_as(x))
+
+
+def freq_mixstyle(x: Tensor, alpha: float, p: float, generator: torch.Generator, eps: float = 1e-6) -> Tensor:
+    """Freq-MixStyle (Schmid et al., CP-JKU DCASE 2022–2024; MixStyle: Zhou et al., ICLR 2021).
+
+    With probability ``p`` for the whole batch: per example and per frequency band, the mean and
+    standard deviation over (channel, time) — dims (1, 3), keepdim — are computed (unbiased
+    variance, ``std = sqrt(var + eps)``, statistics detached), the example is normalised with
+    them and re-styled with statistics mixed with those of a randomly permuted partner:
+    ``mu = λ·mu + (1−λ)·mu[perm]``, same for std, ``λ ~ Beta(alpha, alpha)`` per example.
+    This is ``helpers/utils.py: mixstyle`` of the DCASE 2024 baseline (frequency-wise instead
+    of MixStyle's channel-wise statistics), with the randomness taken from ``generator``.
+
+    x: (B, C, M, T) -> same shape. ``p=0`` returns ``x``; ``p=1`` always mixes.
+    """
+    _check_4d(x, "freq_mixstyle")
+    _check_generator(generator)
+    _check_prob(p, "mixstyle p")
+    if p == 0 or x.shape[0] == 0:
+        return x
+    if not alpha > 0:
+        raise ConfigError(f"freq_mixstyle: alpha must be > 0, got {alpha}",
+                          hint="use alpha=0.3 (baseline) or p=0 to disable")
+    if x.shape[1] * x.shape[3] < 2:
+        raise ConfigError(f"freq_mixstyle: needs >= 2 values per band for a variance, input {tuple(x.shape)}",
+                          hint="use inputs with more than one frame, or disable Freq-MixStyle (mixstyle_p=0)")
+    if float(_uniform(1, generator, torch.device("cpu"))) >= p:
+        return x
+    b = x.shape[0]
+    f_mu = x.mean(dim=(1, 3), keepdim=True).detach()
+    f_sig = (x.var(dim=(1, 3), keepdim=True) + eps).sqrt().detach()
+    x_normed = (x - f_mu) / f_sig
+    lam = _bcast(_beta(alpha, b, generator, x.device), x)
+    perm = _randperm(b, generator, x.device)
+    mu_mix = f_mu * lam + f_mu[perm] * (1 - lam)
+    sig_mix = f_sig * lam + f_sig[perm] * (1 - lam)
+    return x_normed * sig_mix + mu_mix
+
+
+def mixup(x: Tensor, y: Tensor, alpha: float, generator: torch.Generator,
+          p: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+    """Mixup (Zhang et al. 2018) with a per-example weight, as in CP-JKU's ``mixup()``.
+
+    ``λ_i ~ Beta(alpha, alpha)``, folded to ``λ_i ← max(λ_i, 1 − λ_i) ∈ [0.5, 1]`` so each
+    mixed example stays closest to its own label; a random permutation gives the partners:
+    ``x_mixed[i] = λ_i·x[i] + (1 − λ_i)·x[perm[i]]``.
+
+    Args:
+        x: (B, ...) inputs (any shape with the batch first).
+        y: labels (B,) or one-hot/soft (B, C); only checked against the batch size here — the
+            labels are mixed by the loss (:func:`mixup_loss`) or :func:`mix_targets`.
+        alpha: Beta concentration; ``alpha=0`` disables mixup.
+        p: probability that this batch is mixed at all (default 1).
+
+    Returns ``(x_mixed, perm, lam)``: perm (B,) long, lam (B,) float32 on x's device. When not
+    mixed: ``x`` itself, the identity permutation and ``lam = 1``.
+    """
+    _check_generator(generator)
+    _check_prob(p, "mixup p")
+    if not alpha >= 0:
+        raise ConfigError(f"mixup: alpha must be >= 0, got {alpha}", hint="use alpha=1.0, or 0 to disable mixup")
+    b = x.shape[0]
+    if y.shape[0] != b:
+        raise ConfigError(f"mixup: {y.shape[0]} labels for a batch of {b}", hint="pass the labels of this batch")
+    identity = (x, torch.arange(b, device=x.device), torch.ones(b, dtype=torch.float32, device=x.device))
+    if alpha == 0 or p == 0 or b == 0:
+        return identity
+    if p < 1 and float(_uniform(1, generator, torch.device("cpu"))) >= p:
+        return identity
+    lam = _beta(alpha, b, generator, x.device)
+    lam = torch.maximum(lam, 1 - lam)
+    perm = _randperm(b, generator, x.device)
+    lam_x = _bcast(lam, x)
+    return x * lam_x + x[perm] * (1 - lam_x), perm, lam
+
+
+def mix_targets(y: Tensor, perm: Tensor, lam: Tensor, num_classes: int | None = None) -> Tensor:
+    """Mixed soft targets ``lam_i·t[i] + (1 − lam_i)·t[perm[i]]`` (B, C), t = one-hot(y) for indices."""
+    if y.ndim == 1 and not y.is_floating_point():
+        if num_classes is None:
+            raise ConfigError("mix_targets: num_classes is needed for class-index labels",
+                              hint="pass num_classes=10 (or the model's number of outputs)")
+        t = torch.nn.functional.one_hot(y.long(), num_classes).float()
+    else:
+        t = y.float()
+    lam = lam.to(t.device, t.dtype)[:, None]
+    return lam * t + (1 - lam) * t[perm.to(t.device)]
+
+
+def mixup_loss(loss_fn: Callable[[Tensor, Tensor], Tensor], logits: Tensor, y: Tensor, perm: Tensor,
+               lam: Tensor, reduction: str = "mean") -> Tensor:
+    """Mix per-example losses: ``lam_i·ℓ(z_i, y_i) + (1 − lam_i)·ℓ(z_i, y_perm[i])``.
+
+    ``loss_fn(logits, targets)`` must return per-example losses (B,), e.g.
+    ``functools.partial(F.cross_entropy, reduction="none")`` or
+    ``lambda z, t: kd_loss(z, teacher, t, reduction="none")``. For losses linear in the target
+    (cross-entropy) this equals the loss against :func:`mix_targets`. ``reduction``: ``"mean"``,
+    ``"sum"`` or ``"none"`` (B,).
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ConfigError(f"mixup_loss: unknown reduction {reduction!r}", hint="use 'mean', 'sum' or 'none'")
+    b = logits.shape[0]
+    la = loss_fn(logits, y)
+    lb = loss_fn(logits, y[perm.to(y.device)])
+    if la.shape != (b,) or lb.shape != (b,):
+        raise ConfigError(f"mixup_loss: loss_fn must return per-example losses of shape ({b},), got {tuple(la.shape)}",
+                          hint="use reduction='none', e.g. functools.partial(F.cross_entropy, reduction='none')")
+    lam = lam.to(la.device, la.dtype)
+    per = lam * la + (1 - lam) * lb
+    if reduction == "mean":
+        return per.mean()
+    if reduction == "sum":
+        return per.sum()
+    return per
+
+
+def augment_batch(x: Tensor, cfg: AugmentConfig, generator: torch.Generator, mask_fill: float = 0.0) -> Tensor:
+    """Training-time spectrogram augmentation of a log-mel batch, in the DCASE 2024 baseline order.
+
+    ``time_roll(cfg.time_roll) → freq_mask(cfg.freq_mask) → freq_mixstyle(cfg.mixstyle_alpha,
+    cfg.mixstyle_p)``; see the module docstring for why. Mixup (labels) and DIR (waveforms) are
+    applied elsewhere. x: (B, C, M, T) -> same shape. ``mask_fill``: value of masked log-mel bins;
+    pass ``log(log_offset)`` to reproduce the baseline, which masks the power mel before the log.
+    """
+    if not isinstance(cfg, AugmentConfig):
+        raise ConfigError(f"augment_batch: cfg must be an AugmentConfig, got {type(cfg).__name__}",
+                          hint="build it with AugmentConfig(...) or AugmentConfig.from_dict(...)")
+    _check_4d(x, "augment_batch")
+    _check_generator(generator)
+    x = time_roll(x, cfg.time_roll, generator)
+    x = freq_mask(x, cfg.freq_mask, generator, fill=mask_fill)
+    x = freq_mixstyle(x, cfg.mixstyle_alpha, cfg.mixstyle_p, generator)
+    return x

@@ -1,0 +1,167 @@
+"""``asc-edge`` command line: thin — parse flags, call one function per command, print errors as one line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import AscEdgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Tiny acoustic scene classification (DCASE Task 1): train, export, benchmark on a Cortex-M4.")
+
+_AUG = None  # AugmentConfig defaults, read lazily (importing torch is slow)
+
+
+def _errors_as_one_line(fn):
+    """Turn an AscEdgeError into ``error: <message> (fix: <hint>)`` and exit status 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AscEdgeError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing was written", err=True)
+            raise typer.Exit(130)
+    return wrapper
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+@_errors_as_one_line
+def train(
+    data: Path = typer.Option(..., help="Dataset root in TAU Urban Acoustic Scenes 2022 Mobile layout."),
+    split: str = typer.Option("100", help="Train subset: 5, 10, 25, 50 or 100 (split5 … split100)."),
+    splits: Optional[Path] = typer.Option(None, help="Folder with split*.csv / test.csv (default: data root or split_setup/)."),
+    model: str = typer.Option("cp-mobile", help="Model name (see `asc-edge complexity --list`)."),
+    frontend: str = typer.Option("dcase2024", help="Log-mel preset: dcase2024, 44k-256, 16k-128, 8k-140."),
+    epochs: int = typer.Option(100),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(0.005, help="Peak learning rate (AdamW), DCASE24 baseline."),
+    weight_decay: float = typer.Option(0.0001),
+    warmup_epochs: float = typer.Option(5.0, help="Linear warm-up length, then cosine decay."),
+    seed: int = typer.Option(0),
+    teacher: List[Path] = typer.Option([], help="Teacher checkpoint; repeat for a logit-averaged ensemble."),
+    kd_lambda: float = typer.Option(0.02, help="KD: weight λ of the label loss (KT report eq. 3)."),
+    kd_tau: float = typer.Option(2.0, help="KD: temperature τ."),
+    freq_mask: int = typer.Option(48, help="Max masked mel bins (0 = off)."),
+    time_roll: int = typer.Option(6, help="Max time roll in frames (0 = off)."),
+    mixup_alpha: float = typer.Option(1.0, help="Mixup Beta α (0 = off)."),
+    mixstyle_p: float = typer.Option(0.4, help="Freq-MixStyle probability (0 = off)."),
+    mixstyle_alpha: float = typer.Option(0.3, help="Freq-MixStyle Beta α."),
+    dir_p: float = typer.Option(0.6, help="Device-impulse-response augmentation probability (0 = off)."),
+    dirs: Optional[Path] = typer.Option(None, help="Folder of device impulse responses (default: <data>/dirs)."),
+    out: Path = typer.Option(Path("runs"), help="Parent folder of run directories."),
+    name: Optional[str] = typer.Option(None, help="Run directory name (default: <model>_split<N>_<ce|kd>_seed<S>)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Feature / teacher-logit cache (default ~/.cache/asc-edge)."),
+    val_every: int = typer.Option(5, help="Validate on the test split every N epochs (curves only)."),
+    accelerator: str = typer.Option("cpu"),
+    devices: int = typer.Option(1, help="Processes/GPUs per node (DDP when > 1)."),
+    num_nodes: int = typer.Option(1),
+    strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
+    progress: bool = typer.Option(True, help="Progress bars."),
+) -> None:
+    """Train a student (or teacher), optionally distilled from teacher checkpoints."""
+    _setup_logging()
+    from .augment import AugmentConfig
+    from .train import TrainConfig, train as run_train
+
+    cfg = TrainConfig(
+        data=str(data), split=split, splits_dir=str(splits) if splits else None, model=model, frontend=frontend,
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+        seed=seed, teachers=[str(t) for t in teacher], kd_lambda=kd_lambda, kd_tau=kd_tau,
+        augment=AugmentConfig(freq_mask=freq_mask, time_roll=time_roll, mixup_alpha=mixup_alpha,
+                              mixstyle_p=mixstyle_p, mixstyle_alpha=mixstyle_alpha, dir_p=dir_p),
+        dirs=str(dirs) if dirs else None, out=str(out), name=name, cache_dir=str(cache_dir) if cache_dir else None,
+        val_every=val_every, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+        progress=progress)
+    run_dir = run_train(cfg)
+    if run_dir is not None:
+        m = json.loads((run_dir / "metrics.json").read_text())
+        r = json.loads((run_dir / "report.json").read_text())
+        typer.echo(f"run: {run_dir}")
+        typer.echo(f"test macro accuracy {m['macro_accuracy']:.4f}, accuracy {m['accuracy']:.4f}, "
+                   f"log loss {m['log_loss']:.4f} on {m['n_clips']} clips; wall time {r['wall_time_s']:.0f} s")
+
+
+@app.command()
+@_errors_as_one_line
+def evaluate(
+    ckpt: Path = typer.Argument(..., help="Run directory or model.ckpt from `asc-edge train`."),
+    data: Path = typer.Option(..., help="Dataset root (TAU 2022 Mobile layout)."),
+    split: str = typer.Option("test", help="Split to evaluate: test, or 5 … 100."),
+    splits: Optional[Path] = typer.Option(None, help="Folder with split CSVs."),
+    cache_dir: Optional[Path] = typer.Option(None),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the metrics JSON here."),
+) -> None:
+    """Re-compute metrics of a checkpoint on a split (features from the checkpoint's own frontend)."""
+    _setup_logging()
+    from .report.io import write_json_atomic
+    from .train import evaluate_checkpoint
+
+    m = evaluate_checkpoint(ckpt, data, split, splits_dir=splits, cache_dir=cache_dir)
+    if output:
+        write_json_atomic(output, m)
+    typer.echo(f"{m['split']}: macro accuracy {m['macro_accuracy']:.4f}, accuracy {m['accuracy']:.4f}, "
+               f"log loss {m['log_loss']:.4f} on {m['n_clips']} clips")
+    for label, acc in m["per_class_accuracy"].items():
+        typer.echo(f"  {label:<24} {acc:.3f}" if acc is not None else f"  {label:<24} -")
+    for dev, acc in m["per_device_accuracy"].items():
+        typer.echo(f"  device {dev:<17} {acc:.3f}")
+
+
+@app.command()
+@_errors_as_one_line
+def complexity(
+    model: Optional[str] = typer.Argument(None, help="Model name, e.g. cp-mobile."),
+    frontend: str = typer.Option("dcase2024", help="Log-mel preset fixing the input shape."),
+    list_models: bool = typer.Option(False, "--list", help="List the registered models."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Parameters, MACs and parameter bytes of a model against the DCASE Task 1 limits."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .complexity import MAX_MACS, MAX_PARAM_BYTES, measure
+    from .features import get_frontend
+    from .models import MODELS, build_model
+
+    if list_models or model is None:
+        for n in sorted(MODELS):
+            typer.echo(f"{n:<16} {MODELS[n].role:<8} {MODELS[n].source}")
+        return
+    fe = get_frontend(frontend)
+    c = measure(build_model(model), n_mels=fe.n_mels, frames=fe.n_frames)
+    if as_json:
+        typer.echo(json.dumps({"model": model, **c.to_dict()}, indent=2))
+        return
+    t = Table(title=f"{model}: input {c.input_shape} ({frontend})")
+    for col in ("quantity", "value", "limit", "within"):
+        t.add_column(col)
+    t.add_row("parameters", f"{c.params:,}", "", "")
+    t.add_row("MACs", f"{c.macs:,}", f"{MAX_MACS:,}", "yes" if c.macs <= MAX_MACS else "NO")
+    for dtype, nbytes in c.param_bytes.items():
+        t.add_row(f"parameter bytes ({dtype})", f"{nbytes:,}", f"{MAX_PARAM_BYTES:,}",
+                  "yes" if nbytes <= MAX_PARAM_BYTES else "NO")
+    Console().print(t)
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

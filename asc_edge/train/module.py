@@ -1,0 +1,142 @@
+"""The Lightning module: one student (or teacher) network, its losses and its optimiser."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from ..augment import AugmentConfig, augment_batch, mixup, mixup_loss
+from ..data.dirs import convolve_dir
+from ..distill.kd import kd_loss
+from ..features import FrontendConfig, LogMel
+from ..models import build_model
+
+
+class ASCModule(pl.LightningModule):
+    """Trains ``model_name`` on log-mel batches, with optional offline knowledge distillation.
+
+    Batches are ``(features (B, 1, n_mels, frames), targets (B,), teacher_logits (B, C), index (B,))``;
+    ``teacher_logits`` are cached teacher outputs (or empty (B, 0) without a teacher).
+
+    Training step, in order: device-impulse-response convolution of the *waveform* of a fraction
+    ``augment.dir_p`` of the batch (features recomputed with :class:`LogMel`; CP-JKU DCASE 2023),
+    time roll → frequency mask → Freq-MixStyle (:func:`augment_batch`), mixup, then cross-entropy or
+    the KD loss ``λ·CE + (1−λ)·τ²·KL`` (KT report eq. 3) with mixup-mixed teacher logits.
+
+    Optimiser: AdamW, learning rate warmed up linearly for ``warmup_epochs`` then cosine-decayed to 0,
+    stepped per batch.
+
+    The network lives in ``self.model`` so the checkpoint's ``state_dict`` uses the ``model.*`` keys
+    of the CPJKU DCASE baselines.
+    """
+
+    def __init__(self, model_name: str, model_kwargs: dict, labels: list[str], frontend: dict,
+                 train: dict):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(model_name, n_classes=len(labels), **model_kwargs)
+        self.frontend = FrontendConfig.from_dict(frontend)
+        self.augment = AugmentConfig.from_dict(train["augment"])
+        self.train_cfg = train
+        self.mel = LogMel(self.frontend)
+        # Set by the run driver, never saved: waveforms (N, samples) and DIRs for DIR augmentation.
+        self.waveforms: np.ndarray | None = None
+        self.dirs: list[np.ndarray] = []
+        self._gen: torch.Generator | None = None
+        self._val_logits: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+        # Per-epoch curves of this process (rank 0's are written to the run directory).
+        self.history: dict[int, dict] = {}
+        self._loss_sum = 0.0
+        self._loss_n = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def on_fit_start(self) -> None:
+        # One generator per process, seeded from the run seed and the rank: reproducible, and DDP
+        # ranks draw different augmentations.
+        self._gen = torch.Generator().manual_seed(int(self.train_cfg["seed"]) * 1000 + self.global_rank)
+
+    # --- augmentation -------------------------------------------------------------------------
+    def _apply_dirs(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        p = self.augment.dir_p
+        if p <= 0 or not self.dirs or self.waveforms is None:
+            return x
+        pick = torch.rand(len(index), generator=self._gen) < p
+        if not pick.any():
+            return x
+        which = torch.randint(len(self.dirs), (int(pick.sum()),), generator=self._gen)
+        rows = torch.nonzero(pick).flatten()
+        waves = np.stack([convolve_dir(self.waveforms[int(index[r])], self.dirs[int(d)])
+                          for r, d in zip(rows, which)])
+        x = x.clone()
+        x[rows] = self.mel(torch.from_numpy(waves).to(x.device))
+        return x
+
+    # --- steps --------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, y, teacher, index = batch
+        x = self._apply_dirs(x, index)
+        x = augment_batch(x, self.augment, self._gen, mask_fill=math.log(self.frontend.log_offset))
+        x, perm, lam = mixup(x, y, self.augment.mixup_alpha, self._gen, p=self.augment.mixup_p)
+        logits = self.model(x)
+        if teacher.shape[1]:
+            lam_t = lam[:, None].to(teacher.dtype)
+            teacher_mixed = lam_t * teacher + (1 - lam_t) * teacher[perm]
+            loss_fn = functools.partial(kd_loss, teacher_logits=teacher_mixed, lam=self.train_cfg["kd_lambda"],
+                                        tau=self.train_cfg["kd_tau"], reduction="none")
+            loss = mixup_loss(lambda z, t: loss_fn(z, targets=t), logits, y, perm, lam)
+        else:
+            loss = mixup_loss(functools.partial(F.cross_entropy, reduction="none"), logits, y, perm, lam)
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(y))
+        self._loss_sum += float(loss.detach()) * len(y)
+        self._loss_n += len(y)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        row = self.history.setdefault(self.current_epoch, {"epoch": self.current_epoch})
+        row["train_loss"] = self._loss_sum / max(1, self._loss_n)
+        row["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self._loss_sum, self._loss_n = 0.0, 0
+
+    def validation_step(self, batch, batch_idx):
+        x, y, _, _ = batch
+        logits = self.model(x)
+        self._val_logits.append(logits.detach())
+        self._val_targets.append(y)
+
+    def on_validation_epoch_end(self) -> None:
+        logits = self.all_gather(torch.cat(self._val_logits)).reshape(-1, len(self.hparams.labels))
+        targets = self.all_gather(torch.cat(self._val_targets)).reshape(-1)
+        self._val_logits.clear()
+        self._val_targets.clear()
+        pred = logits.argmax(1)
+        per_class = [(pred[targets == c] == c).float().mean() for c in targets.unique()]
+        macro = float(torch.stack(per_class).mean())
+        loss = float(F.cross_entropy(logits.float(), targets))
+        self.log("val_macro_accuracy", macro, prog_bar=True, rank_zero_only=True)
+        if not self.trainer.sanity_checking:
+            row = self.history.setdefault(self.current_epoch, {"epoch": self.current_epoch})
+            row.update(val_loss=loss, val_macro_accuracy=macro)
+
+    # --- optimiser ----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        cfg = self.train_cfg
+        opt = torch.optim.AdamW(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(total - 1, int(round(cfg["warmup_epochs"] * total / max(1, cfg["epochs"]))))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

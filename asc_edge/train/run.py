@@ -1,0 +1,181 @@
+"""``asc-edge train``: from a TAU-layout dataset to a run directory.
+
+Run directory (``<out>/<name>/``), written only when training finished, via a temporary sibling
+directory renamed into place (no half-written checkpoint on Ctrl-C or crash):
+
+- ``model.ckpt``       Lightning checkpoint (``state_dict`` with ``model.*`` keys + ``hyper_parameters``)
+- ``metrics.json``     test-split metrics of the final model (macro / per-class / per-device accuracy, log loss)
+- ``report.json``      what produced it: config, complexity, versions, git commit, wall time
+- ``history.json``     per-epoch train loss, learning rate, validation loss / macro accuracy
+- ``confusion_matrix.png``, ``training_curves.png``
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..checkpoint import LoadedModel, load_ensemble, predict_logits
+from ..complexity import check_budget, measure
+from ..data import load_dirs
+from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
+from ..errors import CheckpointError
+from ..features import get_frontend
+from ..models import MODELS
+from ..report.io import write_json_atomic
+from ..report.plots import plot_confusion_matrix, plot_training_curves
+from .config import TrainConfig
+from .data import SplitData, default_cache_dir, load_split_data, load_split_waveforms
+from .evaluate import evaluate_loaded
+from .module import ASCModule
+
+log = logging.getLogger(__name__)
+
+
+def teacher_logits_for(teacher_paths: list[str], split: SplitData, data: str, split_name: str,
+                       splits_dir: str | None, cache_root: Path, progress: bool = True) -> np.ndarray:
+    """Offline KD targets: the (logit-averaged) teachers' logits ``(N, C)`` for ``split``'s clips,
+    columns in ``split.labels`` order. Computed once and cached by (teacher file hashes, teacher
+    frontend, clip list).
+
+    Raises:
+        CheckpointError: unreadable teacher, or a teacher whose label set differs from the data's.
+    """
+    teacher: LoadedModel = load_ensemble(teacher_paths)
+    if set(teacher.labels) != set(split.labels):
+        raise CheckpointError(f"teacher labels {list(teacher.labels)} differ from the data's {list(split.labels)}",
+                              hint="distil only from teachers trained on the same label set")
+    key_parts = {"teachers": sorted(file_sha256(p) for p in teacher_paths),
+                 "frontend": teacher.frontend.key(),
+                 "clips": clip_list_digest([c.filename for c in split.clips])}
+
+    def compute() -> np.ndarray:
+        feats = split.features
+        if teacher.frontend != split.frontend:
+            feats = load_split_data(data, split_name, teacher.frontend, splits_dir=splits_dir,
+                                    labels=split.labels, cache_dir=cache_root / "features",
+                                    progress=progress).features
+        return predict_logits(teacher.model, feats).numpy()
+
+    logits = TeacherLogitCache(cache_root / "teacher_logits").get_or_compute(key_parts, compute)
+    order = [teacher.labels.index(name) for name in split.labels]  # map by name, never by position
+    return np.ascontiguousarray(logits[:, order])
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _loader(split: SplitData, teacher: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    ds = TensorDataset(torch.from_numpy(split.features), torch.from_numpy(split.targets),
+                       torch.from_numpy(teacher), torch.arange(len(split.targets)))
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=0,
+                      drop_last=shuffle and len(ds) > batch_size,
+                      generator=torch.Generator().manual_seed(seed) if shuffle else None)
+
+
+def train(cfg: TrainConfig) -> Path | None:
+    """Train ``cfg.model`` on ``cfg.split`` and write the run directory; returns its path
+    (``None`` in non-zero DDP ranks, which write nothing).
+
+    Raises:
+        DataError, ConfigError, CheckpointError: bad data, settings or teacher checkpoints.
+    """
+    t0 = time.time()
+    frontend = get_frontend(cfg.frontend)
+    cache_root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    train_split = load_split_data(cfg.data, cfg.split, frontend, splits_dir=cfg.splits_dir,
+                                  cache_dir=cache_root / "features", progress=cfg.progress)
+    test_split = load_split_data(cfg.data, "test", frontend, splits_dir=cfg.splits_dir, labels=train_split.labels,
+                                 cache_dir=cache_root / "features", progress=cfg.progress)
+    n = len(train_split.targets)
+    teacher = np.zeros((n, 0), dtype=np.float32)
+    if cfg.teachers:
+        teacher = teacher_logits_for(cfg.teachers, train_split, cfg.data, cfg.split, cfg.splits_dir, cache_root,
+                                     cfg.progress)
+
+    module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
+    complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
+    role = MODELS[cfg.model].role
+    if role == "student":
+        check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")
+    if cfg.augment.dir_p > 0:
+        module.waveforms = load_split_waveforms(train_split, frontend, cache_root / "features")
+        module.dirs = load_dirs(Path(cfg.dirs) if cfg.dirs else Path(cfg.data) / "dirs", frontend.sample_rate)
+
+    trainer = pl.Trainer(
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy, deterministic=True, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=cfg.progress, num_sanity_val_steps=0,
+        check_val_every_n_epoch=max(1, min(cfg.val_every, cfg.epochs)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+        trainer.fit(module, _loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
+                    _loader(test_split, np.zeros((len(test_split.targets), 0), np.float32), 256, False, cfg.seed))
+    if not trainer.is_global_zero:
+        return None
+
+    module.model.eval()
+    loaded = LoadedModel(model=module.model, model_name=cfg.model, labels=train_split.labels,
+                         frontend=frontend, path=Path())
+    metrics = evaluate_loaded(loaded, test_split)
+    metrics["split"] = "test"
+    history = [module.history[e] for e in sorted(module.history)]
+    report = {
+        "config": cfg.to_dict(), "frontend": frontend.to_dict(), "labels": list(train_split.labels),
+        "complexity": complexity.to_dict(), "role": role, "n_train_clips": n,
+        "n_test_clips": len(test_split.targets), "wall_time_s": round(time.time() - t0, 1),
+        "git_commit": _git_commit(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                                                  "pytorch_lightning": pl.__version__},
+        "torch_threads": torch.get_num_threads(),
+    }
+    return _write_run_dir(Path(cfg.out), cfg.run_name(), module, trainer, metrics, report, history)
+
+
+def _write_run_dir(out: Path, name: str, module: ASCModule, trainer: pl.Trainer, metrics: dict, report: dict,
+                   history: list[dict]) -> Path:
+    """Write everything into ``.<name>.partial-<pid>`` and rename it to ``<name>`` at the end."""
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / name
+    tmp = out / f".{name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "epoch": trainer.current_epoch, "global_step": trainer.global_step,
+                "pytorch-lightning_version": pl.__version__}
+        torch.save(ckpt, tmp / "model.ckpt")
+        write_json_atomic(tmp / "metrics.json", metrics)
+        write_json_atomic(tmp / "report.json", report)
+        write_json_atomic(tmp / "history.json", history)
+        plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"], tmp / "confusion_matrix.png",
+                              title=f"{name}: test macro accuracy {metrics['macro_accuracy']:.3f}")
+        plot_training_curves(history, tmp / "training_curves.png")
+        old = out / f".{name}.old-{os.getpid()}"
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

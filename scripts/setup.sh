@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian machine: apt packages, a Python 3.11 venv in .venv,
+# and the project installed editable with its test extras. Safe to run again: it only does
+# work when pyproject.toml (or this script) changed since the last successful run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+STAMP="$VENV/.asc-edge-setup.sha256"
+
+APT_PACKAGES=(libsndfile1)
+
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  exit 0
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "[setup] apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+PY=""
+for cand in python3.11 python3; do
+  if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    PY=$(command -v "$cand"); break
+  fi
+done
+if [ -z "$PY" ]; then
+  echo "[setup] error: Python 3.11 not found. Fix: apt-get install python3.11 python3.11-venv" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating venv with $PY"
+  "$PY" -m venv "$VENV" || { echo "[setup] error: venv failed. Fix: apt-get install python3.11-venv" >&2; exit 1; }
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch first and pinned, so nothing later resolves a CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -e ".[test]"
+echo "$want" > "$STAMP"
+echo "[setup] done: $VENV"

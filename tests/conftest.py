@@ -1,0 +1,65 @@
+"""Shared fixtures: the real-audio pack beside the repo, and tiny synthetic TAU-layout data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ../shared/data (ESC-10 pack in TAU layout); skips the test when it is absent."""
+    if not (SHARED_DATA / "meta.csv").is_file():
+        pytest.skip("../shared/data not present: the real-audio pack lives beside the repo")
+    return SHARED_DATA
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list[str]] | list[tuple[str, ...]]) -> Path:
+    """Write a tab-separated file with a header line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """Factory writing a small synthetic TAU-layout data set under tmp_path; returns its root.
+
+    ``make(name="ds", labels=("park", "tram"), per_label=2, sample_rate=44100, seconds=1.0)``
+    writes audio/<label>-city<i>-<i>-0-0-a.wav (16-bit mono noise + tone), meta.csv, and
+    split_setup/split100.csv (all clips) and split_setup/test.csv (the first clip of each label).
+    ``make.write_tsv(path, header, rows)`` writes extra CSVs; ``make.write_wav(path, x, sr)`` audio.
+    """
+
+    def write_wav(path: Path, x: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), x, sr, subtype=subtype)
+        return path
+
+    def make(name: str = "ds", labels=("park", "tram"), per_label: int = 2,
+             sample_rate: int = 44100, seconds: float = 1.0) -> Path:
+        root = tmp_path / name
+        rng = np.random.default_rng(0)
+        rows = []
+        n = int(round(sample_rate * seconds))
+        t = np.arange(n) / sample_rate
+        for k, label in enumerate(labels):
+            for i in range(per_label):
+                fn = f"audio/{label}-city{i}-{i}-0-0-a.wav"
+                x = 0.1 * np.sin(2 * np.pi * (300 + 200 * k + 50 * i) * t) + 0.02 * rng.standard_normal(n)
+                write_wav(root / fn, x.astype(np.float32), sample_rate)
+                rows.append([fn, label, f"city{i}-{i}", "a"])
+        write_tsv(root / "meta.csv", ["filename", "scene_label", "identifier", "source_label"], rows)
+        write_tsv(root / "split_setup" / "split100.csv", ["filename", "scene_label"], [r[:2] for r in rows])
+        write_tsv(root / "split_setup" / "test.csv", ["filename", "scene_label"],
+                  [r[:2] for r in rows[::per_label]])
+        return root
+
+    make.write_tsv = write_tsv
+    make.write_wav = write_wav
+    return make
