@@ -291,7 +291,7 @@ def test_cache_atomic_writes_leave_no_temp_files(tmp_path, tiny_clips, monkeypat
     cache.waveforms(tiny_clips, progress=False)
     files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert len(files) == 1 + 4 + 4
-    assert not [p for p in files if p.name.startswith(cache_mod._TMP_PREFIX)]
+    assert not [p for p in files if p.name.endswith(".tmp")]
 
     # a write that dies half-way leaves neither a temp file nor a partial entry
     def boom(f, arr, allow_pickle=False):

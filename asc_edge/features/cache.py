@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,26 +24,11 @@ from asc_edge.data.tau import Clip
 from asc_edge.errors import ConfigError, DataError
 from asc_edge.features.config import FrontendConfig
 from asc_edge.features.logmel import log_mel
+from asc_edge.report.io import atomic_write
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when the stored arrays change meaning
-_TMP_PREFIX = ".tmp-"
-
-
-def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write via ``write(fileobj)`` to a temp file in ``path``'s folder, then os.replace it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class FeatureCache:
@@ -68,7 +52,7 @@ class FeatureCache:
             cfg_file = self.dir / "config.json"
             if not cfg_file.is_file():
                 text = json.dumps({"format": CACHE_FORMAT, "frontend": cfg.to_dict()}, indent=2, sort_keys=True)
-                _atomic_write(cfg_file, lambda f: f.write(text.encode("utf-8")))
+                atomic_write(cfg_file, lambda f: f.write(text.encode("utf-8")))
         except OSError as exc:
             raise ConfigError(f"{self.dir}: cannot create feature cache folder ({exc.strerror or exc})",
                               hint="choose a writable cache_dir") from None
@@ -119,7 +103,7 @@ class FeatureCache:
 
     def _write(self, path: Path, arr: np.ndarray) -> None:
         try:
-            _atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
+            atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write feature cache entry ({exc.strerror or exc})",
                               hint=f"free disk space or choose a writable cache_dir (now {self.dir.parent})") from None

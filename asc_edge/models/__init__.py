@@ -46,6 +46,18 @@ def model_names() -> list[str]:
     return sorted(MODELS)
 
 
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry of ``name``.
+
+    Raises:
+        ConfigError: unknown name (the message lists the registered ones).
+    """
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown model {name!r}", hint=f"choose one of: {', '.join(model_names())}")
+    return spec
+
+
 def build_model(name: str, n_classes: int = 10, **kwargs) -> nn.Module:
     """Build a registered model with its defaults, ``n_classes`` outputs and ``kwargs`` overrides.
 
@@ -54,9 +66,7 @@ def build_model(name: str, n_classes: int = 10, **kwargs) -> nn.Module:
     Raises:
         ConfigError: unknown name (the message lists the registered ones) or bad keyword.
     """
-    spec = MODELS.get(name)
-    if spec is None:
-        raise ConfigError(f"unknown model {name!r}", hint=f"choose one of: {', '.join(model_names())}")
+    spec = get_spec(name)
     try:
         return spec.factory(**{**spec.defaults, **kwargs, "n_classes": n_classes})
     except TypeError as exc:
@@ -64,5 +74,5 @@ def build_model(name: str, n_classes: int = 10, **kwargs) -> nn.Module:
                           hint="check the keyword names of its config dataclass") from None
 
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "model_names", "CPMobile", "CPMobileConfig",
+__all__ = ["MODELS", "ModelSpec", "build_model", "get_spec", "model_names", "CPMobile", "CPMobileConfig",
            "CPResNet", "CPResNetConfig", "LogitEnsemble"]

@@ -6,8 +6,9 @@ Audio Classification and Tagging with Deep Convolutional Neural Networks" (IEEE/
 a ResNet of basic blocks whose kernel sizes are chosen by the hyper-parameter ``rho`` so that the
 network's receptive field stays bounded — each 3×3 convolution beyond the budget becomes a 1×1.
 
-Here it is the CPU-trainable teacher: ``width`` scales all channel counts (default 48 gives
-~1.2 M parameters; see ``asc-edge complexity cp-resnet``).
+Here it is the CPU-trainable teacher: ``width`` scales all channel counts. The default (32) gives
+143,604 parameters and 126.7 M MACs for a (1, 1, 256, 65) input — 2.3× the student's parameters,
+sized so that it trains on a 2-core CPU in minutes; raise ``width`` (e.g. 64–128) on a GPU.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class CPResNetConfig:
 
     n_classes: int = 10
     in_channels: int = 1
-    width: int = 48                      # channels of stage 1; stages 2/3 use 2× and 4×
+    width: int = 32                      # channels of stage 1; stages 2/3 use 2× and 4×
     rho: int = 7                         # receptive-field budget: larger → more 3×3 kernels
     blocks_per_stage: tuple[int, ...] = (4, 1, 2)
 

@@ -24,8 +24,9 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, split: str = "test",
         CheckpointError, DataError: see :func:`load_checkpoint` and :func:`load_split_data`.
     """
     loaded = load_checkpoint(ckpt)
+    # ``cache_dir`` is the cache root, as `asc-edge train --cache-dir`: features live in <cache_dir>/features
     split_data = load_split_data(data, split, loaded.frontend, splits_dir=splits_dir, labels=loaded.labels,
-                                 cache_dir=cache_dir, progress=progress)
+                                 cache_dir=Path(cache_dir) / "features" if cache_dir else None, progress=progress)
     metrics = evaluate_loaded(loaded, split_data)
     metrics["checkpoint"] = str(loaded.path)
     metrics["split"] = split

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 
 import numpy as np
@@ -15,6 +16,8 @@ from ..data.dirs import convolve_dir
 from ..distill.kd import kd_loss
 from ..features import FrontendConfig, LogMel
 from ..models import build_model
+
+log = logging.getLogger(__name__)
 
 
 class ASCModule(pl.LightningModule):
@@ -124,6 +127,10 @@ class ASCModule(pl.LightningModule):
         if not self.trainer.sanity_checking:
             row = self.history.setdefault(self.current_epoch, {"epoch": self.current_epoch})
             row.update(val_loss=loss, val_macro_accuracy=macro)
+            if self.global_rank == 0:
+                log.info("epoch %d/%d: train loss %.4f, test loss %.4f, test macro accuracy %.4f",
+                         self.current_epoch + 1, self.trainer.max_epochs,
+                         self._loss_sum / max(1, self._loss_n), loss, macro)
 
     # --- optimiser ----------------------------------------------------------------------------
     def configure_optimizers(self):

@@ -32,7 +32,7 @@ from ..data import load_dirs
 from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
 from ..errors import CheckpointError
 from ..features import get_frontend
-from ..models import MODELS
+from ..models import get_spec
 from ..report.io import write_json_atomic
 from ..report.plots import plot_confusion_matrix, plot_training_curves
 from .config import TrainConfig
@@ -98,7 +98,10 @@ def train(cfg: TrainConfig) -> Path | None:
         DataError, ConfigError, CheckpointError: bad data, settings or teacher checkpoints.
     """
     t0 = time.time()
+    for name in ("pytorch_lightning", "lightning_fabric"):  # Lightning sets INFO on import
+        logging.getLogger(name).setLevel(logging.WARNING)
     frontend = get_frontend(cfg.frontend)
+    role = get_spec(cfg.model).role  # unknown names fail before any audio is read
     cache_root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -114,7 +117,6 @@ def train(cfg: TrainConfig) -> Path | None:
 
     module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
-    role = MODELS[cfg.model].role
     if role == "student":
         check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")
     if cfg.augment.dir_p > 0:
@@ -126,11 +128,19 @@ def train(cfg: TrainConfig) -> Path | None:
         strategy=cfg.strategy, deterministic=True, logger=False, enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=cfg.progress, num_sanity_val_steps=0,
         check_val_every_n_epoch=max(1, min(cfg.val_every, cfg.epochs)))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-        trainer.fit(module, _loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
-                    _loader(test_split, np.zeros((len(test_split.targets), 0), np.float32), 256, False, cfg.seed))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+            warnings.filterwarnings("ignore", ".*LeafSpec.*")
+            trainer.fit(module, _loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
+                        _loader(test_split, np.zeros((len(test_split.targets), 0), np.float32), 256, False,
+                                cfg.seed))
+    except SystemExit:
+        # Lightning turns Ctrl-C into sys.exit(1): re-raise it as the interrupt it is (CLI: exit 130).
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     if not trainer.is_global_zero:
         return None
 
@@ -157,7 +167,9 @@ def _write_run_dir(out: Path, name: str, module: ASCModule, trainer: pl.Trainer,
     out.mkdir(parents=True, exist_ok=True)
     final = out / name
     tmp = out / f".{name}.partial-{os.getpid()}"
+    old = out / f".{name}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir()
     try:
         ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
@@ -170,12 +182,13 @@ def _write_run_dir(out: Path, name: str, module: ASCModule, trainer: pl.Trainer,
         plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"], tmp / "confusion_matrix.png",
                               title=f"{name}: test macro accuracy {metrics['macro_accuracy']:.3f}")
         plot_training_curves(history, tmp / "training_curves.png")
-        old = out / f".{name}.old-{os.getpid()}"
         if final.exists():
             final.rename(old)
         tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not final.exists():
+            old.rename(final)  # put the previous run back
         raise
+    shutil.rmtree(old, ignore_errors=True)
     return final

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# README command 1: set up (idempotent), then the main job on the bundled real audio
+# (../shared/data): train a CP-ResNet teacher, distil the CP-Mobile student from it, evaluate.
+# Later stages (export, on-device bench) are appended here as they land.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+DATA=${ASC_EDGE_DATA:-../shared/data}
+RUNS=${ASC_EDGE_RUNS:-runs}
+SPLIT=${ASC_EDGE_SPLIT:-100}
+if [ ! -f "$DATA/meta.csv" ]; then
+  echo "error: no dataset at $DATA (fix: set ASC_EDGE_DATA to a TAU 2022 Mobile-layout folder)" >&2
+  exit 2
+fi
+AE=.venv/bin/asc-edge
+$AE complexity cp-mobile
+echo "== 1/3 teacher: CP-ResNet on split$SPLIT"
+$AE train --data "$DATA" --split "$SPLIT" --model cp-resnet --epochs 40 --out "$RUNS" --name teacher_cp-resnet_split$SPLIT
+echo "== 2/3 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02)"
+$AE train --data "$DATA" --split "$SPLIT" --model cp-mobile --epochs 100 --out "$RUNS" \
+    --teacher "$RUNS/teacher_cp-resnet_split$SPLIT/model.ckpt" --name student_cp-mobile_split${SPLIT}_kd
+echo "== 3/3 evaluate the student on the test split"
+$AE evaluate "$RUNS/student_cp-mobile_split${SPLIT}_kd" --data "$DATA" --split test
