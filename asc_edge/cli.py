@@ -106,13 +106,14 @@ def evaluate(
     splits: Optional[Path] = typer.Option(None, help="Folder with split CSVs."),
     cache_dir: Optional[Path] = typer.Option(None),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the metrics JSON here."),
+    progress: bool = typer.Option(True, help="Progress bars."),
 ) -> None:
     """Re-compute metrics of a checkpoint on a split (features from the checkpoint's own frontend)."""
     _setup_logging()
     from .report.io import write_json_atomic
     from .train import evaluate_checkpoint
 
-    m = evaluate_checkpoint(ckpt, data, split, splits_dir=splits, cache_dir=cache_dir)
+    m = evaluate_checkpoint(ckpt, data, split, splits_dir=splits, cache_dir=cache_dir, progress=progress)
     if output:
         write_json_atomic(output, m)
     typer.echo(f"{m['split']}: macro accuracy {m['macro_accuracy']:.4f}, accuracy {m['accuracy']:.4f}, "
