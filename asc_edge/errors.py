@@ -35,3 +35,8 @@ class BudgetError(AscEdgeError):
 
 class CheckpointError(AscEdgeError):
     """A checkpoint that cannot be read or does not match the expected model."""
+
+
+class ExportError(AscEdgeError):
+    """A model that cannot be exported or whose exported form disagrees with its source
+    (ONNX parity, converter failure, unsupported or non-int8 operators, corrupt files)."""

@@ -8,9 +8,11 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 STAMP="$VENV/.asc-edge-setup.sha256"
 
-APT_PACKAGES=(libsndfile1)
+# libsndfile1: soundfile; gcc-arm-none-eabi + newlib: the Cortex-M4 cross-compiler;
+# qemu-user: runs the kernels' Cortex-M4 DSP build in tests.
+APT_PACKAGES=(libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user)
 
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh scripts/requirements-export.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
@@ -44,5 +46,9 @@ fi
 # torch first and pinned, so nothing later resolves a CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q -e ".[test]"
+# Export chain (ONNX → int8 TFLite → tflite-micro oracle); see the comments in the file for why
+# onnx2tf goes in with --no-deps.
+"$VENV/bin/python" -m pip install -q -r scripts/requirements-export.txt
+grep '^#no-deps ' scripts/requirements-export.txt | cut -d' ' -f2- | xargs "$VENV/bin/python" -m pip install -q --no-deps
 echo "$want" > "$STAMP"
 echo "[setup] done: $VENV"

@@ -1,0 +1,393 @@
+"""Host build of the firmware/nn int8 kernel library + ctypes wrappers (for bit-exactness tests).
+
+``build_kernels(variant)`` compiles every ``firmware/nn/*.c`` with the host ``gcc`` into a shared
+library under ``build/host/`` (git-ignored); the file name carries a hash of the sources and flags,
+so edits trigger a rebuild.  Variants:
+
+* ``"portable"`` - plain C paths (what any compiler builds),
+* ``"dsp"``      - the Cortex-M4 DSP-extension paths, with the ACLE intrinsics emulated in portable C
+  (``-DASC_NN_EMULATE_DSP``, ``firmware/nn/asc_acle_host.h``).
+
+``HostKernels(variant)`` exposes one numpy-friendly method per kernel; inputs are NHWC int8 arrays,
+quantisation parameters are the integers from :mod:`asc_edge.codegen.quant`.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NN_DIR = REPO_ROOT / "firmware" / "nn"
+BUILD_DIR = REPO_ROOT / "build" / "host"
+
+HOST_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
+VARIANT_FLAGS = {"portable": [], "dsp": ["-DASC_NN_EMULATE_DSP"]}
+CORTEX_M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2",
+                   "-ffp-contract=off", "-std=c99", "-Wall", "-Wextra", "-Werror"]
+
+
+class KernelError(RuntimeError):
+    pass
+
+
+def kernel_sources() -> list[Path]:
+    return sorted(NN_DIR.glob("*.c"))
+
+
+def _sources_hash(flags: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(NN_DIR.glob("*.[ch]")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    h.update(" ".join(flags).encode())
+    return h.hexdigest()[:16]
+
+
+def build_kernels(variant: str = "portable", cc: str | None = None, build_dir: Path | None = None) -> Path:
+    """Compile firmware/nn into a host shared library; returns its path (cached by content hash)."""
+    if variant not in VARIANT_FLAGS:
+        raise ValueError(f"unknown variant {variant!r}")
+    cc = cc or os.environ.get("CC", "gcc")
+    flags = HOST_CFLAGS + VARIANT_FLAGS[variant]
+    out_dir = Path(build_dir or BUILD_DIR)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lib = out_dir / f"libasc_nn_{variant}_{_sources_hash(flags)}.so"
+    if lib.exists():
+        return lib
+    tmp = lib.with_suffix(f".tmp{os.getpid()}")
+    cmd = [cc, *flags, f"-I{NN_DIR}", *map(str, kernel_sources()), "-o", str(tmp)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise KernelError(f"host build failed ({' '.join(cmd)}):\n{res.stderr}")
+    os.replace(tmp, lib)
+    return lib
+
+
+def cross_compile(out_dir: Path, cc: str = "arm-none-eabi-gcc", extra: Sequence[str] = ()) -> list[Path]:
+    """Compile every kernel source for the Cortex-M4 (objects only); raises KernelError on failure."""
+    if shutil.which(cc) is None:
+        raise KernelError(f"{cc} not found")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    objs = []
+    for src in kernel_sources():
+        obj = out_dir / (src.stem + ".o")
+        cmd = [cc, *CORTEX_M4_FLAGS, *extra, f"-I{NN_DIR}", "-c", str(src), "-o", str(obj)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise KernelError(f"cross build failed ({' '.join(cmd)}):\n{res.stderr}")
+        objs.append(obj)
+    return objs
+
+
+# ---------------------------------------------------------------------------------------------
+# ctypes mirrors of asc_nn.h
+# ---------------------------------------------------------------------------------------------
+class Dims(C.Structure):
+    _fields_ = [("n", C.c_int32), ("h", C.c_int32), ("w", C.c_int32), ("c", C.c_int32)]
+
+
+class Tile(C.Structure):
+    _fields_ = [("h", C.c_int32), ("w", C.c_int32)]
+
+
+class Activation(C.Structure):
+    _fields_ = [("min", C.c_int32), ("max", C.c_int32)]
+
+
+class Context(C.Structure):
+    _fields_ = [("buf", C.c_void_p), ("size", C.c_int32)]
+
+
+class PerChannelQuant(C.Structure):
+    _fields_ = [("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32))]
+
+
+class ConvParams(C.Structure):
+    _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("stride", Tile),
+                ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
+
+
+class DwConvParams(C.Structure):
+    _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("ch_mult", C.c_int32),
+                ("stride", Tile), ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
+
+
+class FcParams(C.Structure):
+    _fields_ = [("input_offset", C.c_int32), ("filter_offset", C.c_int32), ("output_offset", C.c_int32),
+                ("activation", Activation)]
+
+
+class PoolParams(C.Structure):
+    _fields_ = [("filter", Tile), ("stride", Tile), ("padding", Tile), ("activation", Activation)]
+
+
+class AddParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in (
+        "input1_offset", "input1_multiplier", "input1_shift", "input2_offset", "input2_multiplier",
+        "input2_shift", "left_shift", "output_offset", "output_multiplier", "output_shift")] + [
+        ("activation", Activation)]
+
+
+class MulParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in (
+        "input1_offset", "input2_offset", "output_offset", "output_multiplier", "output_shift")] + [
+        ("activation", Activation)]
+
+
+class MeanParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in ("input_offset", "output_offset", "multiplier", "shift")] + [
+        ("activation", Activation)]
+
+
+_P = C.POINTER
+_i8p = _P(C.c_int8)
+_i32p = _P(C.c_int32)
+
+
+def _dims(shape: Sequence[int]) -> Dims:
+    """NHWC dims from a shape of rank <= 4 (leading dims padded with 1; rank 2 = [n, c])."""
+    s = [int(v) for v in shape]
+    if len(s) == 2:
+        s = [s[0], 1, 1, s[1]]
+    while len(s) < 4:
+        s = [1] + s
+    if len(s) != 4:
+        raise ValueError(f"rank {len(shape)} tensors are not supported")
+    return Dims(*s)
+
+
+def _i8(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    if a.dtype != np.int8:
+        raise TypeError(f"expected int8 array, got {a.dtype}")
+    return a
+
+
+def _i32(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.int64).astype(np.int32))
+
+
+def _ptr8(a: np.ndarray):
+    return a.ctypes.data_as(_i8p)
+
+
+def _ptr32(a: np.ndarray | None):
+    return None if a is None else a.ctypes.data_as(_i32p)
+
+
+def _act(act) -> Activation:
+    lo, hi = act if act is not None else (-128, 127)
+    return Activation(int(lo), int(hi))
+
+
+class HostKernels:
+    """ctypes wrappers around one host build of firmware/nn."""
+
+    def __init__(self, variant: str = "portable", lib_path: Path | None = None):
+        self.variant = variant
+        self.path = Path(lib_path) if lib_path else build_kernels(variant)
+        self.lib = C.CDLL(str(self.path))
+        L = self.lib
+        conv_sig = [_P(Context), _P(ConvParams), _P(PerChannelQuant), _P(Dims), _i8p, _P(Dims), _i8p,
+                    _i32p, _P(Dims), _i8p]
+        for name in ("asc_convolve_s8", "asc_convolve_1x1_s8", "asc_convolve_wrapper_s8"):
+            getattr(L, name).argtypes = conv_sig
+            getattr(L, name).restype = C.c_int
+        L.asc_convolve_s8_get_buffer_size.argtypes = [_P(Dims), _P(Dims)]
+        L.asc_convolve_s8_get_buffer_size.restype = C.c_int32
+        L.asc_depthwise_conv_s8.argtypes = [_P(Context), _P(DwConvParams), _P(PerChannelQuant), _P(Dims),
+                                            _i8p, _P(Dims), _i8p, _i32p, _P(Dims), _i8p]
+        L.asc_depthwise_conv_s8.restype = C.c_int
+        L.asc_fully_connected_s8.argtypes = [_P(FcParams), _P(PerChannelQuant), C.c_int32, _P(Dims), _i8p,
+                                             _P(Dims), _i8p, _i32p, _P(Dims), _i8p]
+        L.asc_fully_connected_s8.restype = C.c_int
+        L.asc_avgpool_s8.argtypes = [_P(PoolParams), _P(Dims), _i8p, _P(Dims), _i8p]
+        L.asc_avgpool_s8.restype = C.c_int
+        L.asc_mean_s8.argtypes = [_P(MeanParams), _P(Dims), _i8p, _i8p]
+        L.asc_mean_s8.restype = C.c_int
+        L.asc_add_s8.argtypes = [_P(AddParams), _P(Dims), _i8p, _P(Dims), _i8p, _P(Dims), _i8p]
+        L.asc_add_s8.restype = C.c_int
+        L.asc_mul_s8.argtypes = [_P(MulParams), _P(Dims), _i8p, _P(Dims), _i8p, _P(Dims), _i8p]
+        L.asc_mul_s8.restype = C.c_int
+        L.asc_strided_slice_s8.argtypes = [_P(Dims), _i8p, _P(Dims), _P(Dims), _P(Dims), _i8p]
+        L.asc_strided_slice_s8.restype = C.c_int
+        L.asc_concatenation_s8.argtypes = [_P(_i8p), _P(Dims), C.c_int32, C.c_int32, _P(Dims), _i8p]
+        L.asc_concatenation_s8.restype = C.c_int
+        L.asc_pad_s8.argtypes = [_P(Dims), _i8p, _P(Dims), _P(Dims), C.c_int8, _i8p]
+        L.asc_pad_s8.restype = C.c_int
+        L.asc_reshape_s8.argtypes = [_i8p, _i8p, C.c_int32]
+        L.asc_reshape_s8.restype = C.c_int
+        L.asc_nn_requantize.argtypes = [C.c_int32, C.c_int32, C.c_int32]
+        L.asc_nn_requantize.restype = C.c_int32
+
+    @staticmethod
+    def _check(status: int, name: str) -> None:
+        if status != 0:
+            raise KernelError(f"{name} returned {status}")
+
+    # -- requantisation -------------------------------------------------------------------------
+    def requantize(self, x: int, multiplier: int, shift: int) -> int:
+        return int(self.lib.asc_nn_requantize(int(x), int(multiplier), int(shift)))
+
+    # -- convolutions ---------------------------------------------------------------------------
+    def conv(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, input_offset: int,
+             output_offset: int, multipliers, shifts, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+             out_hw: tuple[int, int], activation=None, kernel: str = "asc_convolve_s8") -> np.ndarray:
+        """CONV_2D. x: NHWC int8, w: OHWI int8 (I = C_in / groups), padding = (top, left)."""
+        x, w = _i8(x), _i8(w)
+        n, _, _, _ = x.shape
+        oc = w.shape[0]
+        out = np.zeros((n, out_hw[0], out_hw[1], oc), dtype=np.int8)
+        mult, sh = _i32(multipliers), _i32(shifts)
+        b = None if bias is None else _i32(bias)
+        fd = Dims(*w.shape)
+        idims = _dims(x.shape)
+        size = self.lib.asc_convolve_s8_get_buffer_size(C.byref(idims), C.byref(fd))
+        scratch = np.zeros(max(int(size), 1), dtype=np.int8)
+        ctx = Context(scratch.ctypes.data_as(C.c_void_p), int(size))
+        prm = ConvParams(int(input_offset), int(output_offset), Tile(*stride), Tile(*padding),
+                         Tile(*dilation), _act(activation))
+        q = PerChannelQuant(_ptr32(mult), _ptr32(sh))
+        st = getattr(self.lib, kernel)(C.byref(ctx), C.byref(prm), C.byref(q), C.byref(idims), _ptr8(x),
+                                       C.byref(fd), _ptr8(w), _ptr32(b), C.byref(_dims(out.shape)),
+                                       _ptr8(out))
+        self._check(st, kernel)
+        return out
+
+    def depthwise_conv(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, input_offset: int,
+                       output_offset: int, multipliers, shifts, ch_mult: int = 1, stride=(1, 1),
+                       padding=(0, 0), dilation=(1, 1), out_hw: tuple[int, int], activation=None
+                       ) -> np.ndarray:
+        """DEPTHWISE_CONV_2D. x: NHWC int8, w: [1, KH, KW, C*ch_mult] int8."""
+        x, w = _i8(x), _i8(w)
+        n = x.shape[0]
+        oc = w.shape[3]
+        out = np.zeros((n, out_hw[0], out_hw[1], oc), dtype=np.int8)
+        mult, sh = _i32(multipliers), _i32(shifts)
+        b = None if bias is None else _i32(bias)
+        prm = DwConvParams(int(input_offset), int(output_offset), int(ch_mult), Tile(*stride),
+                           Tile(*padding), Tile(*dilation), _act(activation))
+        q = PerChannelQuant(_ptr32(mult), _ptr32(sh))
+        st = self.lib.asc_depthwise_conv_s8(None, C.byref(prm), C.byref(q), C.byref(_dims(x.shape)),
+                                            _ptr8(x), C.byref(Dims(*w.shape)), _ptr8(w), _ptr32(b),
+                                            C.byref(_dims(out.shape)), _ptr8(out))
+        self._check(st, "asc_depthwise_conv_s8")
+        return out
+
+    def fully_connected(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, input_offset: int,
+                        output_offset: int, multipliers, shifts, filter_offset: int = 0,
+                        activation=None) -> np.ndarray:
+        """FULLY_CONNECTED. x: [batch, depth] int8, w: [units, depth] int8."""
+        x, w = _i8(x), _i8(w)
+        batch = x.shape[0]
+        depth = int(np.prod(x.shape[1:]))
+        units = w.shape[0]
+        out = np.zeros((batch, units), dtype=np.int8)
+        mult, sh = _i32(np.atleast_1d(multipliers)), _i32(np.atleast_1d(shifts))
+        per_channel = 1 if mult.size > 1 else 0
+        b = None if bias is None else _i32(bias)
+        prm = FcParams(int(input_offset), int(filter_offset), int(output_offset), _act(activation))
+        q = PerChannelQuant(_ptr32(mult), _ptr32(sh))
+        st = self.lib.asc_fully_connected_s8(C.byref(prm), C.byref(q), per_channel,
+                                             C.byref(Dims(batch, 1, 1, depth)), _ptr8(x),
+                                             C.byref(Dims(units, 1, 1, depth)), _ptr8(w), _ptr32(b),
+                                             C.byref(Dims(batch, 1, 1, units)), _ptr8(out))
+        self._check(st, "asc_fully_connected_s8")
+        return out
+
+    # -- pooling --------------------------------------------------------------------------------
+    def avgpool(self, x: np.ndarray, *, filter_hw, stride=(1, 1), padding=(0, 0), out_hw,
+                activation=None) -> np.ndarray:
+        x = _i8(x)
+        out = np.zeros((x.shape[0], out_hw[0], out_hw[1], x.shape[3]), dtype=np.int8)
+        prm = PoolParams(Tile(*filter_hw), Tile(*stride), Tile(*padding), _act(activation))
+        st = self.lib.asc_avgpool_s8(C.byref(prm), C.byref(_dims(x.shape)), _ptr8(x),
+                                     C.byref(_dims(out.shape)), _ptr8(out))
+        self._check(st, "asc_avgpool_s8")
+        return out
+
+    def mean(self, x: np.ndarray, *, input_offset: int, output_offset: int, multiplier: int, shift: int,
+             activation=None) -> np.ndarray:
+        """MEAN over H, W of an NHWC tensor -> [n, c]."""
+        x = _i8(x)
+        out = np.zeros((x.shape[0], x.shape[3]), dtype=np.int8)
+        prm = MeanParams(int(input_offset), int(output_offset), int(multiplier), int(shift), _act(activation))
+        st = self.lib.asc_mean_s8(C.byref(prm), C.byref(_dims(x.shape)), _ptr8(x), _ptr8(out))
+        self._check(st, "asc_mean_s8")
+        return out
+
+    # -- elementwise ----------------------------------------------------------------------------
+    @staticmethod
+    def _bshape(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        rank = max(a.ndim, b.ndim, 4)
+        a4 = a.reshape((1,) * (rank - a.ndim) + a.shape)
+        b4 = b.reshape((1,) * (rank - b.ndim) + b.shape)
+        out_shape = np.broadcast_shapes(a4.shape, b4.shape)
+        return a4, b4, out_shape
+
+    def add(self, x1: np.ndarray, x2: np.ndarray, *, params: dict, activation=None) -> np.ndarray:
+        x1, x2 = _i8(x1), _i8(x2)
+        a, b, oshape = self._bshape(x1, x2)
+        out = np.zeros(oshape, dtype=np.int8)
+        prm = AddParams(**{k: int(v) for k, v in params.items()}, activation=_act(activation))
+        st = self.lib.asc_add_s8(C.byref(prm), C.byref(_dims(a.shape)), _ptr8(a), C.byref(_dims(b.shape)),
+                                 _ptr8(b), C.byref(_dims(oshape)), _ptr8(out))
+        self._check(st, "asc_add_s8")
+        return out
+
+    def mul(self, x1: np.ndarray, x2: np.ndarray, *, params: dict, activation=None) -> np.ndarray:
+        x1, x2 = _i8(x1), _i8(x2)
+        a, b, oshape = self._bshape(x1, x2)
+        out = np.zeros(oshape, dtype=np.int8)
+        prm = MulParams(**{k: int(v) for k, v in params.items()}, activation=_act(activation))
+        st = self.lib.asc_mul_s8(C.byref(prm), C.byref(_dims(a.shape)), _ptr8(a), C.byref(_dims(b.shape)),
+                                 _ptr8(b), C.byref(_dims(oshape)), _ptr8(out))
+        self._check(st, "asc_mul_s8")
+        return out
+
+    # -- data movement --------------------------------------------------------------------------
+    def strided_slice(self, x: np.ndarray, begin: Sequence[int], strides: Sequence[int],
+                      out_shape: Sequence[int]) -> np.ndarray:
+        x = _i8(x)
+        out = np.zeros(tuple(out_shape), dtype=np.int8)
+        st = self.lib.asc_strided_slice_s8(C.byref(_dims(x.shape)), _ptr8(x), C.byref(Dims(*begin)),
+                                           C.byref(Dims(*strides)), C.byref(_dims(out.shape)), _ptr8(out))
+        self._check(st, "asc_strided_slice_s8")
+        return out
+
+    def concatenation(self, xs: Sequence[np.ndarray], axis: int) -> np.ndarray:
+        xs = [_i8(x) for x in xs]
+        axis = axis % 4
+        out = np.zeros(np.concatenate(xs, axis=axis).shape, dtype=np.int8)
+        ptrs = (_i8p * len(xs))(*[_ptr8(x) for x in xs])
+        dims = (Dims * len(xs))(*[_dims(x.shape) for x in xs])
+        st = self.lib.asc_concatenation_s8(ptrs, dims, len(xs), axis, C.byref(_dims(out.shape)), _ptr8(out))
+        self._check(st, "asc_concatenation_s8")
+        return out
+
+    def pad(self, x: np.ndarray, paddings: Sequence[Sequence[int]], pad_value: int) -> np.ndarray:
+        """paddings: 4 x (before, after) for N, H, W, C."""
+        x = _i8(x)
+        p = [tuple(map(int, pp)) for pp in paddings]
+        out_shape = tuple(s + a + b for s, (a, b) in zip(x.shape, p))
+        out = np.zeros(out_shape, dtype=np.int8)
+        st = self.lib.asc_pad_s8(C.byref(_dims(x.shape)), _ptr8(x), C.byref(Dims(*[a for a, _ in p])),
+                                 C.byref(Dims(*[b for _, b in p])), int(pad_value), _ptr8(out))
+        self._check(st, "asc_pad_s8")
+        return out
+
+    def reshape(self, x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        x = _i8(x)
+        out = np.zeros(tuple(shape), dtype=np.int8)
+        if out.size != x.size:
+            raise ValueError("reshape: element count differs")
+        self._check(self.lib.asc_reshape_s8(_ptr8(x), _ptr8(out), x.size), "asc_reshape_s8")
+        return out

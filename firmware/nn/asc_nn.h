@@ -1,0 +1,236 @@
+/*
+ * asc_nn.h - int8 kernel library for asc-edge (Cortex-M4 target, host-testable).
+ *
+ * Named and shaped after CMSIS-NN's int8 API (arm_convolve_s8, arm_depthwise_conv_s8, ...),
+ * computing TFLite's integer reference-kernel semantics bit-exactly (see README.md).
+ * Our own code, written from the published TFLite/gemmlowp semantics.
+ *
+ * Conventions
+ *  - Tensors are NHWC int8 (filters: CONV_2D  [out_ch, kh, kw, in_ch/groups] (OHWI),
+ *    DEPTHWISE_CONV_2D [1, kh, kw, in_ch*ch_mult], FULLY_CONNECTED [out, in]), as stored in .tflite.
+ *  - Offsets follow TFLite: input_offset = -input_zero_point, output_offset = +output_zero_point.
+ *  - Requantisation: MultiplyByQuantizedMultiplier(x, multiplier, shift) with TFLite's *double*
+ *    rounding (SaturatingRoundingDoublingHighMul then RoundingDivideByPOT); (multiplier, shift) as
+ *    produced by TFLite's QuantizeMultiplier (shift > 0 is a left shift).
+ *  - Every kernel returns ASC_NN_OK or ASC_NN_ARG_ERROR; nothing allocates. Kernels that may use
+ *    scratch memory have *_get_buffer_size(); pass it in ctx (ctx may be NULL when that size is 0).
+ *  - Build variants: portable C by default; the Cortex-M DSP-extension (SXTB16/SMLAD) inner loops
+ *    when __ARM_FEATURE_DSP is defined (or ASC_NN_EMULATE_DSP on a host, which uses
+ *    asc_acle_host.h). Both produce bit-identical results.
+ */
+#ifndef ASC_NN_H
+#define ASC_NN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    ASC_NN_OK = 0,
+    ASC_NN_ARG_ERROR = -1
+} asc_nn_status;
+
+/* Tensor dimensions, NHWC (unused trailing dims = 1). */
+typedef struct {
+    int32_t n;
+    int32_t h;
+    int32_t w;
+    int32_t c;
+} asc_nn_dims;
+
+typedef struct {
+    int32_t h;
+    int32_t w;
+} asc_nn_tile;
+
+typedef struct {
+    int32_t min; /* activation clamp in the output's quantised domain (fused ReLU/ReLU6/none) */
+    int32_t max;
+} asc_nn_activation;
+
+/* Scratch buffer, CMSIS-NN style. */
+typedef struct {
+    void *buf;
+    int32_t size;
+} asc_nn_context;
+
+/* Per-channel requantisation (one entry per output channel). */
+typedef struct {
+    const int32_t *multiplier;
+    const int32_t *shift;
+} asc_nn_per_channel_quant;
+
+/* Per-tensor requantisation. */
+typedef struct {
+    int32_t multiplier;
+    int32_t shift;
+} asc_nn_per_tensor_quant;
+
+/* CONV_2D. padding = pad_top / pad_left; bottom/right padding follows from output_dims.
+ * Out-of-image taps are skipped (TFLite: they contribute nothing, not input_zero_point).
+ * groups = input_channels / filter_dims->c (grouped CONV_2D, TFLite semantics). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    asc_nn_tile stride;
+    asc_nn_tile padding;
+    asc_nn_tile dilation;
+    asc_nn_activation activation;
+} asc_nn_conv_params;
+
+/* DEPTHWISE_CONV_2D: output channel = in_ch * ch_mult + m. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t ch_mult;
+    asc_nn_tile stride;
+    asc_nn_tile padding;
+    asc_nn_tile dilation;
+    asc_nn_activation activation;
+} asc_nn_dw_conv_params;
+
+typedef struct {
+    int32_t input_offset;
+    int32_t filter_offset; /* -filter_zero_point, 0 for symmetric int8 weights */
+    int32_t output_offset;
+    asc_nn_activation activation;
+} asc_nn_fc_params;
+
+/* AVERAGE_POOL_2D (input and output share scale/zero point in TFLite int8). */
+typedef struct {
+    asc_nn_tile filter;
+    asc_nn_tile stride;
+    asc_nn_tile padding;
+    asc_nn_activation activation;
+} asc_nn_pool_params;
+
+/* ADD: TFLite int8 path, left_shift = 20. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input1_multiplier;
+    int32_t input1_shift;
+    int32_t input2_offset;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t left_shift;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    asc_nn_activation activation;
+} asc_nn_add_params;
+
+/* MUL: out = output_offset + MBQM((in1 + off1) * (in2 + off2), multiplier, shift). */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    asc_nn_activation activation;
+} asc_nn_mul_params;
+
+/* MEAN over H and W. multiplier/shift = QuantizeMultiplier(input_scale / output_scale); the
+ * kernel folds 1/(H*W) into it exactly as TFLite's QuantizedMeanOrSum does. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    asc_nn_activation activation; /* TFLite MEAN: {-128, 127} */
+} asc_nn_mean_params;
+
+/* ---- requantisation primitives (TFLite integer semantics) ---- */
+int32_t asc_nn_sat_rounding_doubling_high_mul(int32_t a, int32_t b);
+int32_t asc_nn_rounding_divide_by_pot(int32_t x, int32_t exponent);
+int32_t asc_nn_requantize(int32_t x, int32_t multiplier, int32_t shift);
+
+/* ---- convolution ---- */
+int32_t asc_convolve_s8_get_buffer_size(const asc_nn_dims *input_dims, const asc_nn_dims *filter_dims);
+asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
+                              const asc_nn_per_channel_quant *quant_params,
+                              const asc_nn_dims *input_dims, const int8_t *input_data,
+                              const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                              const int32_t *bias_data, /* may be NULL */
+                              const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* 1x1 fast path: filter 1x1, no padding, dilation 1, groups 1 (any stride). */
+asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
+                                  const asc_nn_per_channel_quant *quant_params,
+                                  const asc_nn_dims *input_dims, const int8_t *input_data,
+                                  const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                  const int32_t *bias_data,
+                                  const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* Picks asc_convolve_1x1_s8 when it applies, else asc_convolve_s8. */
+asc_nn_status asc_convolve_wrapper_s8(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
+                                      const asc_nn_per_channel_quant *quant_params,
+                                      const asc_nn_dims *input_dims, const int8_t *input_data,
+                                      const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                      const int32_t *bias_data,
+                                      const asc_nn_dims *output_dims, int8_t *output_data);
+
+int32_t asc_depthwise_conv_s8_get_buffer_size(const asc_nn_dims *input_dims, const asc_nn_dims *filter_dims);
+asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_conv_params *dw_conv_params,
+                                    const asc_nn_per_channel_quant *quant_params,
+                                    const asc_nn_dims *input_dims, const int8_t *input_data,
+                                    const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                    const int32_t *bias_data,
+                                    const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* filter_dims = {out_ch, 1, 1, in_ch}; input/output: batch = input_dims->n, features = c. */
+asc_nn_status asc_fully_connected_s8(const asc_nn_fc_params *fc_params,
+                                     const asc_nn_per_channel_quant *quant_params,
+                                     int32_t per_channel, /* 0: only entry [0] is used */
+                                     const asc_nn_dims *input_dims, const int8_t *input_data,
+                                     const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                     const int32_t *bias_data,
+                                     const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* ---- pooling / reduction ---- */
+asc_nn_status asc_avgpool_s8(const asc_nn_pool_params *pool_params,
+                             const asc_nn_dims *input_dims, const int8_t *input_data,
+                             const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* output has n * c elements (shape [n,1,1,c] or [n,c]). */
+asc_nn_status asc_mean_s8(const asc_nn_mean_params *mean_params,
+                          const asc_nn_dims *input_dims, const int8_t *input_data,
+                          int8_t *output_data);
+
+/* ---- elementwise (4-D NumPy-style broadcasting: each dim equal or 1) ---- */
+asc_nn_status asc_add_s8(const asc_nn_add_params *params,
+                         const asc_nn_dims *input1_dims, const int8_t *input1_data,
+                         const asc_nn_dims *input2_dims, const int8_t *input2_data,
+                         const asc_nn_dims *output_dims, int8_t *output_data);
+
+asc_nn_status asc_mul_s8(const asc_nn_mul_params *params,
+                         const asc_nn_dims *input1_dims, const int8_t *input1_data,
+                         const asc_nn_dims *input2_dims, const int8_t *input2_data,
+                         const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* ---- data movement ---- */
+/* out[n,h,w,c] = in[begin + i*stride] per dim (strides may be negative); output_dims gives counts. */
+asc_nn_status asc_strided_slice_s8(const asc_nn_dims *input_dims, const int8_t *input_data,
+                                   const asc_nn_dims *begin, const asc_nn_dims *stride,
+                                   const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* Concatenate along axis (0=n,1=h,2=w,3=c). TFLite(-Micro) int8 CONCATENATION copies bytes
+ * (inputs share the output's quantisation), so no requantisation here. */
+asc_nn_status asc_concatenation_s8(const int8_t *const *input_data, const asc_nn_dims *input_dims,
+                                   int32_t num_inputs, int32_t axis,
+                                   const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* PAD / PADV2: pad value is the output zero point (PAD) or the given constant (PADV2). */
+asc_nn_status asc_pad_s8(const asc_nn_dims *input_dims, const int8_t *input_data,
+                         const asc_nn_dims *pad_before, const asc_nn_dims *pad_after,
+                         int8_t pad_value, int8_t *output_data);
+
+/* RESHAPE: a byte copy (no-op when in-place). */
+asc_nn_status asc_reshape_s8(const int8_t *input_data, int8_t *output_data, int32_t total_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASC_NN_H */

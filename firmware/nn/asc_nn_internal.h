@@ -1,0 +1,131 @@
+/* asc_nn_internal.h - shared inline helpers of the asc_nn kernels (not part of the public API). */
+#ifndef ASC_NN_INTERNAL_H
+#define ASC_NN_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "asc_nn.h"
+
+#if defined(ASC_NN_EMULATE_DSP)
+#include "asc_acle_host.h"
+#define ASC_NN_USE_DSP 1
+#elif defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define ASC_NN_USE_DSP 1
+#else
+#define ASC_NN_USE_DSP 0
+#endif
+
+#define ASC_NN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ASC_NN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* gemmlowp SaturatingRoundingDoublingHighMul: high 32 bits of 2*a*b, rounded half away from zero,
+ * saturating the single overflow case a == b == INT32_MIN. */
+static inline int32_t asc_srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* C division truncates toward zero, as gemmlowp's does. */
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* gemmlowp RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero. */
+static inline int32_t asc_rdbpot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    /* arithmetic shift right of a negative value: implementation-defined in C, arithmetic on
+     * gcc/clang/armcc; written as a floor division to stay portable. */
+    int32_t q = (x >= 0) ? (x >> exponent) : (int32_t)(~((~(uint32_t)x) >> exponent));
+    return q + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLite MultiplyByQuantizedMultiplier (double rounding, NOT TFLITE_SINGLE_ROUNDING). */
+static inline int32_t asc_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    /* x * (1 << left_shift) in two's complement wrap-around (as int32 multiplication on targets) */
+    const int32_t shifted = (int32_t)((uint32_t)x << left_shift);
+    return asc_rdbpot(asc_srdhm(shifted, multiplier), right_shift);
+}
+
+static inline int8_t asc_clamp_s8(int32_t v, const asc_nn_activation *act)
+{
+    v = ASC_NN_MAX(v, act->min);
+    v = ASC_NN_MIN(v, act->max);
+    return (int8_t)v;
+}
+
+static inline int asc_act_ok(const asc_nn_activation *act)
+{
+    return act->min >= -128 && act->max <= 127 && act->min <= act->max;
+}
+
+#if ASC_NN_USE_DSP
+/* Unaligned little-endian 4-byte load. */
+static inline int32_t asc_read_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline int32_t asc_ror8(int32_t v)
+{
+    const uint32_t u = (uint32_t)v;
+    return (int32_t)((u >> 8) | (u << 24));
+}
+
+/* Two int16 lanes holding the same value. */
+static inline int32_t asc_dup16(int32_t v)
+{
+    const uint32_t u = (uint32_t)v & 0xFFFFu;
+    return (int32_t)(u | (u << 16));
+}
+
+/* (lo16 of a) | (lo16 of b) << 16  (PKHBT a, b, LSL #16) */
+static inline int32_t asc_pack_lo(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16));
+}
+
+/* (hi16 of a) | (hi16 of b) << 16 */
+static inline int32_t asc_pack_hi(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a >> 16) | ((uint32_t)b & 0xFFFF0000u));
+}
+#endif
+
+/* sum_i (in[i] + in_off) * (w[i] + w_off)   over n contiguous elements, added to acc. */
+static inline int32_t asc_dot_s8(const int8_t *in, const int8_t *w, int32_t n, int32_t in_off,
+                                 int32_t w_off, int32_t acc)
+{
+    int32_t i = 0;
+#if ASC_NN_USE_DSP
+    const int32_t in_off2 = asc_dup16(in_off);
+    const int32_t w_off2 = asc_dup16(w_off);
+    for (; i + 4 <= n; i += 4) {
+        const int32_t x = asc_read_s8x4(in + i);
+        const int32_t y = asc_read_s8x4(w + i);
+        /* lanes: bytes 0,2 and bytes 1,3, sign-extended to int16 and offset (|v| <= 256) */
+        const int32_t x02 = __sxtab16(in_off2, x);
+        const int32_t x13 = __sxtab16(in_off2, asc_ror8(x));
+        const int32_t y02 = __sxtab16(w_off2, y);
+        const int32_t y13 = __sxtab16(w_off2, asc_ror8(y));
+        acc = __smlad(x02, y02, acc);
+        acc = __smlad(x13, y13, acc);
+    }
+#endif
+    for (; i < n; i++) {
+        acc += ((int32_t)in[i] + in_off) * ((int32_t)w[i] + w_off);
+    }
+    return acc;
+}
+
+#endif /* ASC_NN_INTERNAL_H */

@@ -1,0 +1,554 @@
+"""Per-kernel tests of the firmware/nn int8 library.
+
+* quantize_multiplier / requantisation arithmetic (TFLite's QuantizeMultiplier and double-rounding
+  MultiplyByQuantizedMultiplier),
+* every kernel against the **tflite-micro** interpreter on random single-op int8 TFLite models
+  (built and run by ``tests/kernel_models.py`` in the TensorFlow environment; byte-identical output
+  required, for the portable build AND the DSP-path build with emulated ACLE intrinsics),
+* portable == DSP path on many more random shapes (no TF needed),
+* the library cross-compiles for the Cortex-M4 with -Wall -Wextra -Werror (when arm-none-eabi-gcc
+  is installed).
+
+The TF environment is ``$ASC_TF_PYTHON`` or this interpreter (scripts/setup.sh installs TensorFlow
+and tflite-micro into the project venv); without it the tflite-micro comparisons fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asc_edge.codegen import quant
+from asc_edge.codegen.kernels_host import REPO_ROOT, HostKernels, KernelError, cross_compile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kernel_models  # noqa: E402  (numpy-only at import time)
+
+SEED = 20261121
+CASES_ROOT = REPO_ROOT / "build" / "kernel_cases"
+TF_PYTHON = os.environ.get("ASC_TF_PYTHON", sys.executable)
+SPECS = kernel_models.make_specs(SEED)
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def libs() -> dict[str, HostKernels]:
+    return {"portable": HostKernels("portable"), "dsp": HostKernels("dsp")}
+
+
+def _tf_python_ok() -> bool:
+    if not Path(TF_PYTHON).exists():
+        return False
+    r = subprocess.run([TF_PYTHON, "-c", "import tensorflow, tflite_micro"], capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def case_dir() -> Path:
+    """Generate (once; cached by a hash of the generator) the tflite-micro reference cases."""
+    key = hashlib.sha256(Path(kernel_models.__file__).read_bytes() + str(SEED).encode()).hexdigest()[:12]
+    out = CASES_ROOT / key
+    if (out / "DONE").exists():
+        return out
+    if not _tf_python_ok():
+        pytest.fail(f"no TensorFlow + tflite-micro in {TF_PYTHON}: run scripts/setup.sh (or set ASC_TF_PYTHON)")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    r = subprocess.run([TF_PYTHON, str(Path(kernel_models.__file__)), "--out", str(out), "--seed", str(SEED)],
+                       capture_output=True, text=True, env=env, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"kernel_models.py failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# quantisation arithmetic
+# ---------------------------------------------------------------------------------------------
+def test_quantize_multiplier_known_values():
+    qm = quant.quantize_multiplier
+    assert qm(0.0) == (0, 0)
+    assert qm(0.5) == (1 << 30, 0)
+    assert qm(1.0) == (1 << 30, 1)
+    assert qm(0.25) == (1 << 30, -1)
+    assert qm(3.0) == (3 << 29, 2)
+    # q * 2^31 rounds up to 2^31 -> renormalised to 2^30 with shift + 1
+    assert qm(1.0 - 2.0**-40) == (1 << 30, 1)
+    # round half away from zero on an exact tie: q*2^31 = 2^30 + 0.5
+    assert qm((2**30 + 0.5) / 2**31) == (2**30 + 1, 0)
+    assert qm((2**30 + 1.5) / 2**31) == (2**30 + 2, 0)
+    # shifts below -31 flush to zero
+    assert qm(2.0**-33) == (0, 0)
+    assert qm(2.0**-32) == (1 << 30, -31)
+
+
+def test_quantize_multiplier_random_exact():
+    rng = np.random.default_rng(SEED)
+    for real in 10 ** rng.uniform(-9, 4, size=2000):
+        m, s = quant.quantize_multiplier(float(real))
+        if m == 0:
+            assert real < 2.0**-32
+            continue
+        assert (1 << 30) <= m < (1 << 31)
+        # exact check with rationals: |m - real*2^(31-s)| <= 1/2, ties away from zero
+        exact = Fraction(float(real)) * Fraction(2) ** (31 - s)
+        assert abs(Fraction(m) - exact) <= Fraction(1, 2)
+        if abs(Fraction(m) - exact) == Fraction(1, 2):
+            assert Fraction(m) > exact
+
+
+def test_conv_multipliers_use_double_products():
+    m, s = quant.conv_multipliers(np.float32(0.0123), np.array([0.5, 1e-3, 0.0], np.float32), np.float32(0.07))
+    for i, fs in enumerate([0.5, 1e-3, 0.0]):
+        real = float(np.float32(0.0123)) * float(np.float32(fs)) / float(np.float32(0.07))
+        assert (int(m[i]), int(s[i])) == quant.quantize_multiplier(real)
+
+
+def test_tflite_padding():
+    assert quant.tflite_padding(10, 3, 2, 1, "SAME") == (0, 5)  # total 1 -> goes after
+    assert quant.tflite_padding(9, 3, 2, 1, "SAME") == (1, 5)
+    assert quant.tflite_padding(9, 3, 1, 1, "VALID") == (0, 7)
+    assert quant.tflite_padding(8, 5, 1, 1, "SAME") == (2, 8)
+
+
+@pytest.mark.parametrize("variant", ["portable", "dsp"])
+def test_requantize_matches_reference_model(libs, variant):
+    lib = libs[variant]
+    rng = np.random.default_rng(SEED + 7)
+    xs = np.concatenate([rng.integers(-(2**31), 2**31, 3000), rng.integers(-5000, 5000, 3000),
+                         [-(2**31), 2**31 - 1, 0, 1, -1, 3, -3, 5, -5]])
+    for x in xs:
+        m = int(rng.integers(1 << 30, 1 << 31))
+        s = int(rng.integers(-31, 1)) if rng.random() < 0.8 else int(rng.integers(1, 12))
+        assert lib.requantize(int(x), m, s) == int(quant.requantize_ref([int(x)], m, s)[0]), (x, m, s)
+    # ties at every right shift: x = (2k+1) * 2^(e-1) with multiplier 2^30 (x * 0.5 exactly)
+    for e in range(1, 31):
+        for x in (3 << (e - 1), -(3 << (e - 1))):
+            if -(2**31) <= x < 2**31:
+                assert lib.requantize(x, 1 << 30, 1 - e) == int(quant.requantize_ref([x], 1 << 30, 1 - e)[0])
+    # the single saturating case of SaturatingRoundingDoublingHighMul
+    assert lib.requantize(-(2**31), -(2**31), 0) == 2**31 - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# a tiny interpreter over the parsed single-op models, running our kernels
+# ---------------------------------------------------------------------------------------------
+class _Unsupported(Exception):
+    pass
+
+
+def _qp(t: dict) -> tuple[float, int]:
+    return t["scale"][0], t["zero_point"][0]
+
+
+def _const(t: dict, dtype) -> np.ndarray:
+    return np.asarray(t["data"], dtype=dtype).reshape(t["shape"])
+
+
+def run_model_with_kernels(lib: HostKernels, model: dict, inputs: list[np.ndarray]) -> np.ndarray:
+    T = model["tensors"]
+    vals: dict[int, np.ndarray] = {i: x.reshape(T[i]["shape"]) for i, x in zip(model["inputs"], inputs)}
+    ops = model["operators"]
+    folded_pad: dict[int, tuple[int, int]] = {}
+    for k, op in enumerate(ops):
+        name, o, ins, outs = op["op"], op["options"], op["inputs"], op["outputs"]
+        tout = T[outs[0]]
+        if name in ("PAD", "PADV2"):
+            pads = _const(T[ins[1]], np.int64).tolist()
+            nxt = ops[k + 1] if k + 1 < len(ops) else None
+            # fold PAD into a following VALID convolution (what the code generator does)
+            if (nxt is not None and nxt["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D") and nxt["inputs"][0] == outs[0]
+                    and nxt["options"].get("padding") == "VALID" and pads[0] == [0, 0] and pads[3] == [0, 0]
+                    and T[outs[0]]["zero_point"] == T[ins[0]]["zero_point"]):
+                folded_pad[outs[0]] = (pads[1][0], pads[2][0])
+                vals[outs[0]] = vals[ins[0]]
+                continue
+            pad_value = _qp(tout)[1] if name == "PAD" else int(_const(T[ins[2]], np.int8).ravel()[0])
+            vals[outs[0]] = lib.pad(vals[ins[0]], pads, pad_value)
+            continue
+        x = vals[ins[0]] if ins[0] in vals else None
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            tin, tw = T[ins[0]], T[ins[1]]
+            w = _const(tw, np.int8)
+            b = _const(T[ins[2]], np.int32) if len(ins) > 2 and ins[2] >= 0 else None
+            s_in, z_in = _qp(tin)
+            s_out, z_out = _qp(tout)
+            oc = tout["shape"][3]
+            fscales = tw["scale"] if len(tw["scale"]) > 1 else tw["scale"] * oc
+            mult, shift = quant.conv_multipliers(s_in, np.asarray(fscales, np.float32), s_out)
+            act = quant.activation_range(o["fusedActivationFunction"], s_out, z_out)
+            dil = (o.get("dilationHFactor", 1), o.get("dilationWFactor", 1))
+            stride = (o["strideH"], o["strideW"])
+            if ins[0] in folded_pad:
+                pad = folded_pad[ins[0]]
+                x_real = vals[ins[0]]
+                # the PAD's input is what we actually feed: shapes come from it
+                pad_hw = pad
+            else:
+                x_real = x
+                ph, _ = quant.tflite_padding(tin["shape"][1], w.shape[1], stride[0], dil[0], o["padding"])
+                pw, _ = quant.tflite_padding(tin["shape"][2], w.shape[2], stride[1], dil[1], o["padding"])
+                pad_hw = (ph, pw)
+            out_hw = (tout["shape"][1], tout["shape"][2])
+            if name == "CONV_2D":
+                kern = "asc_convolve_wrapper_s8"
+                vals[outs[0]] = lib.conv(x_real, w, b, input_offset=-z_in, output_offset=z_out, multipliers=mult,
+                                         shifts=shift, stride=stride, padding=pad_hw, dilation=dil, out_hw=out_hw,
+                                         activation=act, kernel=kern)
+            else:
+                cm = w.shape[3] // x_real.shape[3]
+                vals[outs[0]] = lib.depthwise_conv(x_real, w, b, input_offset=-z_in, output_offset=z_out,
+                                                   multipliers=mult, shifts=shift, ch_mult=cm, stride=stride,
+                                                   padding=pad_hw, dilation=dil, out_hw=out_hw, activation=act)
+        elif name == "FULLY_CONNECTED":
+            tin, tw = T[ins[0]], T[ins[1]]
+            w = _const(tw, np.int8)
+            b = _const(T[ins[2]], np.int32) if len(ins) > 2 and ins[2] >= 0 else None
+            s_in, z_in = _qp(tin)
+            s_out, z_out = _qp(tout)
+            mult, shift = quant.conv_multipliers(s_in, np.asarray(tw["scale"], np.float32), s_out)
+            act = quant.activation_range(o["fusedActivationFunction"], s_out, z_out)
+            vals[outs[0]] = lib.fully_connected(x.reshape(x.shape[0], -1), w, b, input_offset=-z_in,
+                                                output_offset=z_out, multipliers=mult, shifts=shift,
+                                                filter_offset=-(tw["zero_point"] or [0])[0], activation=act)
+        elif name in ("ADD", "MUL"):
+            t1, t2 = T[ins[0]], T[ins[1]]
+            x1 = vals[ins[0]] if ins[0] in vals else _const(t1, np.int8)
+            x2 = vals[ins[1]] if ins[1] in vals else _const(t2, np.int8)
+            (s1, z1), (s2, z2), (so, zo) = _qp(t1), _qp(t2), _qp(tout)
+            act = quant.activation_range(o.get("fusedActivationFunction", "NONE"), so, zo)
+            if name == "ADD":
+                vals[outs[0]] = lib.add(x1, x2, params=quant.add_params(s1, z1, s2, z2, so, zo), activation=act)
+            else:
+                vals[outs[0]] = lib.mul(x1, x2, params=quant.mul_params(s1, z1, s2, z2, so, zo), activation=act)
+        elif name == "AVERAGE_POOL_2D":
+            so, zo = _qp(tout)
+            assert _qp(T[ins[0]]) == (so, zo), "TFLite int8 AVERAGE_POOL_2D needs equal in/out quantisation"
+            fh, fw = o["filterHeight"], o["filterWidth"]
+            ph, _ = quant.tflite_padding(x.shape[1], fh, o["strideH"], 1, o["padding"])
+            pw, _ = quant.tflite_padding(x.shape[2], fw, o["strideW"], 1, o["padding"])
+            act = quant.activation_range(o["fusedActivationFunction"], so, zo)
+            vals[outs[0]] = lib.avgpool(x, filter_hw=(fh, fw), stride=(o["strideH"], o["strideW"]), padding=(ph, pw),
+                                        out_hw=(tout["shape"][1], tout["shape"][2]), activation=act)
+        elif name == "MEAN":
+            axes = sorted(int(a) % 4 for a in _const(T[ins[1]], np.int64).ravel())
+            if axes != [1, 2]:
+                raise _Unsupported(f"MEAN over axes {axes}")
+            (si, zi), (so, zo) = _qp(T[ins[0]]), _qp(tout)
+            vals[outs[0]] = lib.mean(x, **quant.mean_params(si, zi, so, zo))
+        elif name == "STRIDED_SLICE":
+            begin = _const(T[ins[1]], np.int64).ravel().tolist()
+            strides = _const(T[ins[3]], np.int64).ravel().tolist()
+            bm = o.get("beginMask", 0)
+            begin = [(0 if (bm >> d) & 1 else (b_ % x.shape[d])) for d, b_ in enumerate(begin)]
+            vals[outs[0]] = lib.strided_slice(x, begin, strides, tout["shape"])
+        elif name == "CONCATENATION":
+            xs = [vals[i] for i in ins]
+            vals[outs[0]] = lib.concatenation(xs, o["axis"])
+        elif name == "RESHAPE":
+            vals[outs[0]] = lib.reshape(x, tout["shape"])
+        else:
+            raise _Unsupported(f"operator {name}")
+        vals[outs[0]] = vals[outs[0]].reshape(tout["shape"])
+    return vals[model["outputs"][0]]
+
+
+EXPECTED_OPS = {
+    "conv": "CONV_2D", "dw": "DEPTHWISE_CONV_2D", "add": "ADD", "mul": "MUL", "avgpool": "AVERAGE_POOL_2D",
+    "mean": "MEAN", "fc": "FULLY_CONNECTED", "strided_slice": "STRIDED_SLICE", "concat": "CONCATENATION",
+    "pad": "PAD",
+}
+
+
+@pytest.mark.parametrize("spec_id", [s["id"] for s in SPECS])
+def test_kernel_matches_tflite_micro(case_dir, libs, spec_id):
+    rec = json.loads((case_dir / f"{spec_id}.json").read_text())
+    model = rec["model"]
+    op_names = [o["op"] for o in model["operators"]]
+    expected = EXPECTED_OPS[rec["spec"]["op"]]
+    # the op under test must really be in the converted model (the converter may add a PAD before it)
+    assert expected in op_names or (expected == "DEPTHWISE_CONV_2D" and "CONV_2D" in op_names), op_names
+    for run in rec["runs"]:
+        xs = [np.asarray(v, dtype=np.int8) for v in run["inputs"]]
+        ref = np.asarray(run["outputs"][0], dtype=np.int8)
+        for variant, lib in libs.items():
+            got = run_model_with_kernels(lib, model, xs)
+            assert got.shape == ref.shape or got.size == ref.size
+            diff = np.flatnonzero(got.ravel() != ref.ravel())
+            assert diff.size == 0, (
+                f"{spec_id} [{variant}] ops={op_names}: {diff.size}/{ref.size} bytes differ; first at {diff[0]}: "
+                f"ours {got.ravel()[diff[0]]} vs tflite-micro {ref.ravel()[diff[0]]}")
+
+
+def test_all_cases_generated(case_dir):
+    done = json.loads((case_dir / "DONE").read_text())
+    assert sorted(done["cases"]) == sorted(s["id"] for s in SPECS)
+
+
+# ---------------------------------------------------------------------------------------------
+# portable == DSP path on many random shapes (pure C vs C, no TF)
+# ---------------------------------------------------------------------------------------------
+def _rand_q(rng, n):
+    mult = rng.integers(1 << 30, 1 << 31, size=n)
+    shift = rng.integers(-12, 2, size=n)
+    return mult, shift
+
+
+def test_portable_equals_dsp_conv_dw(libs):
+    rng = np.random.default_rng(SEED + 11)
+    P, D = libs["portable"], libs["dsp"]
+    n_checked = 0
+    for it in range(160):
+        kind = it % 4
+        h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        zp_in = int(rng.integers(-128, 128))
+        zp_out = int(rng.integers(-128, 128))
+        act = (int(rng.integers(-128, 0)), int(rng.integers(0, 128)))
+        if kind in (0, 1):  # general / grouped conv
+            groups = 1 if kind == 0 else int(rng.integers(2, 4))
+            fc = int(rng.integers(1, 14))
+            cin = fc * groups
+            cout = groups * int(rng.integers(1, 6))
+            kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+            stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            pad = (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+            oh = (h + 2 * pad[0] - (kh - 1) * dil[0] - 1) // stride[0] + 1
+            ow = (w + 2 * pad[1] - (kw - 1) * dil[1] - 1) // stride[1] + 1
+            if oh <= 0 or ow <= 0:
+                continue
+            x = rng.integers(-128, 128, size=(1, h, w, cin), dtype=np.int16).astype(np.int8)
+            wt = rng.integers(-128, 128, size=(cout, kh, kw, fc), dtype=np.int16).astype(np.int8)
+            b = rng.integers(-50000, 50000, size=cout)
+            m, s = _rand_q(rng, cout)
+            kw_ = dict(input_offset=-zp_in, output_offset=zp_out, multipliers=m, shifts=s, stride=stride,
+                       padding=pad, dilation=dil, out_hw=(oh, ow), activation=act)
+            ref = P.conv(x, wt, b, **kw_)
+            assert np.array_equal(ref, D.conv(x, wt, b, **kw_)), it
+            # cross-check the portable kernel against a numpy reference as well
+            assert np.array_equal(ref, _np_conv(x, wt, b, groups, **kw_)), it
+        elif kind == 2:  # 1x1
+            cin, cout = int(rng.integers(1, 70)), int(rng.integers(1, 20))
+            stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            oh, ow = (h - 1) // stride[0] + 1, (w - 1) // stride[1] + 1
+            x = rng.integers(-128, 128, size=(1, h, w, cin), dtype=np.int16).astype(np.int8)
+            wt = rng.integers(-128, 128, size=(cout, 1, 1, cin), dtype=np.int16).astype(np.int8)
+            b = rng.integers(-50000, 50000, size=cout)
+            m, s = _rand_q(rng, cout)
+            kw_ = dict(input_offset=-zp_in, output_offset=zp_out, multipliers=m, shifts=s, stride=stride,
+                       out_hw=(oh, ow), activation=act)
+            ref = P.conv(x, wt, b, kernel="asc_convolve_1x1_s8", **kw_)
+            assert np.array_equal(ref, D.conv(x, wt, b, kernel="asc_convolve_1x1_s8", **kw_))
+            assert np.array_equal(ref, P.conv(x, wt, b, kernel="asc_convolve_s8", **kw_))
+        else:  # depthwise
+            c = int(rng.integers(1, 40))
+            cm = int(rng.integers(1, 3))
+            kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+            stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            dil = (1, 1) if rng.random() < 0.7 else (2, 2)
+            pad = (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+            oh = (h + 2 * pad[0] - (kh - 1) * dil[0] - 1) // stride[0] + 1
+            ow = (w + 2 * pad[1] - (kw - 1) * dil[1] - 1) // stride[1] + 1
+            if oh <= 0 or ow <= 0:
+                continue
+            x = rng.integers(-128, 128, size=(1, h, w, c), dtype=np.int16).astype(np.int8)
+            wt = rng.integers(-128, 128, size=(1, kh, kw, c * cm), dtype=np.int16).astype(np.int8)
+            b = rng.integers(-50000, 50000, size=c * cm)
+            m, s = _rand_q(rng, c * cm)
+            kw_ = dict(input_offset=-zp_in, output_offset=zp_out, multipliers=m, shifts=s, ch_mult=cm,
+                       stride=stride, padding=pad, dilation=dil, out_hw=(oh, ow), activation=act)
+            ref = P.depthwise_conv(x, wt, b, **kw_)
+            assert np.array_equal(ref, D.depthwise_conv(x, wt, b, **kw_)), it
+            # depthwise == grouped conv with groups = C (filter regrouped to OHWI, I = 1)
+            if cm == 1:
+                wg = np.transpose(wt, (3, 1, 2, 0)).copy()
+                kwc = {k: v for k, v in kw_.items() if k != "ch_mult"}
+                assert np.array_equal(ref, P.conv(x, wg, b, **kwc)), it
+        n_checked += 1
+    assert n_checked > 100
+
+
+def _np_conv(x, w, b, groups, *, input_offset, output_offset, multipliers, shifts, stride, padding, dilation,
+             out_hw, activation):
+    """Straightforward numpy/int64 model of TFLite's ConvPerChannel (for cross-checking)."""
+    _, h, wd, cin = x.shape
+    cout, kh, kw, fc = w.shape
+    per_group = cout // groups
+    acc = np.zeros((out_hw[0], out_hw[1], cout), dtype=np.int64)
+    xi = x.astype(np.int64)[0] + input_offset
+    for oy in range(out_hw[0]):
+        for ox in range(out_hw[1]):
+            for ky in range(kh):
+                iy = oy * stride[0] - padding[0] + ky * dilation[0]
+                if not 0 <= iy < h:
+                    continue
+                for kx in range(kw):
+                    ix = ox * stride[1] - padding[1] + kx * dilation[1]
+                    if not 0 <= ix < wd:
+                        continue
+                    for oc in range(cout):
+                        g = oc // per_group
+                        acc[oy, ox, oc] += int(np.dot(xi[iy, ix, g * fc:(g + 1) * fc], w[oc, ky, kx].astype(np.int64)))
+    acc += np.asarray(b, dtype=np.int64)
+    out = np.zeros_like(acc)
+    for oc in range(cout):
+        col = acc[..., oc].ravel()
+        wrapped = ((col + 2**31) % 2**32) - 2**31
+        out[..., oc] = quant.requantize_ref(wrapped, int(multipliers[oc]), int(shifts[oc])).reshape(out_hw)
+    out = np.clip(out + output_offset, activation[0], activation[1])
+    return out.astype(np.int8)[None]
+
+
+def test_data_movement_against_numpy(libs):
+    rng = np.random.default_rng(SEED + 3)
+    for lib in libs.values():
+        x = rng.integers(-128, 128, size=(2, 5, 7, 6), dtype=np.int16).astype(np.int8)
+        assert np.array_equal(lib.strided_slice(x, [1, 1, 6, 0], [1, 2, -2, 3], (1, 2, 4, 2)), x[1:, 1::2, 6::-2, ::3])
+        assert np.array_equal(lib.pad(x, [[0, 1], [1, 0], [2, 3], [0, 0]], -7),
+                              np.pad(x, [[0, 1], [1, 0], [2, 3], [0, 0]], constant_values=-7))
+        for axis in range(4):
+            ys = [x, x[:, :, :, :]]
+            assert np.array_equal(lib.concatenation(ys, axis), np.concatenate(ys, axis=axis))
+        assert np.array_equal(lib.reshape(x, (10, 42)), x.reshape(10, 42))
+
+
+def test_kernels_reject_bad_arguments(libs):
+    lib = libs["portable"]
+    x = np.zeros((1, 4, 4, 3), np.int8)
+    w = np.zeros((2, 3, 3, 2), np.int8)  # 3 input channels are not a multiple of filter depth 2
+    with pytest.raises(KernelError):
+        lib.conv(x, w, None, input_offset=0, output_offset=0, multipliers=[1 << 30] * 2, shifts=[0, 0],
+                 out_hw=(2, 2))
+    with pytest.raises(KernelError):
+        lib.conv(x, np.zeros((2, 1, 1, 3), np.int8), None, input_offset=0, output_offset=0,
+                 multipliers=[1 << 30] * 2, shifts=[0, 0], padding=(1, 1), out_hw=(6, 6),
+                 kernel="asc_convolve_1x1_s8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cortex-M4 cross compilation
+# ---------------------------------------------------------------------------------------------
+def test_cross_compiles_for_cortex_m4_with_dsp(tmp_path):
+    objs = cross_compile(tmp_path)
+    assert len(objs) >= 6
+    objdump = shutil.which("arm-none-eabi-objdump")
+    if objdump:
+        dis = "".join(subprocess.run([objdump, "-d", str(o)], capture_output=True, text=True).stdout for o in objs)
+        assert "smlad" in dis and "sxtab16" in dis, "DSP path not compiled in for -mcpu=cortex-m4"
+    # the same sources without the DSP extension (portable path on a Cortex-M0-class core) also build
+    cross_compile(tmp_path / "m0", extra=["-mcpu=cortex-m0", "-mfloat-abi=soft", "-mfpu=auto"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the real DSP instructions: Cortex-M4 (Thumb-2 + DSP) build executed by QEMU's ARM ISA model
+# ---------------------------------------------------------------------------------------------
+_QEMU_PRELUDE = r"""
+#include <stdint.h>
+#include "asc_nn.h"
+static long sys_write(int fd, const void *buf, unsigned long n) {
+    register long r0 __asm__("r0") = fd; register long r1 __asm__("r1") = (long)buf;
+    register long r2 __asm__("r2") = (long)n; register long r7 __asm__("r7") = 4;
+    __asm__ volatile("svc 0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r7) : "memory"); return r0; }
+static void sys_exit(int code) {
+    register long r0 __asm__("r0") = code; register long r7 __asm__("r7") = 1;
+    __asm__ volatile("svc 0" : : "r"(r0), "r"(r7) : "memory"); for (;;) {} }
+static int8_t scratch[4096];
+static int8_t out[65536];
+static void emit(int32_t status, int32_t n) { sys_write(1, &status, 4); sys_write(1, out, (unsigned long)n); }
+int main(void);
+void _start(void) { sys_exit(main()); }
+"""
+
+
+def _c_arr(name: str, ctype: str, a) -> str:
+    vals = ",".join(str(int(v)) for v in np.asarray(a).ravel())
+    return f"static const {ctype} {name}[] = {{{vals}}};\n"
+
+
+def test_cortex_m4_dsp_build_under_qemu_equals_host_portable(libs, tmp_path):
+    """Compile the kernels with -mcpu=cortex-m4 (real <arm_acle.h> SXTAB16/SMLAD), run them in
+    qemu-arm (user mode, ARM ISA incl. the DSP extension) and compare with the host portable build."""
+    rng = np.random.default_rng(SEED + 99)
+    P = libs["portable"]
+    decls, calls, expected = [], [], []
+    for i in range(24):
+        kind = i % 4
+        zp_in, zp_out = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+        act = (int(rng.integers(-128, -60)), int(rng.integers(60, 128)))
+        h, w = int(rng.integers(3, 10)), int(rng.integers(3, 10))
+        if kind in (0, 1, 2):  # conv KxK (grouped sometimes), conv 1x1
+            groups = int(rng.integers(2, 4)) if kind == 1 else 1
+            fc = int(rng.integers(1, 12))
+            cin, cout = fc * groups, groups * int(rng.integers(1, 5))
+            kh, kw = (1, 1) if kind == 2 else (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+            stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            pad = (0, 0) if kind == 2 else (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+            oh, ow = (h + 2 * pad[0] - kh) // stride[0] + 1, (w + 2 * pad[1] - kw) // stride[1] + 1
+            x = rng.integers(-128, 128, size=(1, h, w, cin)).astype(np.int8)
+            wt = rng.integers(-128, 128, size=(cout, kh, kw, fc)).astype(np.int8)
+            b = rng.integers(-40000, 40000, size=cout)
+            m, s = _rand_q(rng, cout)
+            expected.append(P.conv(x, wt, b, input_offset=-zp_in, output_offset=zp_out, multipliers=m, shifts=s,
+                                   stride=stride, padding=pad, out_hw=(oh, ow), activation=act,
+                                   kernel="asc_convolve_wrapper_s8"))
+            decls += [_c_arr(f"x{i}", "int8_t", x), _c_arr(f"w{i}", "int8_t", wt), _c_arr(f"b{i}", "int32_t", b),
+                      _c_arr(f"m{i}", "int32_t", m), _c_arr(f"s{i}", "int32_t", s)]
+            calls.append(
+                f"{{ asc_nn_context ctx = {{scratch, sizeof(scratch)}};\n"
+                f"  asc_nn_conv_params p = {{{-zp_in}, {zp_out}, {{{stride[0]}, {stride[1]}}}, {{{pad[0]}, {pad[1]}}},"
+                f" {{1, 1}}, {{{act[0]}, {act[1]}}}}};\n"
+                f"  asc_nn_per_channel_quant q = {{m{i}, s{i}}};\n"
+                f"  asc_nn_dims id = {{1, {h}, {w}, {cin}}}, fd = {{{cout}, {kh}, {kw}, {fc}}}, od = {{1, {oh}, {ow}, {cout}}};\n"
+                f"  emit(asc_convolve_wrapper_s8(&ctx, &p, &q, &id, x{i}, &fd, w{i}, b{i}, &od, out), {oh * ow * cout}); }}\n")
+        else:  # depthwise, ch_mult 1 or 2
+            c, cm = int(rng.integers(1, 24)), int(rng.integers(1, 3))
+            kh, kw = 3, 3
+            stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            pad = (int(rng.integers(0, 2)), int(rng.integers(0, 2)))
+            oh, ow = (h + 2 * pad[0] - kh) // stride[0] + 1, (w + 2 * pad[1] - kw) // stride[1] + 1
+            x = rng.integers(-128, 128, size=(1, h, w, c)).astype(np.int8)
+            wt = rng.integers(-128, 128, size=(1, kh, kw, c * cm)).astype(np.int8)
+            b = rng.integers(-40000, 40000, size=c * cm)
+            m, s = _rand_q(rng, c * cm)
+            expected.append(P.depthwise_conv(x, wt, b, input_offset=-zp_in, output_offset=zp_out, multipliers=m,
+                                             shifts=s, ch_mult=cm, stride=stride, padding=pad, out_hw=(oh, ow),
+                                             activation=act))
+            decls += [_c_arr(f"x{i}", "int8_t", x), _c_arr(f"w{i}", "int8_t", wt), _c_arr(f"b{i}", "int32_t", b),
+                      _c_arr(f"m{i}", "int32_t", m), _c_arr(f"s{i}", "int32_t", s)]
+            calls.append(
+                f"{{ asc_nn_dw_conv_params p = {{{-zp_in}, {zp_out}, {cm}, {{{stride[0]}, {stride[1]}}},"
+                f" {{{pad[0]}, {pad[1]}}}, {{1, 1}}, {{{act[0]}, {act[1]}}}}};\n"
+                f"  asc_nn_per_channel_quant q = {{m{i}, s{i}}};\n"
+                f"  asc_nn_dims id = {{1, {h}, {w}, {c}}}, fd = {{1, {kh}, {kw}, {c * cm}}}, od = {{1, {oh}, {ow}, {c * cm}}};\n"
+                f"  emit(asc_depthwise_conv_s8(0, &p, &q, &id, x{i}, &fd, w{i}, b{i}, &od, out), {oh * ow * c * cm}); }}\n")
+    src = tmp_path / "harness.c"
+    src.write_text(_QEMU_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
+    from asc_edge.codegen.kernels_host import CORTEX_M4_FLAGS, NN_DIR, kernel_sources
+    elf = tmp_path / "harness.elf"
+    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
+           *map(str, kernel_sources()), "-o", str(elf), "-lc"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True).stdout
+    assert "smlad" in dis and "sxtab16" in dis
+    r = subprocess.run(["qemu-arm", "-cpu", "max", str(elf)], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    blob, pos = r.stdout, 0
+    for i, exp in enumerate(expected):
+        status = int(np.frombuffer(blob[pos:pos + 4], dtype="<i4")[0])
+        pos += 4
+        got = np.frombuffer(blob[pos:pos + exp.size], dtype=np.int8)
+        pos += exp.size
+        assert status == 0, i
+        assert np.array_equal(got, exp.ravel()), f"case {i}: {(got != exp.ravel()).sum()} bytes differ"
+    assert pos == len(blob)
