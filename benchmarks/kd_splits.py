@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import platform
-import time
 from pathlib import Path
 
 import torch
@@ -27,13 +26,17 @@ from asc_edge.train import TrainConfig, train
 HERE = Path(__file__).resolve().parent
 
 
-def run(cfg: TrainConfig) -> dict:
-    t0 = time.time()
-    run_dir = train(cfg)
-    wall = time.time() - t0
+def run(cfg: TrainConfig, reuse: bool = False) -> dict:
+    """Train (or, with ``reuse``, take an existing run directory trained with exactly this config)."""
+    run_dir = Path(cfg.out) / cfg.run_name()
+    report_path = run_dir / "report.json"
+    if not (reuse and report_path.is_file()
+            and json.loads(report_path.read_text())["config"] == json.loads(json.dumps(cfg.to_dict()))):
+        run_dir = train(cfg)
     m = json.loads((run_dir / "metrics.json").read_text())
+    r = json.loads((run_dir / "report.json").read_text())
     return {"run": str(run_dir), "macro_accuracy": m["macro_accuracy"], "accuracy": m["accuracy"],
-            "log_loss": m["log_loss"], "wall_time_s": round(wall, 1)}
+            "log_loss": m["log_loss"], "wall_time_s": r["wall_time_s"]}
 
 
 def main() -> None:
@@ -45,6 +48,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "runs"))
     ap.add_argument("--results", default=str(HERE / "results" / "kd_splits"))
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse run directories already trained with the identical config (regenerate the table)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -53,11 +58,11 @@ def main() -> None:
         print(f"== split{split}", flush=True)
         common = dict(data=args.data, split=split, seed=args.seed, out=args.out, progress=False)
         ce = run(TrainConfig(model="cp-mobile", epochs=args.student_epochs, name=f"cp-mobile_split{split}_ce",
-                             **common))
+                             **common), args.reuse)
         teacher = run(TrainConfig(model="cp-resnet", epochs=args.teacher_epochs,
-                                  name=f"teacher_cp-resnet_split{split}", **common))
+                                  name=f"teacher_cp-resnet_split{split}", **common), args.reuse)
         kd = run(TrainConfig(model="cp-mobile", epochs=args.student_epochs, name=f"cp-mobile_split{split}_kd",
-                             teachers=[str(Path(teacher["run"]) / "model.ckpt")], **common))
+                             teachers=[str(Path(teacher["run"]) / "model.ckpt")], **common), args.reuse)
         for kind, r in (("teacher cp-resnet", teacher), ("student CE", ce), ("student KD", kd)):
             rows.append({"split": f"split{split}", "model": kind, **r})
         print(f"split{split}: teacher {teacher['macro_accuracy']:.3f}, CE {ce['macro_accuracy']:.3f}, "
