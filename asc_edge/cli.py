@@ -160,6 +160,27 @@ def complexity(
     Console().print(t)
 
 
+@app.command()
+@_errors_as_one_line
+def export(
+    run: Path = typer.Argument(..., help="Run directory or model.ckpt from `asc-edge train`."),
+    target: str = typer.Option("cmsis-nn", help="onnx, tflite (ONNX + int8 TFLite) or cmsis-nn (all + C model)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default export/<run name>/)."),
+    data: Optional[Path] = typer.Option(None, help="Dataset root (default: the run's own, else ../shared/data)."),
+    n_calibration: int = typer.Option(200, help="Calibration clips from the training split (>= 200)."),
+    n_check: int = typer.Option(200, help="Clips for the host C vs tflite-micro check."),
+    debug_clips: int = typer.Option(2, help="Of those, clips also compared layer by layer (every intermediate tensor)."),
+    allow_over_budget: bool = typer.Option(False, "--allow-over-budget", help="Export a model over the DCASE budget."),
+    cache_dir: Optional[Path] = typer.Option(None),
+) -> None:
+    """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle), generated C model (host == tflite-micro)."""
+    _setup_logging()
+    from .export.pipeline import export_model
+
+    export_model(run, target, out, data=data, n_calibration=n_calibration, n_check=n_check,
+                 debug_clips=debug_clips, allow_over_budget=allow_over_budget, cache_dir=cache_dir, log=typer.echo)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

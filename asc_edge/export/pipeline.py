@@ -1,0 +1,272 @@
+"""``asc-edge export``: checkpoint → ONNX → int8 TFLite → generated C model, each stage verified.
+
+:func:`export_model` runs, in order (wall time of each stage in ``report["timings_s"]``):
+
+1. load the checkpoint; refuse an over-budget model (:func:`asc_edge.complexity.check_budget`)
+   unless ``allow_over_budget``;
+2. features: the run's training split (calibration, default ``split100``) and the test split,
+   computed with the checkpoint's own frontend (:func:`asc_edge.train.data.load_split_data`);
+3. ONNX (``target`` ≥ onnx): BatchNorm folded, legacy exporter, opset 17, onnxruntime parity with
+   PyTorch on real test clips (≤ 1e-4 or ExportError);
+4. int8 TFLite (``target`` ≥ tflite): onnx2tf full-integer PTQ calibrated on ``n_calibration``
+   (≥ 200) real training clips; float vs int8 accuracy and top-1 agreement on the test split,
+   int8 from the tflite-micro oracle;
+5. C model (``target == "cmsis-nn"``): :mod:`asc_edge.codegen` graph → arena plan → ``model.h`` /
+   ``model.c``; host build; host C vs tflite-micro on ≥ ``n_check`` clips (test clips, then
+   training clips if fewer), every output byte, the first ``debug_clips`` also layer by layer;
+   arena plan vs naive vs tflite-micro's arena.
+
+Everything is written to a temporary sibling of ``out_dir`` which is renamed over it at the end
+(an existing ``out_dir`` is replaced only after success). ``out_dir`` then holds ``model.onnx``,
+``model_int8.tflite`` (onnx2tf's full-integer output, unmodified: grouped CONV_2D are mapped to the
+depthwise kernel by the code generator, not rewritten in the file), ``onnx2tf.log``, ``c/model.h``,
+``c/model.c`` and ``report.json`` (versions, sha256 of every file, wall time per stage, all checks).
+onnx2tf's scratch (SavedModel and its other variants) goes to a temporary directory that is deleted.
+The generated C is compiled fresh for the host check (``host_build`` time) and the library is not
+kept in ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from asc_edge.errors import ExportError
+
+__all__ = ["export_model", "TARGETS", "DEFAULT_DATA"]
+
+TARGETS = ("onnx", "tflite", "cmsis-nn")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _resolve_data(data, hp: dict) -> Path:
+    if data is not None:
+        return Path(data)
+    cand = (hp.get("train") or {}).get("data") if isinstance(hp.get("train"), dict) else None
+    for base in ([Path(cand), REPO_ROOT / cand] if cand else []):
+        if base.exists():
+            return base
+    return DEFAULT_DATA
+
+
+def _spread(n_total: int, n: int) -> np.ndarray:
+    """``n`` deterministic, evenly spread indices of ``range(n_total)``."""
+    if n >= n_total:
+        return np.arange(n_total)
+    return np.unique(np.linspace(0, n_total - 1, n).round().astype(int))
+
+
+def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, data=None, split: str | None = None,
+                 n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
+                 allow_over_budget: bool = False, cache_dir=None, log=print) -> dict:
+    """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
+
+    Args:
+        ckpt_or_run_dir: run directory of ``asc-edge train`` or its ``model.ckpt``.
+        target: ``"onnx"``, ``"tflite"`` (ONNX + int8 TFLite) or ``"cmsis-nn"`` (all + C model).
+        out_dir: output directory (default ``export/<run name>/``); replaced atomically.
+        data: dataset root (default: the run's own ``data`` if it exists, else ``../shared/data``).
+        split: calibration split (default: the run's own, else ``"100"``).
+        n_calibration: calibration clips (≥ 200, issue 3).
+        n_check: clips for the host-C vs tflite-micro check (≥ 200 by default).
+        debug_clips: clips also compared layer by layer (every intermediate tensor).
+        allow_over_budget: export a model over the DCASE budget (with a loud warning).
+        log: a ``print``-like callable for progress lines.
+
+    Raises:
+        BudgetError: over budget and not allowed. CheckpointError: unreadable checkpoint.
+        DataError: bad dataset. ExportError: any failed stage or check (ONNX parity, a non
+            full-integer TFLite, an unsupported operator, host C ≠ tflite-micro), or bad args.
+    """
+    from asc_edge.checkpoint import load_checkpoint, predict_logits
+    from asc_edge.complexity import check_budget, measure
+    from asc_edge.report.io import write_json_atomic
+
+    if target not in TARGETS:
+        raise ExportError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
+    if n_calibration < 200:
+        raise ExportError(f"n_calibration={n_calibration}", hint="issue 3 requires ≥ 200 calibration clips")
+    t_all = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def stage(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    lm = load_checkpoint(ckpt_or_run_dir)
+    run_name = lm.path.parent.name if lm.path.name == "model.ckpt" else lm.path.stem
+    out_dir = Path(out_dir) if out_dir else REPO_ROOT / "export" / run_name
+    fe = lm.frontend
+    cx = measure(lm.model, n_mels=fe.n_mels, frames=fe.n_frames)
+    check_budget(cx, "int8", allow_over_budget=allow_over_budget, what=f"{lm.model_name} ({lm.path})")
+    stage("load_checkpoint", t0)
+
+    t0 = time.perf_counter()
+    from asc_edge.train.data import load_split_data
+
+    hp = lm.hparams
+    data = _resolve_data(data, hp)
+    tr = hp.get("train") if isinstance(hp.get("train"), dict) else {}
+    split = split or tr.get("split") or "100"
+    train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+                            splits_dir=tr.get("splits_dir"))
+    test = load_split_data(data, "test", fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+                           splits_dir=tr.get("splits_dir"))
+    if len(train.features) < n_calibration:
+        raise ExportError(f"split {split} has {len(train.features)} clips, {n_calibration} needed for calibration",
+                          hint="use a larger training split (--data / split 100)")
+    calib = train.features[_spread(len(train.features), n_calibration)]
+    stage("features", t0)
+    log(f"model {lm.model_name}: {cx.params:,} params, {cx.macs:,} MACs; data {data} "
+        f"(train split {split}: {len(train.features)} clips, test: {len(test.features)} clips)")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": _sha(lm.path), "model": lm.model_name,
+                    "labels": list(lm.labels), "target": target, "complexity": cx.to_dict(),
+                    "data": {"root": str(data), "calibration_split": split, "n_calibration": int(len(calib)),
+                             "n_test": int(len(test.features))}}
+    try:
+        # ---- ONNX
+        from .onnx import export_onnx
+
+        t0 = time.perf_counter()
+        in_shape = (1, *test.features.shape[1:])
+        onnx_rep = export_onnx(lm.model, tmp / "model.onnx", input_shape=in_shape,
+                               check_features=test.features[:min(50, len(test.features))])
+        report["onnx"] = {k: v for k, v in onnx_rep.items() if k != "path"}
+        stage("onnx", t0)
+        par = onnx_rep["parity"]
+        log(f"ONNX parity: max |onnxruntime - PyTorch| = {par['max_abs_logit_diff']:.3g} on {par['n_clips']} "
+            f"real clips (tol {par.get('tol', 1e-4):g}), exporter {onnx_rep.get('exporter')}, opset {onnx_rep.get('opset')}")
+
+        if target in ("tflite", "cmsis-nn"):
+            from .oracle import TflmOracle
+            from .tflite import convert_int8_tflite
+
+            t0 = time.perf_counter()
+            work = Path(tempfile.mkdtemp(prefix="asc_export_work_"))  # onnx2tf scratch (SavedModel, variants)
+            try:
+                tfl = convert_int8_tflite(tmp / "model.onnx", calib, tmp / "model_int8.tflite", work)
+            finally:
+                if (work / "onnx2tf.log").is_file():
+                    shutil.copyfile(work / "onnx2tf.log", tmp / "onnx2tf.log")
+                shutil.rmtree(work, ignore_errors=True)
+            tfl["converter"]["log"] = "onnx2tf.log"
+            report["tflite"] = {k: v for k, v in tfl.items() if k not in ("ops", "path")}
+            stage("tflite_convert", t0)
+
+            t0 = time.perf_counter()
+            import torch
+
+            oracle = TflmOracle(tmp / "model_int8.tflite")
+            with torch.no_grad():
+                flog = predict_logits(lm.model, test.features).numpy()
+            qlog, _ = oracle.predict(test.features)
+            y = test.targets
+            fpred, qpred = flog.argmax(1), qlog.astype(np.int32).argmax(1)
+            acc = {"float_accuracy": float((fpred == y).mean()), "int8_accuracy": float((qpred == y).mean()),
+                   "top1_agreement": float((fpred == qpred).mean()), "n_clips": int(len(y)),
+                   "int8_from": "tflite-micro (reference kernels)"}
+            report["accuracy"] = acc
+            stage("int8_accuracy", t0)
+            log(f"int8 vs float on the test split ({len(y)} clips): float {acc['float_accuracy']:.4f}, "
+                f"int8 {acc['int8_accuracy']:.4f}, top-1 agreement {acc['top1_agreement']:.4f} "
+                f"({tfl['n_ops']} tflite ops: {tfl['op_counts']})")
+
+        if target == "cmsis-nn":
+            from asc_edge.codegen.emit_c import emit_model
+            from asc_edge.codegen.graph import build_graph
+            from asc_edge.codegen.host_model import HOST_MODEL_CFLAGS, HostModel, build_host_model, compare_with_oracle
+            from asc_edge.codegen.planner import plan_arena
+
+            t0 = time.perf_counter()
+            graph = build_graph(tmp / "model_int8.tflite")
+            plan = plan_arena(graph)
+            emitted = emit_model(graph, plan, tmp / "c")
+            stage("codegen", t0)
+            t0 = time.perf_counter()
+            lib = build_host_model(tmp / "c", build_dir=tmp / ".host_build")  # fresh build, timed
+            host = HostModel(lib, graph, plan.arena)
+            stage("host_build", t0)
+
+            t0 = time.perf_counter()
+            pool = test.features
+            if len(pool) < n_check:
+                pool = np.concatenate([pool, train.features[:n_check - len(pool)]])
+            cmp = compare_with_oracle(tmp / "model_int8.tflite", pool, n_check, oracle=oracle, host=host,
+                                      debug_layers=debug_clips)
+            stage("host_check", t0)
+            if not cmp["all_equal"] or cmp["first_mismatch"] is not None:
+                raise ExportError(f"host C differs from tflite-micro on {cmp['n_clips'] - cmp['n_equal']}/"
+                                  f"{cmp['n_clips']} clips; first diverging: {cmp['first_mismatch']}",
+                                  hint="a kernel or code generator bug; see the layer named above")
+            t0 = time.perf_counter()
+            tflm = oracle.arena_usage()
+            stage("tflm_arena", t0)
+            in_bytes = graph.tensors[graph.input].size
+            arena = {**plan.to_dict(), "input_bytes_outside_arena": in_bytes,
+                     "planned_plus_input_bytes": plan.arena + in_bytes,
+                     "tflm_arena_total_bytes": tflm["total"], "tflm_arena_head_bytes": tflm["head"],
+                     "tflm_arena_tail_bytes": tflm["tail"]}
+            report["c_model"] = {"files": {"model.h": emitted["model.h"], "model.c": emitted["model.c"]},
+                                 "bytes": emitted["bytes"], "n_layers": len(graph.layers),
+                                 "rewrites": graph.rewrites, "arena": arena,
+                                 "layers": [{"index": L.index, "kind": L.kind, "op": L.op, "tflite_ops": L.op_indices,
+                                             "output_shape": graph.tensors[L.output].shape,
+                                             "offset": plan.offsets.get(L.output)} for L in graph.layers],
+                                 "host_check": cmp, "host_cflags": " ".join(HOST_MODEL_CFLAGS)}
+            log(f"arena plan: {plan.arena:,} B planned (greedy, {plan.alignment}-B aligned; input "
+                f"{in_bytes:,} B read in place) vs naive {plan.naive:,} B vs live-tensor lower bound "
+                f"{plan.lower_bound:,} B vs tflite-micro {tflm['total']:,} B")
+            log(f"host C == tflite-micro on {cmp['n_equal']}/{cmp['n_clips']} clips "
+                f"(every output byte; {cmp['layer_outputs_compared']} intermediate layer outputs on "
+                f"{cmp['layers_checked_clips']} clips identical)")
+
+        gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+        report["versions"] = {"python": platform.python_version(), "gcc": gcc[0] if gcc else None,
+                              **{d: _version(d) for d in ("torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow",
+                                                          "tflite", "tflite-micro", "numpy")}}
+        shutil.rmtree(tmp / ".host_build", ignore_errors=True)  # the loaded .so stays mapped (POSIX)
+        report["hashes"] = {p.relative_to(tmp).as_posix(): _sha(p) for p in sorted(tmp.rglob("*"))
+                            if p.is_file()}
+        timings["total"] = round(time.perf_counter() - t_all, 3)
+        report["timings_s"] = timings
+        write_json_atomic(tmp / "report.json", report)
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report["out_dir"] = str(out_dir)
+    log(f"wrote {out_dir} in {timings['total']:.1f} s")
+    return report
