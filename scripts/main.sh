@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: set up (idempotent), then the main job on the bundled real audio
-# (../shared/data): train a CP-ResNet teacher, distil the CP-Mobile student from it, evaluate.
+# (../shared/data): train a CP-ResNet teacher, distil the CP-Mobile student from it, evaluate,
+# export it (ONNX → int8 TFLite → C model checked against tflite-micro on the host).
 # Later stages (export, on-device bench) are appended here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +15,12 @@ if [ ! -f "$DATA/meta.csv" ]; then
 fi
 AE=.venv/bin/asc-edge
 $AE complexity cp-mobile
-echo "== 1/3 teacher: CP-ResNet on split$SPLIT"
+echo "== 1/4 teacher: CP-ResNet on split$SPLIT"
 $AE train --data "$DATA" --split "$SPLIT" --model cp-resnet --epochs 40 --out "$RUNS" --name teacher_cp-resnet_split$SPLIT
-echo "== 2/3 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02)"
+echo "== 2/4 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02)"
 $AE train --data "$DATA" --split "$SPLIT" --model cp-mobile --epochs 100 --out "$RUNS" \
     --teacher "$RUNS/teacher_cp-resnet_split$SPLIT/model.ckpt" --name student_cp-mobile_split${SPLIT}_kd
-echo "== 3/3 evaluate the student on the test split"
+echo "== 3/4 evaluate the student on the test split"
 $AE evaluate "$RUNS/student_cp-mobile_split${SPLIT}_kd" --data "$DATA" --split test
+echo "== 4/4 export: ONNX, int8 TFLite, generated C model; host C vs tflite-micro"
+$AE export "$RUNS/student_cp-mobile_split${SPLIT}_kd" --target cmsis-nn --data "$DATA"
