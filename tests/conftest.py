@@ -63,3 +63,35 @@ def tiny_dataset(tmp_path):
     make.write_tsv = write_tsv
     make.write_wav = write_wav
     return make
+
+
+def bn_calibrated_cp_mobile(features, seed: int = 0):
+    """A random CP-Mobile whose BatchNorm running statistics are those of real clips (cumulative
+    average over ``features`` (N, 1, 256, 65)): realistic activations, hence realistic int8
+    ranges, without training. Used by the export and code-generator tests."""
+    import torch
+
+    from asc_edge.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model("cp-mobile", n_classes=10)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative moving average over the calibration batches
+            m.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(features), 32):
+            model(torch.from_numpy(features[i:i + 32]))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def clips(shared_data):
+    """Real split-25 clips: 200 for calibration, the other 50 for parity / oracle checks."""
+    from asc_edge.features import get_frontend
+    from asc_edge.train.data import load_split_data
+
+    sd = load_split_data(shared_data, "25", get_frontend("dcase2024"), progress=False)
+    assert sd.features.shape[1:] == (1, 256, 65) and len(sd.features) >= 250
+    return {"calib": sd.features[:200], "check": sd.features[200:250], "labels": sd.labels}

@@ -23,31 +23,7 @@ from asc_edge.errors import BudgetError, ExportError
 from asc_edge.export.oracle import TflmOracle
 from asc_edge.export.tflite import inspect_tflite
 from asc_edge.models import build_model
-
-
-def _bn_calibrated_cp_mobile(features: np.ndarray, seed: int = 0) -> torch.nn.Module:
-    """Random CP-Mobile whose BatchNorm running statistics are the real clips' (cumulative)."""
-    torch.manual_seed(seed)
-    model = build_model("cp-mobile", n_classes=10)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    model.train()
-    with torch.no_grad():
-        for i in range(0, len(features), 32):
-            model(torch.from_numpy(features[i:i + 32]))
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def clips(shared_data):
-    from asc_edge.features import get_frontend
-    from asc_edge.train.data import load_split_data
-
-    sd = load_split_data(shared_data, "25", get_frontend("dcase2024"), progress=False)
-    assert len(sd.features) >= 250
-    return {"calib": sd.features[:200], "check": sd.features[200:250], "labels": sd.labels}
+from conftest import bn_calibrated_cp_mobile
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +34,7 @@ def tfl(clips, shared_data, tmp_path_factory):
     from asc_edge.features import get_frontend
 
     root = tmp_path_factory.mktemp("codegen")
-    model = _bn_calibrated_cp_mobile(clips["calib"][:96])
+    model = bn_calibrated_cp_mobile(clips["calib"][:96])
     run = root / "run"
     run.mkdir()
     torch.save({"hyper_parameters": {"model_name": "cp-mobile", "model_kwargs": {}, "labels": list(clips["labels"]),

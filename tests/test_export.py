@@ -13,48 +13,23 @@ import numpy as np
 import pytest
 import torch
 
-from asc_edge.export import ExportError  # noqa: E402
-from asc_edge.export.onnx import PARITY_TOL, export_onnx, fold_batchnorm, onnx_parity  # noqa: E402
-from asc_edge.export.oracle import TflmOracle, dequantize_affine, quantize_affine  # noqa: E402
-from asc_edge.export.tflite import (  # noqa: E402
+from asc_edge.export import ExportError
+from asc_edge.export.onnx import PARITY_TOL, export_onnx, fold_batchnorm, onnx_parity
+from asc_edge.export.oracle import TflmOracle, dequantize_affine, quantize_affine
+from asc_edge.export.tflite import (
     convert_int8_tflite,
     inspect_tflite,
     rewrite_grouped_conv_as_depthwise,
 )
-from asc_edge.models import build_model  # noqa: E402
-
-
-def _bn_calibrated_cp_mobile(features: np.ndarray, seed: int = 0) -> torch.nn.Module:
-    """Random CP-Mobile whose BatchNorm running statistics are the real clips' (cumulative)."""
-    torch.manual_seed(seed)
-    model = build_model("cp-mobile", n_classes=10)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative moving average over the calibration batches
-            m.reset_running_stats()
-    model.train()
-    with torch.no_grad():
-        for i in range(0, len(features), 32):
-            model(torch.from_numpy(features[i:i + 32]))
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def clips(shared_data):
-    """Real split-25 clips: 200 for calibration, the other 50 for parity / oracle checks."""
-    from asc_edge.features import get_frontend
-    from asc_edge.train.data import load_split_data
-
-    sd = load_split_data(shared_data, "25", get_frontend("dcase2024"), progress=False)
-    assert sd.features.shape[1:] == (1, 256, 65) and len(sd.features) >= 250
-    return {"calib": sd.features[:200], "check": sd.features[200:250], "labels": sd.labels}
+from asc_edge.models import build_model
+from conftest import bn_calibrated_cp_mobile
 
 
 @pytest.fixture(scope="module")
 def exported(clips, tmp_path_factory):
     """One ONNX export + one int8 conversion for the whole module."""
     out = tmp_path_factory.mktemp("export")
-    model = _bn_calibrated_cp_mobile(clips["calib"][:96])
+    model = bn_calibrated_cp_mobile(clips["calib"][:96])
     onnx_report = export_onnx(model, out / "model.onnx", check_features=clips["check"])
     tfl_report = convert_int8_tflite(out / "model.onnx", clips["calib"], out / "model_int8.tflite", out / "work")
     print("\n" + tfl_report["ops_text"])
@@ -110,7 +85,7 @@ def test_onnx_export_parity_on_real_clips(exported, clips):
 
 
 def test_onnx_parity_failure_raises_and_writes_nothing(tmp_path, clips):
-    model = _bn_calibrated_cp_mobile(clips["calib"][:32])
+    model = bn_calibrated_cp_mobile(clips["calib"][:32])
     target = tmp_path / "bad.onnx"
     with pytest.raises(ExportError, match="parity") as exc:
         export_onnx(model, target, check_features=clips["check"][:2], tol=-1.0)
