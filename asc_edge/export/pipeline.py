@@ -128,9 +128,17 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     hp = lm.hparams
     data = _resolve_data(data, hp)
     tr = hp.get("train") if isinstance(hp.get("train"), dict) else {}
+    explicit_split = split is not None
     split = split or tr.get("split") or "100"
     train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
                             splits_dir=tr.get("splits_dir"))
+    if len(train.features) < n_calibration and not explicit_split and split.removeprefix("split") != "100":
+        # A small-split student (split5 has ~5 % of the clips): calibrate on the full training set,
+        # split100, which contains its split and never a test clip.
+        log(f"split {split} has {len(train.features)} clips (< {n_calibration}): calibrating on split100")
+        split = "100"
+        train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+                                splits_dir=tr.get("splits_dir"))
     test = load_split_data(data, "test", fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
                            splits_dir=tr.get("splits_dir"))
     if len(train.features) < n_calibration:
