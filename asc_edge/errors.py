@@ -40,3 +40,8 @@ class CheckpointError(AscEdgeError):
 class ExportError(AscEdgeError):
     """A model that cannot be exported or whose exported form disagrees with its source
     (ONNX parity, converter failure, unsupported or non-int8 operators, corrupt files)."""
+
+
+class DeviceError(AscEdgeError):
+    """The device side: a missing cross-compiler or emulator, a firmware build or link failure
+    (e.g. over the 128 KiB SRAM), an emulator that faults, hangs or times out, no debug probe."""

@@ -18,7 +18,7 @@ import torch
 from asc_edge.codegen.emit_c import emit_model, render_model
 from asc_edge.codegen.graph import build_graph
 from asc_edge.codegen.host_model import HostModel, build_host_model, compare_with_oracle
-from asc_edge.codegen.planner import plan_arena, validate_plan
+from asc_edge.codegen.planner import plan_arena, plan_for_device, validate_plan
 from asc_edge.errors import BudgetError, ExportError
 from asc_edge.export.oracle import TflmOracle
 from asc_edge.export.tflite import inspect_tflite
@@ -46,7 +46,7 @@ def tfl(clips, shared_data, tmp_path_factory):
     report = export_model(run, "cmsis-nn", out, n_check=40, debug_clips=2, log=lines.append)
     path = out / "model_int8.tflite"
     graph = build_graph(path)
-    plan = plan_arena(graph)
+    plan = plan_for_device(graph, report["c_model"]["arena"]["pre_scratch_bytes"])
     host = HostModel(build_host_model(out / "c"), graph, plan.arena)
     return {"dir": out, "path": path, "info": inspect_tflite(path), "graph": graph, "plan": plan, "host": host,
             "oracle": TflmOracle(path), "report": report, "lines": lines, "run": run}
@@ -174,7 +174,9 @@ def test_unsupported_mean_axes_fail(tfl):
 
 
 def test_plan_is_valid_and_beats_naive(tfl):
-    g, plan = tfl["graph"], tfl["plan"]
+    """The layer-by-layer plan (no fusion, input outside the arena)."""
+    g = tfl["graph"]
+    plan = plan_arena(g)
     validate_plan(plan)
     assert plan.lower_bound <= plan.arena <= plan.naive
     assert plan.arena < 0.5 * plan.naive
@@ -192,6 +194,33 @@ def test_plan_is_valid_and_beats_naive(tfl):
         validate_plan(bad)
 
 
+def test_fused_device_plan(tfl):
+    """CP-Mobile baseline: its six inverted-residual blocks run fused row by row (the three with a
+    residual ADD in place), which is what brings the arena under the 128 KiB SRAM (layer by layer
+    it needs ~174 KB + the input); the export's host check (== tflite-micro) ran on this plan."""
+    g, plan = tfl["graph"], tfl["plan"]
+    validate_plan(plan)
+    blocks = [st for st in plan.steps if not isinstance(st, int)]
+    assert len(blocks) == 6 and sum(b.in_place for b in blocks) == 3
+    assert sum(len(b.layers) == 4 for b in blocks) == 3
+    covered = sorted(i for st in plan.steps for i in ([st] if isinstance(st, int) else st.layers))
+    assert covered == list(range(len(g.layers)))
+    for b in blocks:
+        assert all(t not in plan.offsets or g.root(t) not in plan.buffers for t in b.internal)
+        if b.in_place:
+            assert plan.offsets[b.output] == plan.offsets[b.input]
+    assert plan.input_offset is not None and g.root(g.input) in plan.buffers
+    layer = plan_arena(g)
+    in_bytes = g.tensors[g.input].size
+    assert plan.arena < 0.5 * (layer.arena + in_bytes)
+    assert layer.lower_bound > 128 * 1024 > plan.arena + 8 * 1024
+    # the frontend's work area is placed beside the input at step -1, never over it
+    p = plan_for_device(g, pre_scratch=44_000)
+    validate_plan(p)
+    lo, hi = p.pre_scratch_offset, p.pre_scratch_offset + 44_000
+    assert hi <= p.input_offset or p.input_offset + in_bytes <= lo
+
+
 def graph_input_not_planned(g, plan) -> bool:
     return g.input not in plan.buffers
 
@@ -201,7 +230,7 @@ def graph_input_not_planned(g, plan) -> bool:
 
 def test_emitted_c_is_deterministic_and_compiles(tfl, tmp_path):
     g2 = build_graph(tfl["path"])
-    p2 = plan_arena(g2)
+    p2 = plan_for_device(g2, tfl["plan"].pre_scratch)
     h1, c1 = render_model(tfl["graph"], tfl["plan"])
     h2, c2 = render_model(g2, p2)
     assert h1 == h2 and c1 == c2
@@ -225,10 +254,22 @@ def test_host_c_equals_tflite_micro_on_real_clips_every_layer(tfl, clips):
                               debug_layers=n)
     assert rep["n_clips"] == n and rep["n_equal"] == n and rep["all_equal"], rep
     assert rep["first_mismatch"] is None
-    n_layers = len(tfl["graph"].layers)
     assert rep["layers_checked_clips"] == n
-    assert rep["layer_outputs_compared"] == n * n_layers  # every layer output of every clip
-    print(f"\nhost C == tflite-micro on {n}/{n} clips, {rep['layer_outputs_compared']} layer outputs identical")
+    # fused plan: every materialised step output (a fused block's result under its last layer)
+    assert rep["layer_outputs_compared"] == n * len(tfl["plan"].steps)
+    print(f"\nhost C == tflite-micro on {n}/{n} clips, {rep['layer_outputs_compared']} step outputs identical")
+
+
+def test_unfused_host_c_equals_tflite_micro_every_layer(tfl, clips, tmp_path):
+    """The same graph emitted layer by layer (no fusion): every layer output of every clip."""
+    g = tfl["graph"]
+    plan = plan_arena(g)
+    emit_model(g, plan, tmp_path / "layers")
+    host = HostModel(build_host_model(tmp_path / "layers"), g, plan.arena)
+    n = 8
+    rep = compare_with_oracle(tfl["path"], clips["check"], n, oracle=tfl["oracle"], host=host, debug_layers=n)
+    assert rep["all_equal"] and rep["first_mismatch"] is None
+    assert rep["layer_outputs_compared"] == n * len(g.layers)
 
 
 def test_mismatch_report_names_first_diverging_layer(tfl, clips, tmp_path):
@@ -236,8 +277,9 @@ def test_mismatch_report_names_first_diverging_layer(tfl, clips, tmp_path):
     target = [L for L in g.layers if L.kind == "conv1x1"][2]
     target.consts["bias"] = target.consts["bias"].copy()
     target.consts["bias"][3] += 100000  # one bias of one channel
-    emit_model(g, tfl["plan"], tmp_path / "bad")
-    host = HostModel(build_host_model(tmp_path / "bad"), g, tfl["plan"].arena)
+    plan = plan_arena(g)  # layer by layer, so that the corrupted layer's own output is visible
+    emit_model(g, plan, tmp_path / "bad")
+    host = HostModel(build_host_model(tmp_path / "bad"), g, plan.arena)
     rep = compare_with_oracle(tfl["path"], clips["check"], 3, oracle=tfl["oracle"], host=host)
     fm = rep["first_mismatch"]
     assert not rep["all_equal"] or fm is not None

@@ -52,6 +52,43 @@ def _float(x: float) -> str:
     return f"{float(np.float32(x)):.9g}f"
 
 
+def _fused_block(graph, plan, b, ptr, conv_consts, conv_params, dw_params, add_params) -> list[str]:
+    """C for one fused inverted-residual block (``asc_inverted_residual_s8``)."""
+    from .planner import scratch_id
+
+    T = graph.tensors
+    E, D, P = (graph.layers[i] for i in b.layers[:3])
+    A = graph.layers[b.layers[3]] if len(b.layers) == 4 else None
+    biases = [conv_consts(L) for L in (E, D, P)]
+    sb = plan.buffers[scratch_id(b.first)]
+    y = ptr(b.output)
+    names = "+".join(f"{graph.layers[i].kind}" for i in b.layers)
+    where = f"arena+{plan.offsets[b.output]}" + (" (in place over the input)" if b.in_place else "")
+    code = [f"    /* layers {b.first}..{b.last}: fused inverted residual ({names}), out {T[b.output].shape} @ {where}; "
+            f"row buffers {sb.size} B @ arena+{sb.offset} */",
+            "    {",
+            f"        static const asc_nn_conv_params pe = {conv_params(E)}, pp = {conv_params(P)};",
+            f"        static const asc_nn_dw_conv_params pd = {dw_params(D)};"]
+    add_ptr = "0"
+    if A is not None:
+        code.append(f"        static const asc_nn_add_params pa = {add_params(A)};")
+        add_ptr = "&pa"
+    fd = D.params["filter_dims"]
+    code += [f"        static const asc_nn_inverted_residual_params p = {{",
+             f"            &pe, {{L{E.index}_mult, L{E.index}_shift}}, L{E.index}_filter, {biases[0]}, {T[E.output].dims[3]},",
+             f"            &pd, {{L{D.index}_mult, L{D.index}_shift}}, {_dims(fd)}, L{D.index}_filter, {biases[1]},",
+             f"            &pp, {{L{P.index}_mult, L{P.index}_shift}}, L{P.index}_filter, {biases[2]},",
+             f"            {add_ptr}, {int(b.add_project_first)}}};",
+             f"        static const asc_nn_dims in_d = {_dims(T[b.input].dims)}, out_d = {_dims(T[b.output].dims)};",
+             f"        const asc_nn_context ctx = {{arena + {sb.offset}, {sb.size}}};",
+             f"        st = asc_inverted_residual_s8(&ctx, &p, &in_d, {ptr(b.input)}, &out_d, {y});",
+             f"        if (st != ASC_NN_OK) return -{b.last + 1};",
+             f"        if (cb) cb({b.last}, {y}, {T[b.output].size}, user);",
+             "        ASC_MODEL_LAYER_DONE(" + str(b.last) + ");",
+             "    }"]
+    return code
+
+
 def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, str]:
     """(model.h text, model.c text) for a :class:`~asc_edge.codegen.graph.Graph` and its
     :class:`~asc_edge.codegen.planner.Plan`; ``source_sha256`` (default: the graph's own
@@ -67,6 +104,11 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
         f"#define ASC_MODEL_ARENA_SIZE {plan.arena}",
         f"#define ASC_MODEL_NUM_LAYERS {len(graph.layers)}",
+        f"#define ASC_MODEL_NUM_STEPS {len(plan.steps)}",
+        "/* Device layout: the input tensor and the frontend's work area inside the arena (-1: not planned). */",
+        f"#define ASC_MODEL_INPUT_OFFSET {-1 if plan.input_offset is None else plan.input_offset}",
+        f"#define ASC_MODEL_FRONTEND_WORK_OFFSET {-1 if plan.pre_scratch_offset is None else plan.pre_scratch_offset}",
+        f"#define ASC_MODEL_FRONTEND_WORK_SIZE {plan.pre_scratch}",
         f"#define ASC_MODEL_INPUT_SCALE {_float(xin.scale)}",
         f"#define ASC_MODEL_INPUT_ZERO_POINT {xin.zero_point}",
         f"#define ASC_MODEL_OUTPUT_SCALE {_float(xout.scale)}",
@@ -94,7 +136,40 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
         return f"((int8_t *)(arena + {plan.offsets[tid]}))"
 
     consts, body = [], []
-    for L in graph.layers:
+
+    def conv_consts(L) -> str:
+        """Emit a conv-like layer's filter / bias / multiplier / shift arrays; returns the bias name."""
+        pre = f"L{L.index}"
+        consts.append(_arr("int8_t", f"{pre}_filter", L.consts["filter"]))
+        bias = "0"
+        if L.consts.get("bias") is not None:
+            consts.append(_arr("int32_t", f"{pre}_bias", L.consts["bias"]))
+            bias = f"{pre}_bias"
+        consts.append(_arr("int32_t", f"{pre}_mult", L.consts["multiplier"]))
+        consts.append(_arr("int32_t", f"{pre}_shift", L.consts["shift"]))
+        return bias
+
+    def conv_params(L) -> str:
+        p = L.params
+        return (f"{{{p['input_offset']}, {p['output_offset']}, {_tile(p['stride'])}, {_tile(p['padding'])}, "
+                f"{_tile(p['dilation'])}, {_tile(p['activation'])}}}")
+
+    def dw_params(L) -> str:
+        p = L.params
+        return (f"{{{p['input_offset']}, {p['output_offset']}, {p['ch_mult']}, {_tile(p['stride'])}, "
+                f"{_tile(p['padding'])}, {_tile(p['dilation'])}, {_tile(p['activation'])}}}")
+
+    def add_params(L) -> str:
+        p = L.params
+        fields = ["input1_offset", "input1_multiplier", "input1_shift", "input2_offset", "input2_multiplier",
+                  "input2_shift", "left_shift", "output_offset", "output_multiplier", "output_shift"]
+        return "{" + ", ".join(str(int(p[f])) for f in fields) + f", {_tile(p['activation'])}}}"
+
+    for st in plan.steps:
+        if not isinstance(st, int):
+            body += _fused_block(graph, plan, st, ptr, conv_consts, conv_params, dw_params, add_params)
+            continue
+        L = graph.layers[st]
         i = L.index
         pre = f"L{i}"
         y = ptr(L.output)
@@ -105,13 +180,7 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
                 "    {"]
         p = L.params
         if L.kind in ("conv", "conv1x1", "depthwise", "fc"):
-            consts.append(_arr("int8_t", f"{pre}_filter", L.consts["filter"]))
-            bias = "0"
-            if L.consts.get("bias") is not None:
-                consts.append(_arr("int32_t", f"{pre}_bias", L.consts["bias"]))
-                bias = f"{pre}_bias"
-            consts.append(_arr("int32_t", f"{pre}_mult", L.consts["multiplier"]))
-            consts.append(_arr("int32_t", f"{pre}_shift", L.consts["shift"]))
+            bias = conv_consts(L)
             x = ptr(L.inputs[0])
             xd = _dims(T[L.inputs[0]].dims)
             fd = _dims(p["filter_dims"])
@@ -123,9 +192,7 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
                          f"        st = asc_fully_connected_s8(&p, &q, {p['per_channel']}, &in_d, {x}, &f_d, "
                          f"{pre}_filter, {bias}, &out_d, {y});"]
             elif L.kind == "depthwise":
-                code += [f"        static const asc_nn_dw_conv_params p = {{{p['input_offset']}, {p['output_offset']}, "
-                         f"{p['ch_mult']}, {_tile(p['stride'])}, {_tile(p['padding'])}, {_tile(p['dilation'])}, "
-                         f"{_tile(p['activation'])}}};",
+                code += [f"        static const asc_nn_dw_conv_params p = {dw_params(L)};",
                          f"        st = asc_depthwise_conv_s8(0, &p, &q, &in_d, {x}, &f_d, {pre}_filter, {bias}, "
                          f"&out_d, {y});"]
             else:
@@ -135,9 +202,7 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
                 if L.kind == "conv" and sb is not None:
                     code += [f"        const asc_nn_context ctx = {{arena + {sb.offset}, {sb.size}}};"]
                     ctx = "&ctx"
-                code += [f"        static const asc_nn_conv_params p = {{{p['input_offset']}, {p['output_offset']}, "
-                         f"{_tile(p['stride'])}, {_tile(p['padding'])}, {_tile(p['dilation'])}, "
-                         f"{_tile(p['activation'])}}};",
+                code += [f"        static const asc_nn_conv_params p = {conv_params(L)};",
                          f"        st = {fn}({ctx}, &p, &q, &in_d, {x}, &f_d, {pre}_filter, {bias}, &out_d, {y});"]
         elif L.kind in ("add", "mul"):
             srcs, dims = [], []
@@ -150,14 +215,12 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
                     srcs.append(ptr(tid))
                     dims.append(_dims(T[tid].dims))
             if L.kind == "add":
-                fields = ["input1_offset", "input1_multiplier", "input1_shift", "input2_offset", "input2_multiplier",
-                          "input2_shift", "left_shift", "output_offset", "output_multiplier", "output_shift"]
-                struct = "asc_nn_add_params"
+                pv, struct = add_params(L), "asc_nn_add_params"
             else:
                 fields = ["input1_offset", "input2_offset", "output_offset", "output_multiplier", "output_shift"]
+                pv = "{" + ", ".join(str(int(p[f])) for f in fields) + f", {_tile(p['activation'])}}}"
                 struct = "asc_nn_mul_params"
-            vals = ", ".join(str(int(p[f])) for f in fields)
-            code += [f"        static const {struct} p = {{{vals}, {_tile(p['activation'])}}};",
+            code += [f"        static const {struct} p = {pv};",
                      f"        static const asc_nn_dims a_d = {dims[0]}, b_d = {dims[1]}, out_d = {ydims};",
                      f"        st = asc_{L.kind}_s8(&p, &a_d, {srcs[0]}, &b_d, {srcs[1]}, &out_d, {y});"]
         elif L.kind == "avgpool":
@@ -189,14 +252,19 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
             raise AssertionError(L.kind)
         code += [f"        if (st != ASC_NN_OK) return -{i + 1};",
                  f"        if (cb) cb({i}, {y}, {T[L.output].size}, user);",
+                 f"        ASC_MODEL_LAYER_DONE({i});",
                  "    }"]
         body += code
 
     c = ["/* model.c - generated by asc_edge.codegen.emit_c; do not edit. */",
          f"/* source .tflite sha256: {source_sha256} */",
-         f"/* {len(graph.layers)} layers from {graph.source_ops} tflite operators; arena {plan.arena} bytes "
-         f"(naive {plan.naive}, live-tensor lower bound {plan.lower_bound}) */",
+         f"/* {len(graph.layers)} layers from {graph.source_ops} tflite operators in {len(plan.steps)} steps; arena "
+         f"{plan.arena} bytes (naive {plan.naive}, live-tensor lower bound of this schedule {plan.lower_bound}) */",
          '#include <string.h>', '#include "asc_nn.h"', '#include "model.h"', "",
+         "/* Per-layer hook for instruction counting on the device (e.g. -DASC_MODEL_LAYER_DONE=bench_layer_done):",
+         " * called after each executed step with the index of the last layer it computed. */",
+         "#ifndef ASC_MODEL_LAYER_DONE", "#define ASC_MODEL_LAYER_DONE(layer) ((void)0)", "#else",
+         "void ASC_MODEL_LAYER_DONE(int32_t layer);", "#endif", "",
          *consts, "",
          "static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,",
          "                         asc_model_layer_fn cb, void *user)",

@@ -132,7 +132,8 @@ def compare_with_oracle(tflite_path, features, n: int | None = None, *, model_di
     """Host C vs tflite-micro on ``n`` clips (``features``: float ``(N, C, M, T)`` NCHW log-mel).
 
     Every output byte is compared. The first ``debug_layers`` clips (and any clip whose output
-    differs) are also compared layer by layer. Returns ``{"n_clips", "n_equal", "all_equal",
+    differs) are also compared layer by layer: every layer output the C model materialises (the
+    internal tensors of a fused block never exist; its result is compared under its last layer). Returns ``{"n_clips", "n_equal", "all_equal",
     "layers_checked_clips", "layer_outputs_compared", "first_mismatch"}`` where ``first_mismatch`` is None or ``{"clip",
     "layer", "op", "tflite_ops", "tensor", "element" (NHWC index), "host", "oracle"}`` — the first
     layer (in execution order) whose output differs.
@@ -143,12 +144,12 @@ def compare_with_oracle(tflite_path, features, n: int | None = None, *, model_di
     from asc_edge.export.oracle import TflmOracle
 
     from .graph import build_graph
-    from .planner import plan_arena
+    from .planner import plan_for_device
 
     oracle = oracle or TflmOracle(tflite_path)
     if host is None:
         graph = build_graph(tflite_path)
-        plan = plan_arena(graph)
+        plan = plan_for_device(graph)
         host = HostModel(build_host_model(model_dir), graph, plan.arena)
     graph = host.graph
     x = np.asarray(features, dtype=np.float32)

@@ -229,6 +229,44 @@ asc_nn_status asc_pad_s8(const asc_nn_dims *input_dims, const int8_t *input_data
 /* RESHAPE: a byte copy (no-op when in-place). */
 asc_nn_status asc_reshape_s8(const int8_t *input_data, int8_t *output_data, int32_t total_size);
 
+/* ---- fused execution ---- */
+/* One inverted-residual block executed row by row (MobileNetV2-style: expand 1x1 -> depthwise
+ * kh x kw -> project 1x1 [-> ADD with the block input]), so that the expanded and depthwise
+ * tensors never exist in full: only kh expanded rows, one depthwise row and (with the ADD) one
+ * projected row live in the scratch buffer. Every element is computed by the same kernels with
+ * the same parameters as the layer-by-layer graph, so the result is bit-identical to running
+ * asc_convolve_1x1_s8, asc_depthwise_conv_s8, asc_convolve_1x1_s8 and asc_add_s8 in turn.
+ * Constraints: expansion and projection are 1x1, stride 1, no padding; depthwise ch_mult 1 and
+ * dilation 1. With an ADD the output may alias the input (in place): output row y is written only
+ * after every read of input row y (expansion rows are computed ahead of the rows they feed). */
+typedef struct {
+    const asc_nn_conv_params *expand;          /* 1x1: input_dims->c -> expand_channels */
+    asc_nn_per_channel_quant expand_quant;
+    const int8_t *expand_filter;               /* [expand_channels][1][1][in_c] */
+    const int32_t *expand_bias;                /* may be NULL */
+    int32_t expand_channels;
+    const asc_nn_dw_conv_params *depthwise;   /* kh x kw, ch_mult 1, any stride / padding */
+    asc_nn_per_channel_quant depthwise_quant;
+    asc_nn_dims depthwise_filter_dims;         /* {1, kh, kw, expand_channels} */
+    const int8_t *depthwise_filter;
+    const int32_t *depthwise_bias;             /* may be NULL */
+    const asc_nn_conv_params *project;         /* 1x1: expand_channels -> output_dims->c */
+    asc_nn_per_channel_quant project_quant;
+    const int8_t *project_filter;              /* [out_c][1][1][expand_channels] */
+    const int32_t *project_bias;               /* may be NULL */
+    const asc_nn_add_params *add;              /* NULL: output = projection */
+    int32_t add_project_first;                 /* 1: projection is the ADD's input1, 0: input2 */
+} asc_nn_inverted_residual_params;
+
+/* Scratch bytes: kh*W*Ce (expanded rows) + Wo*Ce (depthwise row) + Wo*Cout if ADD. */
+int32_t asc_inverted_residual_s8_get_buffer_size(const asc_nn_inverted_residual_params *params,
+                                                 const asc_nn_dims *input_dims,
+                                                 const asc_nn_dims *output_dims);
+asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
+                                       const asc_nn_inverted_residual_params *params,
+                                       const asc_nn_dims *input_dims, const int8_t *input_data,
+                                       const asc_nn_dims *output_dims, int8_t *output_data);
+
 #ifdef __cplusplus
 }
 #endif

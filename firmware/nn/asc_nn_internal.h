@@ -7,7 +7,11 @@
 
 #include "asc_nn.h"
 
-#if defined(ASC_NN_EMULATE_DSP)
+/* Path selection: ASC_NN_FORCE_PORTABLE (e.g. the portable-vs-DSP benchmark on the Cortex-M4)
+ * wins; else the DSP path on a core with the DSP extension or under host emulation. */
+#if defined(ASC_NN_FORCE_PORTABLE)
+#define ASC_NN_USE_DSP 0
+#elif defined(ASC_NN_EMULATE_DSP)
 #include "asc_acle_host.h"
 #define ASC_NN_USE_DSP 1
 #elif defined(__ARM_FEATURE_DSP)
