@@ -181,6 +181,46 @@ def export(
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, cache_dir=cache_dir, log=typer.echo)
 
 
+@app.command()
+@_errors_as_one_line
+def bench(
+    export_dir: Path = typer.Argument(..., help="Export directory from `asc-edge export --target cmsis-nn`."),
+    qemu: bool = typer.Option(False, "--qemu", help="Emulate with qemu-system-arm (netduinoplus2); the default."),
+    renode: bool = typer.Option(False, "--renode", help="Emulate with Renode 1.14 (must be on PATH)."),
+    data: Optional[Path] = typer.Option(None, help="Dataset root (default: the export's own data root)."),
+    split: str = typer.Option("test", help="Split whose clips run on the device (5..100, test, or all)."),
+    limit: Optional[int] = typer.Option(None, help="Run only the first N clips."),
+    kernels: str = typer.Option("dsp", help="dsp (Cortex-M4 DSP extension paths) or portable."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: the run's bench/)."),
+    timeout: Optional[float] = typer.Option(None, help="Emulator time limit in seconds (default 30 + 20 per clip)."),
+    cache_dir: Optional[Path] = typer.Option(None),
+) -> None:
+    """Run the export on the emulated STM32F405: device logits == host C frontend -> tflite-micro, bit for bit;
+    accuracy, flash, RAM, instructions per stage/layer."""
+    from .device.harness import bench as run_bench
+    from .errors import ConfigError
+
+    if qemu and renode:
+        raise ConfigError("--qemu and --renode both given", hint="pick one backend")
+    if kernels not in ("dsp", "portable"):
+        raise ConfigError(f"unknown --kernels {kernels!r}", hint="dsp or portable")
+    run_bench(export_dir, data=data, split=split, limit=limit, backend="renode" if renode else "qemu", nn=kernels,
+              out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo)
+
+
+@app.command("import")
+@_errors_as_one_line
+def import_ckpt(
+    ckpt: Path = typer.Argument(..., help="CPJKU DCASE 2024 baseline-family Lightning .ckpt (e.g. SNTL-NTU)."),
+    out: Optional[Path] = typer.Option(None, "--out",
+                                       help="Output .ckpt or folder (default runs/imported/<ckpt stem>/model.ckpt)."),
+) -> None:
+    """Import a CPJKU-baseline-family checkpoint as an asc-edge checkpoint (for evaluate / export)."""
+    from .checkpoint_import import import_cpjku_checkpoint
+
+    import_cpjku_checkpoint(ckpt, out, log=typer.echo)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -168,7 +168,7 @@ def _split_file_name(split: str) -> str:
         return f"split{int(m.group(1))}.csv"
     raise ConfigError(
         f"unknown split {split!r}",
-        hint=f"use one of {', '.join(str(n) for n in SPLIT_SIZES)} (or split5 ... split100) or test",
+        hint=f"use one of {', '.join(str(n) for n in SPLIT_SIZES)} (or split5 ... split100), test or all",
     )
 
 
@@ -212,8 +212,11 @@ def load_split(ds: TauDataset, split: str, splits_dir: Path | None = None) -> li
     meta.csv (names the CSV, line number and filename); a row's label is not one of ``ds.labels``
     ("unknown label") or disagrees with meta.csv; a filename is listed twice; a row points at a
     WAV that does not exist ("CSV row points at missing file", with the count and the first few);
-    or the split has no rows. ConfigError for an unknown split name.
+    or the split has no rows. ConfigError for an unknown split name. ``split="all"``: every clip of
+    meta.csv in its order (for collections without split CSVs, e.g. ``tau_samples``).
     """
+    if str(split).strip().lower() == "all":
+        return list(ds.clips.values())
     path = find_split_file(ds.root, split, splits_dir)
     _, rows = _read_tsv(path, SPLIT_COLUMNS, "split CSV")
     if not rows:

@@ -20,7 +20,10 @@ Everything is written to a temporary sibling of ``out_dir`` which is renamed ove
 (an existing ``out_dir`` is replaced only after success). ``out_dir`` then holds ``model.onnx``,
 ``model_int8.tflite`` (onnx2tf's full-integer output, unmodified: grouped CONV_2D are mapped to the
 depthwise kernel by the code generator, not rewritten in the file), ``onnx2tf.log``, ``c/model.h``,
-``c/model.c`` and ``report.json`` (versions, sha256 of every file, wall time per stage, all checks).
+``c/model.c`` (inverted-residual blocks fused row by row; the int8 input and the frontend's work
+area planned inside the arena), ``c/asc_frontend_config.h`` + ``c/asc_frontend_tables.c`` (the C
+log-mel frontend's tables for the checkpoint's frontend, quantising to the model's input scale) and
+``report.json`` (versions, sha256 of every file, wall time per stage, all checks).
 onnx2tf's scratch (SavedModel and its other variants) goes to a temporary directory that is deleted.
 The generated C is compiled fresh for the host check (``host_build`` time) and the library is not
 kept in ``out_dir``.
@@ -155,7 +158,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         shutil.rmtree(tmp)
     tmp.mkdir()
     report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": _sha(lm.path), "model": lm.model_name,
-                    "labels": list(lm.labels), "target": target, "complexity": cx.to_dict(),
+                    "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "complexity": cx.to_dict(),
                     "data": {"root": str(data), "calibration_split": split, "n_calibration": int(len(calib)),
                              "n_test": int(len(test.features))}}
     try:
@@ -214,9 +217,13 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
 
             t0 = time.perf_counter()
             graph = build_graph(tmp / "model_int8.tflite")
-            plan = plan_for_device(graph, pre_scratch=0)
+            from asc_edge.device.frontend_c import emit_frontend_tables, work_bytes
+
+            plan = plan_for_device(graph, pre_scratch=work_bytes(fe))
             layer_plan = plan_arena(graph)  # unfused, input outside: the layer-by-layer reference
             emitted = emit_model(graph, plan, tmp / "c")
+            t_in = graph.tensors[graph.input]
+            fe_tables = emit_frontend_tables(fe, t_in.scale, t_in.zero_point, tmp / "c")
             stage("codegen", t0)
             t0 = time.perf_counter()
             lib = build_host_model(tmp / "c", build_dir=tmp / ".host_build")  # fresh build, timed
@@ -242,6 +249,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                      "layer_by_layer": {**layer_plan.to_dict(), "plus_input_bytes": layer_plan.arena + in_bytes},
                      "tflm_arena_total_bytes": tflm["total"], "tflm_arena_head_bytes": tflm["head"],
                      "tflm_arena_tail_bytes": tflm["tail"]}
+            report["c_frontend"] = {k: v for k, v in fe_tables.items() if k not in ("config_h", "tables_c")}
             report["c_model"] = {"files": {"model.h": emitted["model.h"], "model.c": emitted["model.c"]},
                                  "bytes": emitted["bytes"], "n_layers": len(graph.layers),
                                  "rewrites": graph.rewrites, "arena": arena,

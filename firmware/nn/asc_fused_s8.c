@@ -10,6 +10,16 @@
  * sees exactly the operands and parameters of the unfused layers: bit-identical. */
 #include "asc_nn_internal.h"
 
+/* Optional profiling hook (the device bench defines -DASC_NN_PROFILE=bench_profile): called after
+ * each part of a row with 0 = expansion (incl. window upkeep), 1 = depthwise, 2 = projection,
+ * 3 = ADD, so instructions can be attributed per layer type inside a fused block. */
+#ifdef ASC_NN_PROFILE
+void ASC_NN_PROFILE(int32_t part);
+#define ASC_IR_MARK(part) ASC_NN_PROFILE(part)
+#else
+#define ASC_IR_MARK(part) ((void)0)
+#endif
+
 static int asc_ir_args_ok(const asc_nn_inverted_residual_params *p, const asc_nn_dims *in,
                           const asc_nn_dims *out)
 {
@@ -90,6 +100,7 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
                 return st;
             }
         }
+        ASC_IR_MARK(0);
         /* depthwise on the window (rows r0..r1-1) -> one output row */
         const asc_nn_dims d_in = {1, r1 - r0, in->w, ce};
         dw.padding.h = r0 - ws;
@@ -98,12 +109,14 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
         if (st != ASC_NN_OK) {
             return st;
         }
+        ASC_IR_MARK(1);
         int8_t *y = output + oy * row_out;
         st = asc_convolve_1x1_s8(0, p->project, &p->project_quant, &d_out, dw_row, &p_f, p->project_filter,
                                  p->project_bias, &p_out, p->add ? proj_row : y);
         if (st != ASC_NN_OK) {
             return st;
         }
+        ASC_IR_MARK(2);
         if (p->add) {
             const int8_t *x = input + oy * row_in;
             st = p->add_project_first ? asc_add_s8(p->add, &p_out, proj_row, &p_out, x, &p_out, y)
@@ -111,6 +124,7 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
             if (st != ASC_NN_OK) {
                 return st;
             }
+            ASC_IR_MARK(3);
         }
     }
     return ASC_NN_OK;

@@ -1,0 +1,445 @@
+"""``asc-edge bench``: run an export on the emulated STM32F405 and prove it bit for bit.
+
+For every clip (float32 audio at the frontend's sample rate, the same waveform the training
+pipeline feeds its log-mel, from :class:`~asc_edge.features.cache.FeatureCache`):
+
+* **reference** = the host build of the C log-mel frontend (``firmware/frontend``, x86,
+  ``-ffp-contract=off``) → int8 input → the **tflite-micro** interpreter (reference kernels) on the
+  exported ``model_int8.tflite`` → int8 logits;
+* **device** = ``firmware/app/bench_main.c`` (CMSIS-DSP frontend + the generated model + the
+  ``firmware/nn`` kernels, DSP or portable build) on ``qemu-system-arm -M netduinoplus2 -icount
+  shift=0``, all clips in one boot, streamed over semihosting.
+
+Every logit byte must agree. On a mismatch the first differing clip is re-run in debug mode: the
+device dumps its int8 input and every step's output, which are compared with the host frontend and
+tflite-micro's intermediate tensors, and the report names the first diverging stage (frontend or
+model), layer and element.
+
+Reported: accuracy (device, reference, float labels), flash (``.text + .rodata + .data`` load
+image), RAM (``.data + .bss`` incl. the arena + both stacks; stack high-water by painting),
+instructions for the frontend, each model step and in total (one TIM2 tick = one executed
+instruction), instructions per MAC overall and per layer type (conv, conv1x1, depthwise, add,
+other — inside fused blocks the parts are timed separately). Written to ``bench.json``,
+``bench.md`` and ``bench_layers.png`` in the output directory (default: the run's ``bench/``).
+
+Raises DeviceError (toolchain, build, link over 128 KiB, emulator fault/hang/timeout, a Renode
+request where Renode is absent), DataError (bad clips) or ExportError (an export without C model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from asc_edge.errors import DataError, DeviceError, ExportError
+
+__all__ = ["bench", "build_bench_firmware", "write_clips_bin", "parse_bench_output", "graph_macs",
+           "BACKENDS"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO_ROOT / "firmware"
+BACKENDS = ("qemu", "renode")
+MAGIC = 0x42435341  # 'ASCB'
+NO_DEBUG = 0xFFFFFFFF
+PARTS = ("conv1x1", "depthwise", "conv1x1", "add")  # fused-block parts 0..3 (expand, dw, project, add)
+# QEMU with -icount shift=0 runs the firmware at roughly 100-300 M instructions/s here; the budget
+# per clip is generous so that a slow shared machine does not fail, while a hang still ends.
+SECONDS_PER_CLIP = 20.0
+BOOT_SECONDS = 30.0
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------------------------
+def write_clips_bin(path, items: np.ndarray, kind: int, debug_item: int | None = None) -> Path:
+    """Write the bench input image (see ``firmware/app/bench_main.c``): header + items.
+
+    ``items``: float32 ``(N, n_samples)`` audio (kind 0) or int8 ``(N, input_size)`` model inputs
+    (kind 1). Written atomically. Returns the path.
+    """
+    items = np.ascontiguousarray(items, dtype=np.float32 if kind == 0 else np.int8)
+    n, item_bytes = items.shape[0], items[0].nbytes if len(items) else 0
+    hdr = struct.pack("<8I", MAGIC, 1, kind, n, item_bytes, NO_DEBUG if debug_item is None else debug_item, 0, 0)
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(hdr)
+        f.write(items.tobytes())
+    os.replace(tmp, path)
+    return path
+
+
+def parse_bench_output(text: str, n_classes: int, n_steps: int) -> dict:
+    """Parse the device's console lines into ``{"items": {i: {"frontend", "model", "logits",
+    "steps", "parts"}}, "stack": (high_water, reserved), "done": bool, "header": str}``."""
+    items: dict[int, dict] = {}
+    out = {"items": items, "stack": None, "done": False, "header": None}
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "ASC-BENCH":
+            if len(f) > 1 and f[1] == "v1":
+                out["header"] = line
+            elif len(f) == 4 and f[1] == "stack":
+                out["stack"] = (int(f[2]), int(f[3]))
+            elif len(f) > 1 and f[1] == "done":
+                out["done"] = True
+        elif f[0] == "R" and len(f) == 4 + n_classes:
+            items.setdefault(int(f[1]), {}).update(
+                frontend=int(f[2]), model=int(f[3]), logits=np.array([int(v) for v in f[4:]], np.int8))
+        elif f[0] == "S" and len(f) == 2 + n_steps:
+            items.setdefault(int(f[1]), {})["steps"] = [int(v) for v in f[2:]]
+        elif f[0] == "P" and len(f) == 2 + len(PARTS):
+            items.setdefault(int(f[1]), {})["parts"] = [int(v) for v in f[2:]]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# firmware
+# ---------------------------------------------------------------------------------------------
+def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "semihost", app: str = "bench",
+                         extra_cflags=()):
+    """Build ``firmware/app/<app>_main.c`` with the export's generated model + frontend tables
+    (``<export>/c``), the C frontend and CMSIS-DSP's FFT; returns the
+    :class:`~asc_edge.device.build.FirmwareImage`. ``io``: ``"semihost"`` (QEMU) or
+    ``"memory"`` (Renode: clips at 0x60000000, UART-only image)."""
+    from .build import build_firmware
+    from .cmsis_dsp import CMSIS_DSP_DEFINES, ensure_cmsis_dsp, frontend_sources
+
+    c_dir = Path(export_dir) / "c"
+    for f in ("model.c", "model.h", "asc_frontend_config.h", "asc_frontend_tables.c"):
+        if not (c_dir / f).is_file():
+            raise ExportError(f"{c_dir / f} is missing", hint="re-run `asc-edge export RUN --target cmsis-nn`")
+    root = ensure_cmsis_dsp()
+    flags = ["-DASC_MODEL_LAYER_DONE=bench_layer_done", "-DASC_NN_PROFILE=bench_profile", *CMSIS_DSP_DEFINES]
+    flags += ["-DASC_BENCH_IO_SEMIHOST"] if io == "semihost" else ["-DASC_BENCH_IO_MEMORY", "-DASC_BOARD_SEMIHOSTING=0"]
+    fe_dir = FIRMWARE / "frontend"
+    return build_firmware(app, build_dir, model_dir=c_dir, nn=nn, cmsis_dsp_dir=root,
+                          cmsis_dsp_srcs=[str(p) for p in frontend_sources(root)],
+                          extra_srcs=[str(fe_dir / "asc_frontend.c"), str(fe_dir / "asc_logf.c")],
+                          extra_inc=[str(fe_dir)], extra_cflags=[*flags, *extra_cflags])
+
+
+# ---------------------------------------------------------------------------------------------
+# MACs per layer (int8 graph)
+# ---------------------------------------------------------------------------------------------
+def graph_macs(graph) -> dict:
+    """layer index → multiply-accumulates of that layer (conv / depthwise / fc; 0 otherwise)."""
+    out = {}
+    for L in graph.layers:
+        y = graph.tensors[L.output].dims
+        n_out = y[0] * y[1] * y[2] * y[3]
+        f = L.params.get("filter_dims")
+        if L.kind in ("conv", "conv1x1"):
+            out[L.index] = n_out * f[1] * f[2] * f[3]
+        elif L.kind == "depthwise":
+            out[L.index] = n_out * f[1] * f[2]
+        elif L.kind == "fc":
+            out[L.index] = n_out * f[3]
+        else:
+            out[L.index] = 0
+    return out
+
+
+def _type_of(kind: str) -> str:
+    return kind if kind in ("conv", "conv1x1", "depthwise", "add") else "other"
+
+
+# ---------------------------------------------------------------------------------------------
+# bench
+# ---------------------------------------------------------------------------------------------
+def _default_out(rep: dict, export_dir: Path) -> Path:
+    ck = Path(rep.get("checkpoint", ""))
+    if ck.name == "model.ckpt" and ck.parent.is_dir():
+        return ck.parent / "bench"
+    return export_dir / "bench"
+
+
+def _first_divergence(dev_dump: bytes, ref_input: np.ndarray, oracle, graph, plan) -> dict:
+    """Compare a device debug dump (int8 input, then (layer, bytes, data) per step) with the host
+    frontend's input and tflite-micro's intermediates; returns the first difference."""
+    n_in = ref_input.size
+    dev_in = np.frombuffer(dev_dump[:n_in], np.int8)
+    ref_flat = ref_input.reshape(-1)
+    if not np.array_equal(dev_in, ref_flat):
+        k = int(np.argmax(dev_in != ref_flat))
+        mel, frame = divmod(k, ref_input.shape[-1] if ref_input.ndim == 2 else 1)
+        return {"stage": "frontend", "element": {"mel": mel, "frame": frame}, "device": int(dev_in[k]),
+                "reference": int(ref_flat[k]), "n_diff": int((dev_in != ref_flat).sum())}
+    refs = {r["tensor"]: np.asarray(r["data"]) for r in oracle.intermediates(ref_flat.reshape(oracle.input_shape))}
+    pos = n_in
+    while pos + 8 <= len(dev_dump):
+        layer, nbytes = struct.unpack_from("<iI", dev_dump, pos)
+        pos += 8
+        data = np.frombuffer(dev_dump[pos:pos + nbytes], np.int8)
+        pos += nbytes
+        L = graph.layers[layer]
+        r = refs.get(L.output)
+        if r is None:
+            continue
+        r = r.astype(np.int8).reshape(-1)
+        if not np.array_equal(r, data):
+            k = int(np.argmax(r != data))
+            idx = np.unravel_index(k, graph.tensors[L.output].shape)
+            step = next((st for st in plan.steps if not isinstance(st, int) and layer in st.layers), None)
+            return {"stage": "model", "layer": layer, "op": L.op, "kind": L.kind, "tflite_ops": L.op_indices,
+                    "fused_layers": None if step is None else step.layers,
+                    "tensor": graph.tensors[L.output].name, "element": [int(v) for v in idx],
+                    "device": int(data[k]), "reference": int(r[k]), "n_diff": int((r != data).sum())}
+    return {"stage": "output", "note": "every dumped step output matches; only the final logits differ"}
+
+
+def bench(export_dir, *, data=None, split: str = "test", limit: int | None = None, backend: str = "qemu",
+          nn: str = "dsp", out_dir=None, timeout_s: float | None = None, cache_dir=None, work_dir=None,
+          log=print) -> dict:
+    """Run ``export_dir`` (from ``asc-edge export --target cmsis-nn``) on the emulated device.
+
+    Args:
+        export_dir: the export directory (``report.json``, ``model_int8.tflite``, ``c/``).
+        data: dataset root (TAU layout; default: the export's own data root).
+        split: the split whose clips are run (default ``test``).
+        limit: run only the first ``limit`` clips (CSV order).
+        backend: ``"qemu"`` (default; what CI tests) or ``"renode"`` (needs ``renode`` on PATH).
+        nn: kernel build, ``"dsp"`` (Cortex-M4 DSP extension paths) or ``"portable"``.
+        out_dir: where the report goes (default: the run's ``bench/``, else ``<export>/bench``).
+        timeout_s: emulator time limit (default ``30 s + 20 s per clip``).
+
+    Returns the report dict (also written as ``bench.json``).
+
+    Raises:
+        DeviceError / DataError / ExportError: see the module docstring. A device result that is
+        not bit-identical is *reported* (``all_equal`` false, ``first_divergence``), not raised.
+    """
+    from asc_edge.codegen.graph import build_graph
+    from asc_edge.codegen.planner import plan_for_device
+    from asc_edge.data.tau import load_split, open_dataset
+    from asc_edge.export.oracle import TflmOracle
+    from asc_edge.features.cache import FeatureCache
+    from asc_edge.features.config import FrontendConfig
+    from asc_edge.report.io import write_json_atomic, write_text_atomic
+    from asc_edge.train.data import default_cache_dir
+
+    from .elfinfo import memory_usage
+    from .frontend_c import HostFrontend, build_host_frontend
+
+    if backend not in BACKENDS:
+        raise DeviceError(f"unknown backend {backend!r}", hint="use --qemu (default) or --renode")
+    if backend == "renode":
+        from .renode import find_renode
+
+        find_renode()  # a clear DeviceError where Renode is not installed
+    export_dir = Path(export_dir)
+    rep_path = export_dir / "report.json"
+    if not rep_path.is_file():
+        raise ExportError(f"{export_dir}: no report.json", hint="pass a directory written by `asc-edge export`")
+    rep = json.loads(rep_path.read_text())
+    if "c_model" not in rep or "frontend" not in rep:
+        raise ExportError(f"{export_dir} has no generated C model / frontend record",
+                          hint="re-export with `asc-edge export RUN --target cmsis-nn`")
+    t_all = time.perf_counter()
+    timings: dict[str, float] = {}
+    fe = FrontendConfig.from_dict(rep["frontend"])
+    labels = list(rep["labels"])
+    tfl = export_dir / "model_int8.tflite"
+    graph = build_graph(tfl)
+    plan = plan_for_device(graph, rep["c_model"]["arena"].get("pre_scratch_bytes", 0))
+    n_classes, n_steps = graph.tensors[graph.output].size, len(plan.steps)
+
+    # ---- clips
+    t0 = time.perf_counter()
+    root = Path(data) if data else Path(rep["data"]["root"])
+    ds = open_dataset(root)
+    clips = load_split(ds, split)
+    if limit is not None:
+        clips = clips[:int(limit)]
+    if not clips:
+        raise DataError(f"split {split!r} of {root} has no clips", hint="check --data / --split")
+    index = {name: i for i, name in enumerate(labels)}
+    unknown = sorted({c.label for c in clips} - set(index))
+    if unknown:
+        raise DataError(f"clips with labels the model does not know: {', '.join(unknown)}",
+                        hint=f"the model's labels: {', '.join(labels)}")
+    targets = np.array([index[c.label] for c in clips])  # mapped by name
+    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", fe)
+    audio = cache.waveforms(clips, progress=False)
+    timings["clips"] = round(time.perf_counter() - t0, 3)
+
+    # ---- reference: host C frontend -> tflite-micro
+    t0 = time.perf_counter()
+    host_fe = HostFrontend(build_host_frontend(export_dir / "c"))
+    oracle = TflmOracle(tfl)
+    ref_in = np.stack([host_fe.quantized(a) for a in audio])  # (N, n_mels, n_frames) int8
+    ref_logits = np.stack([oracle.invoke(q.reshape(oracle.input_shape)) for q in ref_in]).astype(np.int8)
+    timings["reference"] = round(time.perf_counter() - t0, 3)
+
+    # ---- device
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="asc_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn, io="semihost" if backend == "qemu" else "memory")
+    mem = memory_usage(image.elf)
+    timings["firmware_build"] = round(time.perf_counter() - t0, 3)
+    write_clips_bin(work / "clips.bin", audio, kind=0)
+    limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
+    t0 = time.perf_counter()
+    text = _run_device(backend, image, work, limit_s)
+    timings["device_run"] = round(time.perf_counter() - t0, 3)
+    res = parse_bench_output(text, n_classes, n_steps)
+    if not res["done"] or len(res["items"]) != len(clips):
+        tail = "\n".join(text.splitlines()[-8:])
+        raise DeviceError(f"the device reported {len(res['items'])}/{len(clips)} clips and no end marker; "
+                          f"last output:\n{tail}", hint="see the error line above; a fault prints its registers")
+    dev_logits = np.stack([res["items"][i]["logits"] for i in range(len(clips))])
+    equal = np.all(dev_logits == ref_logits, axis=1)
+    n_equal = int(equal.sum())
+
+    # ---- divergence
+    first = None
+    if n_equal != len(clips):
+        bad = int(np.argmin(equal))
+        log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
+        write_clips_bin(work / "clips_debug.bin", audio[bad:bad + 1], kind=0, debug_item=0)
+        os.replace(work / "clips_debug.bin", work / "clips.bin")
+        _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP)
+        first = {"clip": bad, "file": clips[bad].filename,
+                 **_first_divergence((work / "debug.bin").read_bytes(), ref_in[bad], oracle, graph, plan)}
+
+    # ---- instructions
+    macs = graph_macs(graph)
+    total_macs = int(sum(macs.values()))
+    steps_instr = np.array([res["items"][i]["steps"] for i in range(len(clips))], dtype=np.int64)
+    parts_instr = np.array([res["items"][i]["parts"] for i in range(len(clips))], dtype=np.int64)
+    fe_instr = np.array([res["items"][i]["frontend"] for i in range(len(clips))], dtype=np.int64)
+    model_instr = np.array([res["items"][i]["model"] for i in range(len(clips))], dtype=np.int64)
+    mean_steps = steps_instr.mean(0)
+    by_type = {t: {"instructions": 0.0, "macs": 0} for t in ("conv", "conv1x1", "depthwise", "add", "other")}
+    step_rows = []
+    for k, st in enumerate(plan.steps):
+        if isinstance(st, int):
+            L = graph.layers[st]
+            t = _type_of(L.kind)
+            by_type[t]["instructions"] += float(mean_steps[k])
+            by_type[t]["macs"] += macs[st]
+            name, layer_ids, m = f"{st}: {L.kind}", [st], macs[st]
+        else:
+            layer_ids = st.layers
+            m = sum(macs[i] for i in layer_ids)
+            name = f"{st.first}-{st.last}: fused IR" + (" +add" if len(layer_ids) == 4 else "")
+            for i in layer_ids:
+                by_type[_type_of(graph.layers[i].kind)]["macs"] += macs[i]
+        step_rows.append({"step": k, "name": name, "layers": layer_ids, "macs": int(m),
+                          "instructions": float(mean_steps[k]),
+                          "instructions_per_mac": float(mean_steps[k] / m) if m else None})
+    mean_parts = parts_instr.mean(0)
+    for p, t in enumerate(PARTS):
+        by_type[t]["instructions"] += float(mean_parts[p])
+    for t, v in by_type.items():
+        v["instructions_per_mac"] = v["instructions"] / v["macs"] if v["macs"] else None
+        v["share_of_model"] = v["instructions"] / float(model_instr.mean())
+
+    y = targets
+    dev_pred = dev_logits.astype(np.int32).argmax(1)
+    ref_pred = ref_logits.astype(np.int32).argmax(1)
+    stack_hw, stack_res = res["stack"] or (None, None)
+    report = {
+        "export": str(export_dir), "model": rep.get("model"), "backend": backend, "kernels": nn,
+        "data": {"root": str(root), "split": split, "n_clips": len(clips)},
+        "bit_exact": {"n_equal": n_equal, "n_clips": len(clips), "all_equal": n_equal == len(clips),
+                      "first_divergence": first},
+        "accuracy": {"device": float((dev_pred == y).mean()), "reference": float((ref_pred == y).mean()),
+                     "labels_by_name": True},
+        "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
+                   "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": plan.arena,
+                   "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
+                   "handler_stack_bytes": mem.handler_stack_bytes},
+        "instructions": {"frontend_mean": float(fe_instr.mean()), "model_mean": float(model_instr.mean()),
+                         "model_min": int(model_instr.min()), "model_max": int(model_instr.max()),
+                         "total_mean": float((fe_instr + model_instr).mean()), "model_macs": total_macs,
+                         "model_instructions_per_mac": float(model_instr.mean() / total_macs),
+                         "by_layer_type": by_type, "steps": step_rows,
+                         "counter": "TIM2 under qemu -icount shift=0: one tick per executed instruction"},
+        "firmware": {"elf": str(image.elf), "sections": {k: int(v) for k, v in mem.sections.items()}},
+        "timings_s": timings,
+    }
+    out_dir = Path(out_dir) if out_dir else _default_out(rep, export_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings["total"] = round(time.perf_counter() - t_all, 3)
+    write_json_atomic(out_dir / "bench.json", report)
+    write_text_atomic(out_dir / "bench.md", _markdown(report))
+    _plot(report, out_dir / "bench_layers.png")
+    report["out_dir"] = str(out_dir)
+    acc = report["accuracy"]
+    ins = report["instructions"]
+    log(f"device: {ins['model_mean'] / 1e6:.2f} M instructions/inference for {total_macs / 1e6:.2f} M MACs "
+        f"({ins['model_instructions_per_mac']:.2f} instructions/MAC), frontend {ins['frontend_mean'] / 1e6:.2f} M; "
+        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {plan.arena:,}, stack "
+        f"high-water {stack_hw} of {stack_res})")
+    log(f"accuracy on {len(clips)} clips: device {acc['device']:.4f}, reference {acc['reference']:.4f}")
+    log(f"device == reference on {n_equal}/{len(clips)} clips" + ("" if first is None else f"; first divergence: {first}"))
+    log(f"report: {out_dir / 'bench.md'}")
+    return report
+
+
+def _run_device(backend: str, image, work: Path, limit_s: float) -> str:
+    if backend == "qemu":
+        from .qemu import run_qemu
+
+        return run_qemu(image.elf, workdir=work, timeout_s=limit_s, icount=True).stdout
+    from .renode import run_renode
+
+    return run_renode(image.elf, work / "clips.bin", workdir=work, timeout_s=limit_s).uart_text
+
+
+def _markdown(r: dict) -> str:
+    from asc_edge.report.io import markdown_table
+
+    b, a, m, i = r["bit_exact"], r["accuracy"], r["memory"], r["instructions"]
+    lines = [f"# Device bench: {r['model']} on emulated STM32F405 ({r['backend']}, {r['kernels']} kernels)", "",
+             f"- clips: {r['data']['n_clips']} ({r['data']['split']} split of {r['data']['root']})",
+             f"- **device == reference (host C frontend → tflite-micro) on {b['n_equal']}/{b['n_clips']} clips**"
+             + ("" if b["first_divergence"] is None else f"; first divergence: `{b['first_divergence']}`"),
+             f"- accuracy: device {a['device']:.4f}, reference {a['reference']:.4f}",
+             f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B "
+             f"(arena {m['arena_bytes']:,} B, stack high-water {m['stack_high_water_bytes']} of "
+             f"{m['stack_reserved_bytes']} B)",
+             f"- instructions per inference: model {i['model_mean']:,.0f} ({i['model_instructions_per_mac']:.3f}/MAC "
+             f"over {i['model_macs']:,} MACs), frontend {i['frontend_mean']:,.0f}, total {i['total_mean']:,.0f}",
+             f"- counter: {i['counter']}", "", "## By layer type", ""]
+    rows = [{"type": t, "MACs": f"{v['macs']:,}", "instructions": f"{v['instructions']:,.0f}",
+             "instr/MAC": "-" if v["instructions_per_mac"] is None else f"{v['instructions_per_mac']:.3f}",
+             "share": f"{100 * v['share_of_model']:.1f} %"} for t, v in i["by_layer_type"].items()]
+    lines += [markdown_table(rows), "", "## By step", ""]
+    rows = [{"step": s["name"], "MACs": f"{s['macs']:,}", "instructions": f"{s['instructions']:,.0f}",
+             "instr/MAC": "-" if s["instructions_per_mac"] is None else f"{s['instructions_per_mac']:.3f}"}
+            for s in i["steps"]]
+    lines += [markdown_table(rows), ""]
+    return "\n".join(lines)
+
+
+def _plot(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = r["instructions"]["steps"]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.bar(range(len(steps)), [s["instructions"] / 1e6 for s in steps], color="tab:blue")
+    ax.set_xticks(range(len(steps)))
+    ax.set_xticklabels([s["name"] for s in steps], rotation=75, fontsize=7)
+    ax.set_ylabel("M instructions / inference")
+    ax.set_title(f"{r['model']}: {r['instructions']['model_instructions_per_mac']:.2f} instructions/MAC "
+                 f"({r['kernels']} kernels, {r['backend']})")
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + f".tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)

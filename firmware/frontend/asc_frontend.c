@@ -1,0 +1,354 @@
+/*
+ * asc_frontend.c - streaming log-mel frontend (see asc_frontend.h for the definition and layout).
+ */
+#include "asc_frontend.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arm_math.h"
+
+#if defined(__FAST_MATH__)
+#error "asc_frontend.c must not be compiled with -ffast-math (host and device bits would differ)"
+#endif
+#if defined(__FLT_EVAL_METHOD__) && (__FLT_EVAL_METHOD__ != 0)
+#error "asc_frontend.c needs FLT_EVAL_METHOD == 0 (float arithmetic in float; on x86 use SSE)"
+#endif
+
+/* ---- configuration checks (asc_frontend_config.h is generated) ------------------------------ */
+#define ASC_FE_PAD (ASC_FE_N_FFT / 2)
+
+#if ASC_FE_WIN_LENGTH > ASC_FE_N_FFT || ASC_FE_WIN_LENGTH < 1
+#error "ASC_FE_WIN_LENGTH must be in 1..ASC_FE_N_FFT"
+#endif
+#if ASC_FE_WIN_OFFSET != ((ASC_FE_N_FFT - ASC_FE_WIN_LENGTH) / 2)
+#error "ASC_FE_WIN_OFFSET must be (N_FFT - WIN_LENGTH) / 2 (torch.stft's window padding)"
+#endif
+#if ASC_FE_N_FREQS != (ASC_FE_N_FFT / 2 + 1)
+#error "ASC_FE_N_FREQS must be N_FFT / 2 + 1"
+#endif
+#if ASC_FE_N_SAMPLES <= ASC_FE_PAD
+#error "a clip must be longer than N_FFT / 2 samples for reflect padding"
+#endif
+#if ASC_FE_N_FRAMES != (1 + ASC_FE_N_SAMPLES / ASC_FE_HOP_LENGTH)
+#error "ASC_FE_N_FRAMES must be 1 + N_SAMPLES / HOP_LENGTH (centred frames)"
+#endif
+#if ASC_FE_WORK_BYTES != (4 * (ASC_FE_RING_LEN + 2 * ASC_FE_N_FFT))
+#error "ASC_FE_WORK_BYTES must be 4 * (RING_LEN + 2 * N_FFT)"
+#endif
+#if ASC_FE_RING_LEN < ASC_FE_WIN_LENGTH
+#error "ASC_FE_RING_LEN must hold at least one window"
+#endif
+
+/* Index of original sample used at padded position i - PAD (i may be < 0 or >= N): torch's
+ * reflect padding, x[-i] = x[i] and x[N - 1 + i] = x[N - 1 - i] (edge sample not repeated). */
+static inline int32_t asc_fe_reflect(int32_t i)
+{
+    if (i < 0) {
+        return -i;
+    }
+    if (i > ASC_FE_N_SAMPLES - 1) {
+        return 2 * (ASC_FE_N_SAMPLES - 1) - i;
+    }
+    return i;
+}
+
+/* First (unreflected) sample index of frame t's window: its window sample k reads original
+ * sample asc_fe_reflect(i0 + k), k = 0 .. WIN_LENGTH - 1. */
+static inline int32_t asc_fe_frame_i0(int32_t t)
+{
+    return t * ASC_FE_HOP_LENGTH + ASC_FE_WIN_OFFSET - ASC_FE_PAD;
+}
+
+/* Lowest and highest original sample index frame t reads (after reflection). The same rule is
+ * mirrored in asc_edge/device/frontend_c.py (frame_span) to size the sliding window. */
+static void asc_fe_frame_span(int32_t t, int32_t *lo, int32_t *hi)
+{
+    const int32_t last = ASC_FE_N_SAMPLES - 1;
+    const int32_t i0 = asc_fe_frame_i0(t);
+    const int32_t i1 = i0 + ASC_FE_WIN_LENGTH - 1;
+    int32_t a = INT32_MAX;
+    int32_t b = INT32_MIN;
+    /* direct part [max(i0, 0), min(i1, last)] */
+    {
+        const int32_t d0 = (i0 > 0) ? i0 : 0;
+        const int32_t d1 = (i1 < last) ? i1 : last;
+        if (d0 <= d1) {
+            a = d0;
+            b = d1;
+        }
+    }
+    /* left reflection: i in [i0, min(i1, -1)] reads -i */
+    if (i0 < 0) {
+        const int32_t e = (i1 < -1) ? i1 : -1;
+        if (-e < a) {
+            a = -e;
+        }
+        if (-i0 > b) {
+            b = -i0;
+        }
+    }
+    /* right reflection: i in [max(i0, N), i1] reads 2 (N - 1) - i */
+    if (i1 > last) {
+        const int32_t s = (i0 > last + 1) ? i0 : last + 1;
+        if (2 * last - i1 < a) {
+            a = 2 * last - i1;
+        }
+        if (2 * last - s > b) {
+            b = 2 * last - s;
+        }
+    }
+    *lo = a;
+    *hi = b;
+}
+
+int32_t asc_fe_work_bytes(void)
+{
+    return (int32_t)ASC_FE_WORK_BYTES;
+}
+
+int8_t asc_fe_quantize(float x)
+{
+    float v = x / ASC_FE_INPUT_SCALE;
+    int32_t q;
+    if (v != v) {                         /* NaN */
+        q = ASC_FE_INPUT_ZERO_POINT;
+    } else {
+        int32_t r;
+        float frac;
+        if (v > 1.0e6f) {                 /* saturates anyway; keeps the int conversion defined */
+            v = 1.0e6f;
+        } else if (v < -1.0e6f) {
+            v = -1.0e6f;
+        }
+        r = (int32_t)v;                   /* toward zero */
+        frac = v - (float)r;              /* exact: |v| < 2^23 */
+        if (frac >= 0.5f) {
+            r += 1;                       /* round half away from zero (std::round) */
+        } else if (frac <= -0.5f) {
+            r -= 1;
+        }
+        q = r + ASC_FE_INPUT_ZERO_POINT;
+    }
+    if (q < -128) {
+        q = -128;
+    } else if (q > 127) {
+        q = 127;
+    }
+    return (int8_t)q;
+}
+
+/* Sliding window state: ring[0 .. n_read - base) holds original samples [base, n_read). */
+typedef struct {
+    asc_fe_read_fn read;
+    void *ctx;
+    float *ring;
+    int32_t base;
+    int32_t n_read;
+} asc_fe_stream_t;
+
+/* Drop the samples below `keep`, then read until sample `hi` is present. */
+static asc_fe_status_t asc_fe_advance(asc_fe_stream_t *st, int32_t keep, int32_t hi)
+{
+    if (keep > st->base) {
+        if (keep >= st->n_read) {
+            /* nothing buffered is needed any more; skip unread samples up to keep (only when
+             * hop > window, where samples between frames are never used) */
+            while (st->n_read < keep) {
+                const int32_t want = (keep - st->n_read < ASC_FE_RING_LEN) ? keep - st->n_read
+                                                                           : ASC_FE_RING_LEN;
+                const int32_t got = st->read(st->ctx, st->ring, want);
+                if (got <= 0 || got > want) {
+                    return ASC_FE_ERR_READ;
+                }
+                st->n_read += got;
+            }
+        } else {
+            memmove(st->ring, st->ring + (keep - st->base),
+                    (size_t)(st->n_read - keep) * sizeof(float));
+        }
+        st->base = keep;
+    }
+    if (hi + 1 - st->base > ASC_FE_RING_LEN) {
+        return ASC_FE_ERR_INTERNAL;
+    }
+    while (st->n_read <= hi) {
+        const int32_t want = hi + 1 - st->n_read;
+        const int32_t got = st->read(st->ctx, st->ring + (st->n_read - st->base), want);
+        if (got <= 0 || got > want) {
+            return ASC_FE_ERR_READ;
+        }
+        st->n_read += got;
+    }
+    return ASC_FE_OK;
+}
+
+static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
+                                  float *out_f32, int8_t *out_s8)
+{
+    arm_rfft_fast_instance_f32 fft;
+    asc_fe_stream_t st;
+    float *fft_in;
+    float *fft_out;
+    int32_t t;
+
+    if (read == NULL || work == NULL || (out_f32 == NULL && out_s8 == NULL) ||
+        ((uintptr_t)work & 3u) != 0u) {
+        return ASC_FE_ERR_ARG;
+    }
+    if (work_bytes < (int32_t)ASC_FE_WORK_BYTES) {
+        return ASC_FE_ERR_WORK;
+    }
+    if (ASC_FE_RFFT_INIT(&fft) != ARM_MATH_SUCCESS) {
+        return ASC_FE_ERR_FFT;
+    }
+    st.read = read;
+    st.ctx = ctx;
+    st.ring = (float *)work;
+    st.base = 0;
+    st.n_read = 0;
+    fft_in = st.ring + ASC_FE_RING_LEN;
+    fft_out = fft_in + ASC_FE_N_FFT;
+
+    for (t = 0; t < ASC_FE_N_FRAMES; ++t) {
+        int32_t lo;
+        int32_t hi;
+        int32_t keep;
+        int32_t u;
+        asc_fe_status_t status;
+
+        /* keep = lowest sample this or any later frame reads (the reflected tail of the last
+         * frames can reach back before their own window) */
+        asc_fe_frame_span(t, &keep, &hi);
+        for (u = t + 1; u < ASC_FE_N_FRAMES; ++u) {
+            int32_t hu;
+            asc_fe_frame_span(u, &lo, &hu);
+            if (lo < keep) {
+                keep = lo;
+            }
+        }
+        status = asc_fe_advance(&st, keep, hi);
+        if (status != ASC_FE_OK) {
+            return status;
+        }
+
+        /* windowed, zero-padded frame */
+        {
+            const int32_t i0 = asc_fe_frame_i0(t);
+            const float *ring = st.ring;
+            const int32_t base = st.base;
+            int32_t k;
+            for (k = 0; k < ASC_FE_WIN_OFFSET; ++k) {
+                fft_in[k] = 0.0f;
+            }
+            for (k = 0; k < ASC_FE_WIN_LENGTH; ++k) {
+                fft_in[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_window[k];
+            }
+            for (k = ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH; k < ASC_FE_N_FFT; ++k) {
+                fft_in[k] = 0.0f;
+            }
+        }
+
+        /* real FFT: fft_out = [Re X0, Re X(N/2), Re X1, Im X1, ..., Re X(N/2-1), Im X(N/2-1)];
+         * arm_rfft_fast_f32 overwrites fft_in */
+        arm_rfft_fast_f32(&fft, fft_in, fft_out, 0);
+
+        /* power spectrum |X_b|^2, b = 0 .. N/2, into fft_in */
+        {
+            float *power = fft_in;
+            int32_t b;
+            power[0] = fft_out[0] * fft_out[0];
+            power[ASC_FE_N_FFT / 2] = fft_out[1] * fft_out[1];
+            for (b = 1; b < ASC_FE_N_FFT / 2; ++b) {
+                const float re = fft_out[2 * b];
+                const float im = fft_out[2 * b + 1];
+                power[b] = re * re + im * im;
+            }
+        }
+
+        /* sparse mel matrix, log, output [mel * N_FRAMES + t] */
+        {
+            const float *power = fft_in;
+            const float *w = asc_fe_mel_weights;
+            int32_t m;
+            for (m = 0; m < ASC_FE_N_MELS; ++m) {
+                const float *p = power + asc_fe_mel_first_bin[m];
+                const int32_t nb = (int32_t)asc_fe_mel_n_bins[m];
+                float acc = 0.0f;
+                float y;
+                int32_t j;
+                for (j = 0; j < nb; ++j) {
+                    acc += w[j] * p[j];
+                }
+                w += nb;
+                y = asc_logf(acc + ASC_FE_LOG_OFFSET);
+                if (out_f32 != NULL) {
+                    out_f32[m * ASC_FE_N_FRAMES + t] = y;
+                } else {
+                    out_s8[m * ASC_FE_N_FRAMES + t] = asc_fe_quantize(y);
+                }
+            }
+        }
+    }
+    return ASC_FE_OK;
+}
+
+asc_fe_status_t asc_fe_logmel_f32(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
+                                  float *out)
+{
+    if (out == NULL) {
+        return ASC_FE_ERR_ARG;
+    }
+    return asc_fe_run(read, ctx, work, work_bytes, out, NULL);
+}
+
+asc_fe_status_t asc_fe_logmel_s8(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
+                                 int8_t *out)
+{
+    if (out == NULL) {
+        return ASC_FE_ERR_ARG;
+    }
+    return asc_fe_run(read, ctx, work, work_bytes, NULL, out);
+}
+
+int32_t asc_fe_read_mem_f32(void *ctx, float *dst, int32_t n)
+{
+    asc_fe_mem_f32_t *src = (asc_fe_mem_f32_t *)ctx;
+    int32_t avail;
+    if (src == NULL || dst == NULL || n <= 0) {
+        return -1;
+    }
+    avail = src->n - src->pos;
+    if (avail <= 0) {
+        return 0;
+    }
+    if (n > avail) {
+        n = avail;
+    }
+    memcpy(dst, src->samples + src->pos, (size_t)n * sizeof(float));
+    src->pos += n;
+    return n;
+}
+
+int32_t asc_fe_read_mem_s16(void *ctx, float *dst, int32_t n)
+{
+    asc_fe_mem_s16_t *src = (asc_fe_mem_s16_t *)ctx;
+    int32_t avail;
+    int32_t k;
+    if (src == NULL || dst == NULL || n <= 0) {
+        return -1;
+    }
+    avail = src->n - src->pos;
+    if (avail <= 0) {
+        return 0;
+    }
+    if (n > avail) {
+        n = avail;
+    }
+    for (k = 0; k < n; ++k) {
+        dst[k] = (float)src->samples[src->pos + k] * (1.0f / 32768.0f);
+    }
+    src->pos += n;
+    return n;
+}

@@ -1,0 +1,119 @@
+/*
+ * asc_frontend.h - streaming log-mel frontend for the asc-edge models (CMSIS-DSP real FFT).
+ *
+ * Computes, for one clip of ASC_FE_N_SAMPLES samples at ASC_FE_SAMPLE_RATE_HZ, the same features
+ * as the training frontend asc_edge.features.logmel.LogMel (torchaudio MelSpectrogram of the
+ * DCASE 2024 Task 1 baseline, then log(x + ASC_FE_LOG_OFFSET)):
+ *
+ *   frame t (0 <= t < ASC_FE_N_FRAMES) is centred on sample t * ASC_FE_HOP_LENGTH; the clip is
+ *   reflect-padded by ASC_FE_N_FFT / 2 samples at both ends exactly as torch.stft(center=True,
+ *   pad_mode="reflect") (x[-i] = x[i], x[N-1+i] = x[N-1-i]); the periodic Hann window of
+ *   ASC_FE_WIN_LENGTH samples sits at offset ASC_FE_WIN_OFFSET = (N_FFT - WIN_LENGTH) / 2 of the
+ *   ASC_FE_N_FFT-point frame (zeros elsewhere); arm_rfft_fast_f32; power re^2 + im^2 of the
+ *   ASC_FE_N_FREQS = N_FFT / 2 + 1 bins; mel[m] = sum_b fb[b][m] * power[b] over the non-zero
+ *   weights of band m (sparse table); y = asc_logf(mel + ASC_FE_LOG_OFFSET).
+ *
+ * Output layout = the model's NHWC input (1, N_MELS, N_FRAMES, 1): element [mel * N_FRAMES + t].
+ *   float:  asc_fe_logmel_f32 writes y (natural-log units).
+ *   int8:   asc_fe_logmel_s8 writes q = clamp(round_half_away(y / ASC_FE_INPUT_SCALE)
+ *           + ASC_FE_INPUT_ZERO_POINT, -128, 127), TFLite's Quantize reference (divide, not
+ *           multiply by the reciprocal).
+ *
+ * Streaming: the samples are pulled through a read callback, a hop at a time, in order, each
+ * sample exactly once; the clip is never held in RAM. Only a sliding window of ASC_FE_RING_LEN
+ * float32 samples is kept (the samples the current and later frames still need, including the
+ * reflected ones at both ends).
+ *
+ * RAM: the caller passes a work buffer of ASC_FE_WORK_BYTES bytes (4-byte aligned; e.g. carved out
+ * of the model's tensor arena, as long as it does not overlap the output): ring
+ * [ASC_FE_RING_LEN floats] | FFT input [ASC_FE_N_FFT floats, reused for the power spectrum] | FFT
+ * output [ASC_FE_N_FFT floats]. No heap, no static buffers; about 100 bytes of stack.
+ * Flash: the generated tables (asc_frontend_tables.c): window (WIN_LENGTH floats), sparse mel
+ * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus CMSIS-DSP's FFT tables for N_FFT.
+ * Measured (arm-none-eabi-gcc 12.2, -O2, --gc-sections) for the 32 kHz and 44.1 kHz presets:
+ * work 45,056 bytes of RAM; tables 29,580 / 29,576 bytes + CMSIS-DSP rfft-4096 tables 40,400
+ * bytes; code about 5.1 KB (frontend 1.4 KB, CMSIS-DSP FFT 3.7 KB).
+ *
+ * The configuration (sizes, quantisation) comes from the generated asc_frontend_config.h
+ * (asc_edge.device.frontend_c.emit_frontend_tables). Build with -ffp-contract=off, no fast-math,
+ * and -DARM_MATH_LOOPUNROLL: the host build and the Cortex-M4 build then give identical bits.
+ */
+#ifndef ASC_FRONTEND_H
+#define ASC_FRONTEND_H
+
+#include <stdint.h>
+
+#include "asc_frontend_config.h"
+#include "asc_logf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Read callback: copy the next n (1 <= n <= ASC_FE_RING_LEN) samples of the clip, float32 at
+ * ASC_FE_SAMPLE_RATE_HZ, into dst. Returns the number of samples written (1..n; fewer than n is
+ * fine, the frontend asks again), or <= 0 on error / end of stream. Samples are requested in
+ * order and never twice; at most ASC_FE_N_SAMPLES in total. */
+typedef int32_t (*asc_fe_read_fn)(void *ctx, float *dst, int32_t n);
+
+typedef enum {
+    ASC_FE_OK = 0,
+    ASC_FE_ERR_ARG = -1,      /* NULL callback / work / output, or work not 4-byte aligned */
+    ASC_FE_ERR_WORK = -2,     /* work_bytes < ASC_FE_WORK_BYTES */
+    ASC_FE_ERR_READ = -3,     /* the read callback returned <= 0 or more than asked */
+    ASC_FE_ERR_FFT = -4,      /* arm_rfft_fast_init_<N_FFT>_f32 failed */
+    ASC_FE_ERR_INTERNAL = -5  /* the sliding window would overflow (tables / sources mismatch) */
+} asc_fe_status_t;
+
+/* ---- generated tables (asc_frontend_tables.c, const: in flash) --------------------------- */
+/* Periodic Hann window, w[n] = 0.5 - 0.5 cos(2 pi n / WIN_LENGTH), float64 rounded to float32. */
+extern const float asc_fe_window[ASC_FE_WIN_LENGTH];
+/* Band m covers FFT bins [asc_fe_mel_first_bin[m], + asc_fe_mel_n_bins[m]) (0 bins: empty band). */
+extern const uint16_t asc_fe_mel_first_bin[ASC_FE_N_MELS];
+extern const uint16_t asc_fe_mel_n_bins[ASC_FE_N_MELS];
+/* The weights of band 0, then band 1, ...: the float32 values of mel_filterbank(cfg)[bin, m]. */
+extern const float asc_fe_mel_weights[ASC_FE_MEL_WEIGHTS_LEN];
+/* Provenance of the tables: FrontendConfig.key() of the configuration they were made for. */
+extern const char asc_fe_config_key[];
+
+/* ---- API ------------------------------------------------------------------------------------ */
+/* Bytes of work buffer the frontend needs (= ASC_FE_WORK_BYTES). */
+int32_t asc_fe_work_bytes(void);
+
+/* Log-mel of one clip as float32: out[ASC_FE_N_MELS * ASC_FE_N_FRAMES], element [mel * N_FRAMES + t].
+ * work: ASC_FE_WORK_BYTES bytes, 4-byte aligned, not overlapping out. Reads exactly the samples
+ * the frames need (all ASC_FE_N_SAMPLES for the standard configurations). Returns ASC_FE_OK or an
+ * error code (out is then incomplete). */
+asc_fe_status_t asc_fe_logmel_f32(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
+                                  float *out);
+
+/* As asc_fe_logmel_f32, quantised to the model's int8 input: out[ASC_FE_N_MELS * ASC_FE_N_FRAMES]. */
+asc_fe_status_t asc_fe_logmel_s8(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
+                                 int8_t *out);
+
+/* TFLite int8 quantisation of one feature value: clamp(round_half_away(x / ASC_FE_INPUT_SCALE)
+ * + ASC_FE_INPUT_ZERO_POINT, -128, 127), x / scale in float32. NaN gives the zero point. */
+int8_t asc_fe_quantize(float x);
+
+/* ---- ready-made readers for a clip already in memory ---------------------------------------- */
+typedef struct {
+    const float *samples;  /* n samples, float32 */
+    int32_t n;
+    int32_t pos;           /* next sample to hand out; start at 0 */
+} asc_fe_mem_f32_t;
+
+typedef struct {
+    const int16_t *samples; /* n samples, 16-bit PCM; converted as s / 32768 (exact, = soundfile) */
+    int32_t n;
+    int32_t pos;
+} asc_fe_mem_s16_t;
+
+/* asc_fe_read_fn over an asc_fe_mem_f32_t / asc_fe_mem_s16_t (ctx); 0 at the end of the data. */
+int32_t asc_fe_read_mem_f32(void *ctx, float *dst, int32_t n);
+int32_t asc_fe_read_mem_s16(void *ctx, float *dst, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASC_FRONTEND_H */
