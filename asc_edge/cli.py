@@ -167,6 +167,9 @@ def export(
     target: str = typer.Option("cmsis-nn", help="onnx, tflite (ONNX + int8 TFLite) or cmsis-nn (all + C model)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default export/<run name>/)."),
     data: Optional[Path] = typer.Option(None, help="Dataset root (default: the run's own, else ../shared/data)."),
+    calib_data: Optional[Path] = typer.Option(None, help="Calibrate on this dataset instead (labels ignored)."),
+    calib_split: Optional[str] = typer.Option(None, help="Split of --calib-data (default 100)."),
+    test_split: str = typer.Option("test", help="Split for accuracy and the host check (test, 5..100, all)."),
     n_calibration: int = typer.Option(200, help="Calibration clips from the training split (>= 200)."),
     n_check: int = typer.Option(200, help="Clips for the host C vs tflite-micro check."),
     debug_clips: int = typer.Option(2, help="Of those, clips also compared layer by layer (every intermediate tensor)."),
@@ -177,7 +180,8 @@ def export(
     _setup_logging()
     from .export.pipeline import export_model
 
-    export_model(run, target, out, data=data, n_calibration=n_calibration, n_check=n_check,
+    export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
+                 n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, cache_dir=cache_dir, log=typer.echo)
 
 
@@ -206,6 +210,26 @@ def bench(
         raise ConfigError(f"unknown --kernels {kernels!r}", hint="dsp or portable")
     run_bench(export_dir, data=data, split=split, limit=limit, backend="renode" if renode else "qemu", nn=kernels,
               out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo)
+
+
+@app.command()
+@_errors_as_one_line
+def flash(
+    export_dir: Path = typer.Argument(..., help="Export directory from `asc-edge export --target cmsis-nn`."),
+    clip: Path = typer.Option(..., help="WAV clip to embed; the board classifies it in a loop."),
+    tool: str = typer.Option("auto", help="auto, pyocd or openocd."),
+    target: str = typer.Option("stm32f405rg", help="stm32f405rg or stm32f407vg (same memory map)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Image directory (default <export>/board)."),
+) -> None:
+    """Build .elf/.bin/.hex of the board app (log-mel + model, class and timing on USART1) and flash
+    an STM32F4 board through pyOCD or OpenOCD. Without a probe it says so and keeps the images."""
+    from .device.flash import build_board_image, flash_image
+
+    image = build_board_image(export_dir, clip, out)
+    typer.echo(f"built {image.elf}, {image.bin}, {image.hex} (flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B)")
+    res = flash_image(image.hex, tool=tool, target=target)
+    typer.echo(f"flashed {res['image']} with {res['tool']} ({res['target']}, probe {res['probe']}); "
+               "the board prints the class and timing on USART1 (115200 8N1)")
 
 
 @app.command("import")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: set up (idempotent), then the main job on the bundled real audio
 # (../shared/data): train a CP-ResNet teacher, distil the CP-Mobile student from it, evaluate,
-# export it (ONNX → int8 TFLite → C model checked against tflite-micro on the host).
-# Later stages (export, on-device bench) are appended here as they land.
+# export it (ONNX → int8 TFLite → C model checked against tflite-micro on the host), and run it on
+# the emulated STM32F405 (QEMU): device logits == host C frontend → tflite-micro on every test clip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,12 +15,14 @@ if [ ! -f "$DATA/meta.csv" ]; then
 fi
 AE=.venv/bin/asc-edge
 $AE complexity cp-mobile
-echo "== 1/4 teacher: CP-ResNet on split$SPLIT"
+echo "== 1/5 teacher: CP-ResNet on split$SPLIT"
 $AE train --data "$DATA" --split "$SPLIT" --model cp-resnet --epochs 40 --out "$RUNS" --name teacher_cp-resnet_split$SPLIT
-echo "== 2/4 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02)"
+echo "== 2/5 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02)"
 $AE train --data "$DATA" --split "$SPLIT" --model cp-mobile --epochs 100 --out "$RUNS" \
     --teacher "$RUNS/teacher_cp-resnet_split$SPLIT/model.ckpt" --name student_cp-mobile_split${SPLIT}_kd
-echo "== 3/4 evaluate the student on the test split"
+echo "== 3/5 evaluate the student on the test split"
 $AE evaluate "$RUNS/student_cp-mobile_split${SPLIT}_kd" --data "$DATA" --split test
-echo "== 4/4 export: ONNX, int8 TFLite, generated C model; host C vs tflite-micro"
+echo "== 4/5 export: ONNX, int8 TFLite, generated C model; host C vs tflite-micro"
 $AE export "$RUNS/student_cp-mobile_split${SPLIT}_kd" --target cmsis-nn --data "$DATA"
+echo "== 5/5 bench on the emulated STM32F405 (QEMU): every test clip, bit for bit"
+$AE bench "export/student_cp-mobile_split${SPLIT}_kd" --data "$DATA" --split test

@@ -134,3 +134,21 @@ def test_cli_bench_renode_absent_points_to_qemu(tmp_path, monkeypatch):
     assert res.returncode == 2, res.stderr
     assert "renode" in res.stderr.lower() and "--qemu" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_board_app_builds_images_and_classifies_under_qemu(tmp_path, shared_data):
+    """`asc-edge flash`'s board image: .elf/.bin/.hex with a clip in flash; run twice under QEMU it
+    prints the class and timing (on a board this goes to USART1)."""
+    from asc_edge.device.flash import build_board_image
+    from asc_edge.device.qemu import run_qemu
+
+    wav = next((shared_data / "audio").glob("*.wav"))
+    img = build_board_image(REF, wav, tmp_path / "board", iterations=2)
+    for p in (img.elf, img.bin, img.hex, img.map):
+        assert Path(p).is_file()
+    assert img.ram_bytes <= 128 * 1024
+    res = run_qemu(img.elf, workdir=tmp_path, timeout_s=120)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("asc-edge: class=")]
+    assert len(lines) == 2 and lines[0] == lines[1]  # deterministic, instruction-exact timing
+    labels = json.loads((REF / "report.json").read_text())["labels"]
+    assert lines[0].split()[1].removeprefix("class=") in labels

@@ -82,12 +82,12 @@ def _align(x: int, a: int) -> int:
 
 def scratch_sizes(graph) -> dict:
     """layer index → scratch bytes of the general CONV_2D kernel (``asc_convolve_s8_get_buffer_size``:
-    one output pixel's im2col patch, kh·kw·(in_ch/groups) bytes; used by the DSP path)."""
+    the im2col patches of two output pixels, 2·kh·kw·(in_ch/groups) bytes; used by the DSP path)."""
     out = {}
     for L in graph.layers:
         if L.kind == "conv":
             f = L.params["filter_dims"]
-            out[L.index] = int(f[1] * f[2] * f[3])
+            out[L.index] = int(2 * f[1] * f[2] * f[3])
     return out
 
 

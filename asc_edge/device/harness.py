@@ -106,11 +106,12 @@ def parse_bench_output(text: str, n_classes: int, n_steps: int) -> dict:
 # firmware
 # ---------------------------------------------------------------------------------------------
 def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "semihost", app: str = "bench",
-                         extra_cflags=()):
+                         extra_cflags=(), extra_srcs=()):
     """Build ``firmware/app/<app>_main.c`` with the export's generated model + frontend tables
     (``<export>/c``), the C frontend and CMSIS-DSP's FFT; returns the
     :class:`~asc_edge.device.build.FirmwareImage`. ``io``: ``"semihost"`` (QEMU) or
-    ``"memory"`` (Renode: clips at 0x60000000, UART-only image)."""
+    ``"memory"`` (Renode: clips at 0x60000000, UART-only image) or ``"board"`` (no bench I/O: the
+    board application, semihosting kept for QEMU runs)."""
     from .build import build_firmware
     from .cmsis_dsp import CMSIS_DSP_DEFINES, ensure_cmsis_dsp, frontend_sources
 
@@ -119,12 +120,17 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
         if not (c_dir / f).is_file():
             raise ExportError(f"{c_dir / f} is missing", hint="re-run `asc-edge export RUN --target cmsis-nn`")
     root = ensure_cmsis_dsp()
-    flags = ["-DASC_MODEL_LAYER_DONE=bench_layer_done", "-DASC_NN_PROFILE=bench_profile", *CMSIS_DSP_DEFINES]
-    flags += ["-DASC_BENCH_IO_SEMIHOST"] if io == "semihost" else ["-DASC_BENCH_IO_MEMORY", "-DASC_BOARD_SEMIHOSTING=0"]
+    flags = list(CMSIS_DSP_DEFINES)
+    if app == "bench":  # instruction-count hooks defined by bench_main.c
+        flags += ["-DASC_MODEL_LAYER_DONE=bench_layer_done", "-DASC_NN_PROFILE=bench_profile"]
+    if io == "semihost":
+        flags += ["-DASC_BENCH_IO_SEMIHOST"]
+    elif io == "memory":
+        flags += ["-DASC_BENCH_IO_MEMORY", "-DASC_BOARD_SEMIHOSTING=0"]
     fe_dir = FIRMWARE / "frontend"
     return build_firmware(app, build_dir, model_dir=c_dir, nn=nn, cmsis_dsp_dir=root,
                           cmsis_dsp_srcs=[str(p) for p in frontend_sources(root)],
-                          extra_srcs=[str(fe_dir / "asc_frontend.c"), str(fe_dir / "asc_logf.c")],
+                          extra_srcs=[str(fe_dir / "asc_frontend.c"), str(fe_dir / "asc_logf.c"), *extra_srcs],
                           extra_inc=[str(fe_dir)], extra_cflags=[*flags, *extra_cflags])
 
 

@@ -81,6 +81,7 @@ def _spread(n_total: int, n: int) -> np.ndarray:
 
 
 def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, data=None, split: str | None = None,
+                 calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
                  allow_over_budget: bool = False, cache_dir=None, log=print) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
@@ -91,6 +92,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         out_dir: output directory (default ``export/<run name>/``); replaced atomically.
         data: dataset root (default: the run's own ``data`` if it exists, else ``../shared/data``).
         split: calibration split (default: the run's own, else ``"100"``).
+        calib_data, calib_split: calibrate on another dataset's split instead (labels ignored:
+            only the audio's feature distribution matters), e.g. real audio kept apart from the
+            evaluation clips when the evaluation set is too small to spare 200 clips.
+        test_split: the split for accuracy and the host check (``"all"`` = every clip of meta.csv).
         n_calibration: calibration clips (≥ 200, issue 3).
         n_check: clips for the host-C vs tflite-micro check (≥ 200 by default).
         debug_clips: clips also compared layer by layer (every intermediate tensor).
@@ -133,17 +138,22 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     tr = hp.get("train") if isinstance(hp.get("train"), dict) else {}
     explicit_split = split is not None
     split = split or tr.get("split") or "100"
-    train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
-                            splits_dir=tr.get("splits_dir"))
-    if len(train.features) < n_calibration and not explicit_split and split.removeprefix("split") != "100":
-        # A small-split student (split5 has ~5 % of the clips): calibrate on the full training set,
-        # split100, which contains its split and never a test clip.
-        log(f"split {split} has {len(train.features)} clips (< {n_calibration}): calibrating on split100")
-        split = "100"
+    if calib_data is not None:
+        split = calib_split or "100"
+        train = load_split_data(calib_data, split, fe, labels=None, cache_dir=cache_dir, progress=False)
+        log(f"calibrating on {calib_data} split {split} ({len(train.features)} clips; labels not used)")
+    else:
         train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
                                 splits_dir=tr.get("splits_dir"))
-    test = load_split_data(data, "test", fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
-                           splits_dir=tr.get("splits_dir"))
+        if len(train.features) < n_calibration and not explicit_split and split.removeprefix("split") != "100":
+            # A small-split student (split5 has ~5 % of the clips): calibrate on the full training set,
+            # split100, which contains its split and never a test clip.
+            log(f"split {split} has {len(train.features)} clips (< {n_calibration}): calibrating on split100")
+            split = "100"
+            train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+                                    splits_dir=tr.get("splits_dir"))
+    test = load_split_data(data, test_split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+                           splits_dir=tr.get("splits_dir") if test_split != "all" else None)
     if len(train.features) < n_calibration:
         raise ExportError(f"split {split} has {len(train.features)} clips, {n_calibration} needed for calibration",
                           hint="use a larger training split (--data / split 100)")
@@ -159,7 +169,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     tmp.mkdir()
     report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": _sha(lm.path), "model": lm.model_name,
                     "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "complexity": cx.to_dict(),
-                    "data": {"root": str(data), "calibration_split": split, "n_calibration": int(len(calib)),
+                    "data": {"root": str(data), "test_split": test_split,
+                             "calibration_root": str(calib_data or data), "calibration_split": split,
+                             "n_calibration": int(len(calib)),
                              "n_test": int(len(test.features))}}
     try:
         # ---- ONNX

@@ -104,6 +104,132 @@ static inline int32_t asc_pack_hi(int32_t a, int32_t b)
 {
     return (int32_t)(((uint32_t)a >> 16) | ((uint32_t)b & 0xFFFF0000u));
 }
+
+#define ASC_INLINE static inline __attribute__((always_inline))
+
+/* ASC_NN_ASM: real Cortex-M instructions through inline asm (the target build); otherwise the same
+ * operations in C (host emulation of the DSP path). */
+#if !defined(ASC_NN_EMULATE_DSP)
+#define ASC_NN_ASM 1
+#else
+#define ASC_NN_ASM 0
+#endif
+
+/* SXTB16 of (v ROR 8): bytes 1 and 3 sign-extended to two int16 lanes (one instruction). */
+ASC_INLINE int32_t asc_sxtb16_ror8(int32_t v)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+#else
+    return __sxtb16(asc_ror8(v));
+#endif
+}
+
+/* SXTAB16 a, (v ROR 8): a's int16 lanes + bytes 1 and 3 of v (one instruction). */
+ASC_INLINE int32_t asc_sxtab16_ror8(int32_t a, int32_t v)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+#else
+    return __sxtab16(a, asc_ror8(v));
+#endif
+}
+
+/* SMLABB / SMLATT: acc + lo16(a)*lo16(b) / acc + hi16(a)*hi16(b) (wrapping). */
+ASC_INLINE int32_t asc_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(uint16_t)((uint32_t)a & 0xFFFFu) *
+                                                (int32_t)(int16_t)(uint16_t)((uint32_t)b & 0xFFFFu)));
+#endif
+}
+
+ASC_INLINE int32_t asc_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(uint16_t)((uint32_t)a >> 16) *
+                                                (int32_t)(int16_t)(uint16_t)((uint32_t)b >> 16)));
+#endif
+}
+
+/* Saturate to [-128, 127] (SSAT #8). */
+ASC_INLINE int32_t asc_ssat8(int32_t v)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+#else
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+#endif
+}
+
+/* Fast exact MultiplyByQuantizedMultiplier for multiplier >= 0 and shift in [-31, -2]
+ * (right shift r = -shift >= 2, no left shift), i.e. every per-channel conv requantisation of a
+ * real model. With P = a * m (64-bit):
+ *   SaturatingRoundingDoublingHighMul(a, m) = floor((P + 2^30) / 2^31)   (m >= 0: never saturates)
+ *   RoundingDivideByPOT(v, r)              = floor((v + 2^(r-1) - [v < 0]) / 2^r)
+ * and floor(floor(A / B) + c) / C) = floor((A + c B) / (B C)), so the result is
+ *   floor((P + 2^30 + 2^(30+r) - [v < 0] 2^31) / 2^(31+r)),
+ * where [v < 0] may be replaced by [a < 0] (they differ only when -2^30 <= P < 0, where both
+ * give 0). One SMLAL on the 64-bit constant {hi: 2^(r-2) + (a >> 31), lo: 2^30 | (a & 2^31)},
+ * then an arithmetic shift of the high word by r - 1. asc_rq_prep gives khi = 2^(r-2),
+ * rsh = r - 1 (returns 0 when the fast form does not apply). */
+static inline int asc_rq_prep(int32_t multiplier, int32_t shift, int32_t *khi, int32_t *rsh)
+{
+    if (multiplier < 0 || shift > -2 || shift < -31) {
+        return 0;
+    }
+    *khi = (int32_t)(1u << (uint32_t)(-shift - 2));
+    *rsh = -shift - 1;
+    return 1;
+}
+
+/* As asc_rq_prep, with the output offset folded into khi: (hi >> rsh) + off == (hi + off * 2^rsh)
+ * >> rsh exactly. |hi| <= 2^30 + 2^29 (|P| <= 2^62), so this is exact while |off| * 2^rsh < 2^29
+ * (checked; otherwise 0 = use the generic path). asc_rq_fast then returns requantised + offset. */
+static inline int asc_rq_prep_off(int32_t multiplier, int32_t shift, int32_t out_off, int32_t *khi,
+                                  int32_t *rsh)
+{
+    if (!asc_rq_prep(multiplier, shift, khi, rsh) || out_off < -256 || out_off > 256 || *rsh > 20) {
+        return 0;
+    }
+    *khi += (int32_t)((uint32_t)out_off << (uint32_t)*rsh);
+    return 1;
+}
+
+ASC_INLINE int32_t asc_rq_fast(int32_t a, int32_t m, int32_t khi, int32_t rsh)
+{
+#if ASC_NN_ASM
+    uint32_t lo;
+    int32_t hi;
+    __asm__("and %0, %2, #0x80000000\n\t"
+            "orr %0, %0, #0x40000000\n\t"
+            "add %1, %3, %2, asr #31\n\t"
+            "smlal %0, %1, %2, %4"
+            : "=&r"(lo), "=&r"(hi)
+            : "r"(a), "r"(khi), "r"(m));
+    (void)lo;
+    return hi >> rsh;
+#else
+    const int64_t c = ((int64_t)khi << 32) + ((int64_t)1 << 30) - (a < 0 ? ((int64_t)1 << 31) : 0);
+    const int64_t t = (int64_t)a * (int64_t)m + c;
+    /* arithmetic shifts of negative values (gcc / clang) */
+    return (int32_t)(t >> 32) >> rsh;
+#endif
+}
 #endif
 
 /* sum_i (in[i] + in_off) * (w[i] + w_off)   over n contiguous elements, added to acc. */

@@ -2922,24 +2922,24 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
                          asc_model_layer_fn cb, void *user)
 {
     asc_nn_status st;
-    /* layer 0: CONV_2D (tflite op 0,1) -> conv, out [1, 128, 33, 8] @ arena+0 */
+    /* layer 0: CONV_2D (tflite op 0,1) -> conv, out [1, 128, 33, 8] @ arena+32 */
     {
         static const asc_nn_per_channel_quant q = {L0_mult, L0_shift};
         static const asc_nn_dims in_d = {1, 256, 65, 1}, f_d = {8, 3, 3, 1}, out_d = {1, 128, 33, 8};
-        const asc_nn_context ctx = {arena + 33792, 9};
+        const asc_nn_context ctx = {arena + 0, 18};
         static const asc_nn_conv_params p = {8, -128, {2, 2}, {1, 1}, {1, 1}, {-128, 127}};
-        st = asc_convolve_s8(&ctx, &p, &q, &in_d, ((int8_t *)input), &f_d, L0_filter, L0_bias, &out_d, ((int8_t *)(arena + 0)));
+        st = asc_convolve_s8(&ctx, &p, &q, &in_d, ((int8_t *)input), &f_d, L0_filter, L0_bias, &out_d, ((int8_t *)(arena + 32)));
         if (st != ASC_NN_OK) return -1;
-        if (cb) cb(0, ((int8_t *)(arena + 0)), 33792, user);
+        if (cb) cb(0, ((int8_t *)(arena + 32)), 33792, user);
         ASC_MODEL_LAYER_DONE(0);
     }
     /* layer 1: CONV_2D (tflite op 2,3) -> conv, out [1, 64, 17, 32] @ arena+36864 */
     {
         static const asc_nn_per_channel_quant q = {L1_mult, L1_shift};
         static const asc_nn_dims in_d = {1, 128, 33, 8}, f_d = {32, 3, 3, 8}, out_d = {1, 64, 17, 32};
-        const asc_nn_context ctx = {arena + 33792, 72};
+        const asc_nn_context ctx = {arena + 33824, 144};
         static const asc_nn_conv_params p = {128, -128, {2, 2}, {1, 1}, {1, 1}, {-128, 127}};
-        st = asc_convolve_s8(&ctx, &p, &q, &in_d, ((int8_t *)(arena + 0)), &f_d, L1_filter, L1_bias, &out_d, ((int8_t *)(arena + 36864)));
+        st = asc_convolve_s8(&ctx, &p, &q, &in_d, ((int8_t *)(arena + 32)), &f_d, L1_filter, L1_bias, &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -2;
         if (cb) cb(1, ((int8_t *)(arena + 36864)), 34816, user);
         ASC_MODEL_LAYER_DONE(1);
