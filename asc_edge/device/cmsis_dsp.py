@@ -188,13 +188,21 @@ def ensure_cmsis_dsp(cache_root: str | os.PathLike[str] | None = None, *,
     except OSError as exc:
         raise DeviceError(f"cannot create the CMSIS-DSP cache {cache}: {exc}",
                           hint="pass a writable cache_root") from None
-    sdist = cache / CMSIS_DSP_SDIST
-    if not sdist.is_file():
-        _pip_download(cache, timeout_s)
-    _verify_sdist(sdist)
-    if dest.exists():  # a partial tree from an interrupted older layout: replace it
-        shutil.rmtree(dest)
-    _unpack(sdist, dest)
+    import fcntl
+
+    # One process at a time (pytest -n 2 builds firmware in two workers): the others wait, then
+    # find the tree unpacked.
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _looks_unpacked(dest):
+            return dest
+        sdist = cache / CMSIS_DSP_SDIST
+        if not sdist.is_file():
+            _pip_download(cache, timeout_s)
+        _verify_sdist(sdist)
+        if dest.exists():  # a partial tree from an interrupted older layout: replace it
+            shutil.rmtree(dest)
+        _unpack(sdist, dest)
     return dest
 
 
