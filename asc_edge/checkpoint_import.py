@@ -53,7 +53,6 @@ checkpoint's own kernel exactly as the baseline does, for comparisons. Measured 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -68,6 +67,7 @@ from .errors import CheckpointError
 from .features import FrontendConfig, hann_window, mel_filterbank
 from .models import MODELS, build_model
 from .models.cp_mobile import CPMobile, CPMobileConfig, make_divisible
+from .report.io import file_sha256
 
 __all__ = [
     "TAU_LABELS", "FAMILY", "ImportedCheckpoint", "import_cpjku_checkpoint", "read_cpjku_checkpoint", "default_output",
@@ -205,14 +205,6 @@ def cpjku_resample(wave: torch.Tensor, kernel: torch.Tensor, orig: int) -> torch
 
 
 # --------------------------------------------------------------------------- reading
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _shape(t) -> tuple[int, ...]:
     return tuple(t.shape)
@@ -594,7 +586,7 @@ def read_cpjku_checkpoint(path: str | Path, hop_length: int = BASELINE_HOP_LENGT
     record = {
         "format": IMPORT_FORMAT,
         "source": str(path.resolve()),
-        "source_sha256": _sha256(path),
+        "source_sha256": file_sha256(path),
         "source_bytes": path.stat().st_size,
         "source_pytorch_lightning_version": ckpt.get("pytorch-lightning_version"),
         "family": "CPJKU DCASE 2024 baseline CP-Mobile (models/baseline.py) + torchaudio Resample/MelSpectrogram",

@@ -55,9 +55,11 @@ def test_short_emulator_run_is_bit_exact_and_reports(short_run):
     assert disk["bit_exact"]["n_equal"] == 4
 
 
-def test_instruction_counts_are_deterministic(short_run):
-    """TIM2 under -icount counts instructions: the same clip costs the same on every run, and the
-    model's data-independent steps cost the same on every clip."""
+def test_instruction_counts_barely_depend_on_the_clip(short_run):
+    """The model's instruction count hardly depends on the clip (the kernels' control flow is
+    data-independent apart from requantisation fall-backs): < 1 % spread over the clips, which is
+    why per-inference means are comparable across runs. (Run-to-run determinism of the TIM2 count
+    itself is tested in tests/test_device_qemu.py.)"""
     rep = short_run["rep"]
     assert rep["instructions"]["model_max"] - rep["instructions"]["model_min"] < 0.01 * rep["instructions"]["model_mean"]
 
@@ -122,15 +124,11 @@ def test_parse_bench_output():
     assert r["items"][0]["logits"].tolist() == [1, -2, 3] and r["items"][0]["steps"] == [5, 15]
 
 
-def test_cli_bench_renode_absent_points_to_qemu(tmp_path, monkeypatch):
-    import shutil as sh
-
-    if sh.which("renode"):
-        monkeypatch.setenv("PATH", str(tmp_path))
-    env_path = str(tmp_path) if sh.which("renode") else None
+def test_cli_bench_renode_absent_points_to_qemu(tmp_path):
+    """Run with a PATH that holds no renode (none is installable here; the restriction keeps the
+    test meaningful on a machine that has one)."""
     res = subprocess.run([sys.executable, "-c", "from asc_edge.cli import app; app()", "bench", str(REF), "--renode",
-                          "--limit", "1"], capture_output=True, text=True, timeout=120,
-                         env=None if env_path is None else {"PATH": env_path})
+                          "--limit", "1"], capture_output=True, text=True, timeout=120, env={"PATH": str(tmp_path)})
     assert res.returncode == 2, res.stderr
     assert "renode" in res.stderr.lower() and "--qemu" in res.stderr
     assert "Traceback" not in res.stderr

@@ -54,8 +54,6 @@ def _float(x: float) -> str:
 
 def _fused_block(graph, plan, b, ptr, conv_consts, conv_params, dw_params, add_params) -> list[str]:
     """C for one fused inverted-residual block (``asc_inverted_residual_s8``)."""
-    from .planner import scratch_id
-
     T = graph.tensors
     E, D, P = (graph.layers[i] for i in b.layers[:3])
     A = graph.layers[b.layers[3]] if len(b.layers) == 4 else None

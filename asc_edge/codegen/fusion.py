@@ -115,7 +115,7 @@ def schedule(graph, fuse: bool = True) -> list:
     graph appears exactly once (inside a block or alone)."""
     blocks = {b.first: b for b in find_inverted_residuals(graph)} if fuse else {}
     inside = {i for b in blocks.values() for i in b.layers}
-    steps, i = [], 0
+    steps = []
     for L in graph.layers:
         if L.index in blocks:
             b = blocks[L.index]

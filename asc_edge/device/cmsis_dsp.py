@@ -18,7 +18,6 @@ that FFT size stay in the image (:data:`CMSIS_DSP_CFLAGS`, :data:`CMSIS_DSP_LDFL
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from asc_edge.errors import DeviceError
+from asc_edge.report.io import file_sha256
 
 __all__ = [
     "CMSIS_DSP_VERSION",
@@ -89,14 +89,6 @@ def python_package_present() -> bool:
     return importlib.util.find_spec("cmsisdsp") is not None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _looks_unpacked(root: Path) -> bool:
     return all((root / d).is_dir() for d in ("Include", "PrivateInclude", "Source")) and all(
         (root / s).is_file() for s in FRONTEND_SOURCES)
@@ -127,7 +119,7 @@ def _pip_download(cache: Path, timeout_s: float) -> None:
 
 def _verify_sdist(sdist: Path) -> None:
     """Compare the sdist's sha256 with the pinned one; record it beside the file."""
-    digest = _sha256(sdist)
+    digest = file_sha256(sdist)
     if digest != CMSIS_DSP_SHA256:
         raise DeviceError(
             f"{sdist}: sha256 {digest} does not match the pinned {CMSIS_DSP_SHA256} of "

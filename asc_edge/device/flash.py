@@ -372,7 +372,6 @@ def build_board_image(export_dir, clip_wav, out_dir=None, *, nn: str = "dsp", it
     rep = json.loads((export_dir / "report.json").read_text())
     fe = FrontendConfig.from_dict(rep["frontend"])
     audio = load_audio(Path(clip_wav), fe.sample_rate, fe.clip_seconds)
-    audio = audio[0] if isinstance(audio, tuple) else audio
     pcm = np.clip(np.round(np.asarray(audio, np.float64) * 32767.0), -32768, 32767).astype(np.int16)
     out = Path(out_dir) if out_dir else export_dir / "board"
     gen = out / "gen"

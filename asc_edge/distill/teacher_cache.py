@@ -59,16 +59,14 @@ def ensemble_logits(logit_list: Sequence[Tensor]) -> Tensor:
 
 
 def file_sha256(path: Path | str, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes (e.g. a teacher checkpoint, for cache keys)."""
-    h = hashlib.sha256()
+    """SHA-256 hex digest of a teacher checkpoint (for cache keys); CheckpointError if unreadable."""
+    from asc_edge.report.io import file_sha256 as _digest
+
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(chunk_size), b""):
-                h.update(chunk)
+        return _digest(path, chunk_size)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read teacher checkpoint ({exc})",
                               hint="check the checkpoint path in the teacher list") from exc
-    return h.hexdigest()
 
 
 def clip_list_digest(clips: Sequence[str]) -> str:

@@ -31,7 +31,6 @@ kept in ``out_dir``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
 import os
 import platform
@@ -44,16 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from asc_edge.errors import ExportError
+from asc_edge.report.io import file_sha256
 
 __all__ = ["export_model", "TARGETS", "DEFAULT_DATA"]
 
 TARGETS = ("onnx", "tflite", "cmsis-nn")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _version(dist: str) -> str | None:
@@ -167,7 +163,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": _sha(lm.path), "model": lm.model_name,
+    report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "model": lm.model_name,
                     "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "complexity": cx.to_dict(),
                     "data": {"root": str(data), "test_split": test_split,
                              "calibration_root": str(calib_data or data), "calibration_split": split,
@@ -283,7 +279,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                               **{d: _version(d) for d in ("torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow",
                                                           "tflite", "tflite-micro", "numpy")}}
         shutil.rmtree(tmp / ".host_build", ignore_errors=True)  # the loaded .so stays mapped (POSIX)
-        report["hashes"] = {p.relative_to(tmp).as_posix(): _sha(p) for p in sorted(tmp.rglob("*"))
+        report["hashes"] = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*"))
                             if p.is_file()}
         timings["total"] = round(time.perf_counter() - t_all, 3)
         report["timings_s"] = timings

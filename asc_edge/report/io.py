@@ -18,7 +18,18 @@ from typing import IO, Any
 from asc_edge.errors import ConfigError
 
 __all__ = ["atomic_write", "write_json_atomic", "write_text_atomic", "write_bytes_atomic",
-           "json_default", "markdown_table"]
+           "json_default", "markdown_table", "file_sha256"]
+
+
+def file_sha256(path: Path | str, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes, read in ``chunk_size``-byte blocks (OSError propagates)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
