@@ -410,3 +410,23 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# C prelude of the Cortex-M4 kernel test programs run under qemu-arm (Linux user mode): raw
+# write/exit system calls, scratch and output buffers, emit(status, n) writes both to stdout.
+QEMU_USER_PRELUDE = r"""
+#include <stdint.h>
+#include "asc_nn.h"
+static long sys_write(int fd, const void *buf, unsigned long n) {
+    register long r0 __asm__("r0") = fd; register long r1 __asm__("r1") = (long)buf;
+    register long r2 __asm__("r2") = (long)n; register long r7 __asm__("r7") = 4;
+    __asm__ volatile("svc 0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r7) : "memory"); return r0; }
+static void sys_exit(int code) {
+    register long r0 __asm__("r0") = code; register long r7 __asm__("r7") = 1;
+    __asm__ volatile("svc 0" : : "r"(r0), "r"(r7) : "memory"); for (;;) {} }
+static int8_t scratch[4096];
+static int8_t out[65536];
+static void emit(int32_t status, int32_t n) { sys_write(1, &status, 4); sys_write(1, out, (unsigned long)n); }
+int main(void);
+void _start(void) { sys_exit(main()); }
+"""

@@ -109,6 +109,17 @@ def test_bad_build_arguments(tmp_path):
     assert "-fno-such-flag-xyz" in str(ei.value)
 
 
+def test_link_error_is_not_reported_as_missing_newlib(tmp_path):
+    """Every link command echoes --specs=nano.specs; a plain link error must still be reported as
+    itself (here a second definition of a board function), not as a missing C library."""
+    src = tmp_path / "dup.c"
+    src.write_text("void asc_board_init(void) {}\n")
+    with pytest.raises(DeviceError) as ei:
+        build_firmware("selftest", tmp_path / "b", extra_srcs=[str(src)])
+    msg = str(ei.value)
+    assert "multiple definition" in msg and "asc_board_init" in msg and "newlib" not in msg
+
+
 def test_ram_overflow_reports_bytes_over(selftest, tmp_path):
     extra = 140 * 1024
     with pytest.raises(DeviceError) as ei:

@@ -452,22 +452,6 @@ def test_cross_compiles_for_cortex_m4_with_dsp(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # the real DSP instructions: Cortex-M4 (Thumb-2 + DSP) build executed by QEMU's ARM ISA model
 # ---------------------------------------------------------------------------------------------
-_QEMU_PRELUDE = r"""
-#include <stdint.h>
-#include "asc_nn.h"
-static long sys_write(int fd, const void *buf, unsigned long n) {
-    register long r0 __asm__("r0") = fd; register long r1 __asm__("r1") = (long)buf;
-    register long r2 __asm__("r2") = (long)n; register long r7 __asm__("r7") = 4;
-    __asm__ volatile("svc 0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r7) : "memory"); return r0; }
-static void sys_exit(int code) {
-    register long r0 __asm__("r0") = code; register long r7 __asm__("r7") = 1;
-    __asm__ volatile("svc 0" : : "r"(r0), "r"(r7) : "memory"); for (;;) {} }
-static int8_t scratch[4096];
-static int8_t out[65536];
-static void emit(int32_t status, int32_t n) { sys_write(1, &status, 4); sys_write(1, out, (unsigned long)n); }
-int main(void);
-void _start(void) { sys_exit(main()); }
-"""
 
 
 def _c_arr(name: str, ctype: str, a) -> str:
@@ -532,7 +516,7 @@ def test_cortex_m4_dsp_build_under_qemu_equals_host_portable(libs, tmp_path):
                 f"  asc_nn_dims id = {{1, {h}, {w}, {c}}}, fd = {{1, {kh}, {kw}, {c * cm}}}, od = {{1, {oh}, {ow}, {c * cm}}};\n"
                 f"  emit(asc_depthwise_conv_s8(0, &p, &q, &id, x{i}, &fd, w{i}, b{i}, &od, out), {oh * ow * c * cm}); }}\n")
     src = tmp_path / "harness.c"
-    src.write_text(_QEMU_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
+    src.write_text(kernel_models.QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
     from asc_edge.codegen.kernels_host import CORTEX_M4_FLAGS, NN_DIR, kernel_sources
     elf = tmp_path / "harness.elf"
     cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),

@@ -23,6 +23,8 @@ from asc_edge.codegen.kernels_host import (CORTEX_M4_FLAGS, NN_DIR, Context, Con
                                            PerChannelQuant, Tile, _i32, _ptr8, _ptr32, kernel_sources)
 from asc_edge.codegen.kernels_host import _act as _act_struct
 
+import kernel_models  # noqa: E402  (tests/ is on sys.path, as for conftest)
+
 SEED = 777
 
 
@@ -212,22 +214,6 @@ def test_requant_fast_form_matches_reference():
 # ---------------------------------------------------------------------------------------------
 # the same kinds of cases with the real instructions (Cortex-M4 build under qemu-arm)
 # ---------------------------------------------------------------------------------------------
-_PRELUDE = r"""
-#include <stdint.h>
-#include "asc_nn.h"
-static long sys_write(int fd, const void *buf, unsigned long n) {
-    register long r0 __asm__("r0") = fd; register long r1 __asm__("r1") = (long)buf;
-    register long r2 __asm__("r2") = (long)n; register long r7 __asm__("r7") = 4;
-    __asm__ volatile("svc 0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r7) : "memory"); return r0; }
-static void sys_exit(int code) {
-    register long r0 __asm__("r0") = code; register long r7 __asm__("r7") = 1;
-    __asm__ volatile("svc 0" : : "r"(r0), "r"(r7) : "memory"); for (;;) {} }
-static int8_t scratch[4096];
-static int8_t out[65536];
-static void emit(int32_t status, int32_t n) { sys_write(1, &status, 4); sys_write(1, out, (unsigned long)n); }
-int main(void);
-void _start(void) { sys_exit(main()); }
-"""
 
 
 def _arr(name, ctype, a):
@@ -308,7 +294,7 @@ def test_cortex_m4_build_edge_cases_under_qemu(libs, tmp_path):
                 f"  asc_nn_dims d = {{1, 1, 1, {n}}};\n"
                 f"  emit(asc_add_s8(&p, &d, x{i}, &d, y{i}, &d, out), {n}); }}\n")
     src = tmp_path / "harness.c"
-    src.write_text(_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
+    src.write_text(kernel_models.QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
     elf = tmp_path / "harness.elf"
     cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
            *map(str, kernel_sources()), "-o", str(elf), "-lc"]

@@ -25,7 +25,10 @@ DEFAULT_STACK_BYTES = 8192
 
 _RAM_OVERFLOW = re.compile(r"region [`']RAM' overflowed by (\d+) bytes")
 _FLASH_OVERFLOW = re.compile(r"region [`']FLASH' overflowed by (\d+) bytes")
-_NEWLIB_MISSING = re.compile(r"nano\.specs|cannot find -lc\b|cannot find -lm\b|stdint\.h: No such file")
+# Only the linker's / compiler's own complaints: every link command line echoes --specs=nano.specs,
+# so the bare name would classify any link failure (e.g. an undefined reference) as "newlib missing".
+_NEWLIB_MISSING = re.compile(r"cannot read spec file '?nano\.specs|nano\.specs: No such file|cannot find -lc\b|"
+                             r"cannot find -lm\b|stdint\.h: No such file")
 _ERROR_LINE = re.compile(r"error|warning|undefined reference|multiple definition|\*\*\*|note:|^\s+\d+ \||\^")
 _NO_SYSCALL = re.compile(r"undefined reference to [`'](_sbrk|_write|_read|_close|_lseek|_fstat|_isatty|_kill|_getpid)'")
 
