@@ -9,16 +9,19 @@ bash scripts/setup.sh
 DATA=${ASC_EDGE_DATA:-../shared/data}
 RUNS=${ASC_EDGE_RUNS:-runs}
 SPLIT=${ASC_EDGE_SPLIT:-100}
+# Short by default (about 25 min on 2 cores); the full-length recipe (40 / 100 epochs) is benchmarks/kd_splits.py.
+TEACHER_EPOCHS=${ASC_EDGE_TEACHER_EPOCHS:-10}
+STUDENT_EPOCHS=${ASC_EDGE_STUDENT_EPOCHS:-30}
 if [ ! -f "$DATA/meta.csv" ]; then
   echo "error: no dataset at $DATA (fix: set ASC_EDGE_DATA to a TAU 2022 Mobile-layout folder)" >&2
   exit 2
 fi
 AE=.venv/bin/asc-edge
 $AE complexity cp-mobile
-echo "== 1/5 teacher: CP-ResNet on split$SPLIT"
-$AE train --data "$DATA" --split "$SPLIT" --model cp-resnet --epochs 40 --out "$RUNS" --name teacher_cp-resnet_split$SPLIT
-echo "== 2/5 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02)"
-$AE train --data "$DATA" --split "$SPLIT" --model cp-mobile --epochs 100 --out "$RUNS" \
+echo "== 1/5 teacher: CP-ResNet on split$SPLIT, $TEACHER_EPOCHS epochs"
+$AE train --data "$DATA" --split "$SPLIT" --model cp-resnet --epochs "$TEACHER_EPOCHS" --out "$RUNS" --name teacher_cp-resnet_split$SPLIT
+echo "== 2/5 student: CP-Mobile distilled from the teacher (KD, tau 2, lambda 0.02), $STUDENT_EPOCHS epochs"
+$AE train --data "$DATA" --split "$SPLIT" --model cp-mobile --epochs "$STUDENT_EPOCHS" --out "$RUNS" \
     --teacher "$RUNS/teacher_cp-resnet_split$SPLIT/model.ckpt" --name student_cp-mobile_split${SPLIT}_kd
 echo "== 3/5 evaluate the student on the test split"
 $AE evaluate "$RUNS/student_cp-mobile_split${SPLIT}_kd" --data "$DATA" --split test
