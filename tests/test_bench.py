@@ -49,7 +49,7 @@ def test_short_emulator_run_is_bit_exact_and_reports(short_run):
     assert abs(steps - ins["model_mean"]) < 0.001 * ins["model_mean"]  # steps add up to the invoke
     by_type = sum(v["instructions"] for v in ins["by_layer_type"].values())
     assert abs(by_type - ins["model_mean"]) < 0.01 * ins["model_mean"]
-    for f in ("bench.json", "bench.md", "bench_layers.png"):
+    for f in ("bench.json", "bench.md", "bench_layers.png", "bench_dsp.elf", "bench_dsp.map"):
         assert (out / "report" / f).is_file()
     disk = json.loads((out / "report" / "bench.json").read_text())
     assert disk["bit_exact"]["n_equal"] == 4

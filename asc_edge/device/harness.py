@@ -20,7 +20,8 @@ image), RAM (``.data + .bss`` incl. the arena + both stacks; stack high-water by
 instructions for the frontend, each model step and in total (one TIM2 tick = one executed
 instruction), instructions per MAC overall and per layer type (conv, conv1x1, depthwise, add,
 other — inside fused blocks the parts are timed separately). Written to ``bench.json``,
-``bench.md`` and ``bench_layers.png`` in the output directory (default: the run's ``bench/``).
+``bench.md``, ``bench_layers.png`` and the firmware (``bench_<kernels>.elf``, ``.map``) in the output
+directory (default: the run's ``bench/``).
 
 Raises DeviceError (toolchain, build, link over 128 KiB, emulator fault/hang/timeout, a Renode
 request where Renode is absent), DataError (bad clips) or ExportError (an export without C model).
@@ -28,6 +29,7 @@ request where Renode is absent), DataError (bad clips) or ExportError (an export
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -217,7 +219,9 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         limit: run only the first ``limit`` clips (CSV order).
         backend: ``"qemu"`` (default; what CI tests) or ``"renode"`` (needs ``renode`` on PATH).
         nn: kernel build, ``"dsp"`` (Cortex-M4 DSP extension paths) or ``"portable"``.
-        out_dir: where the report goes (default: the run's ``bench/``, else ``<export>/bench``).
+        out_dir: where the report goes (default: the run's ``bench/``, else ``<export>/bench``), with
+            the firmware's ``bench_<nn>.elf`` and ``.map``.
+        work_dir: build and clip files (default: a temporary directory, removed afterwards).
         timeout_s: emulator time limit (default ``30 s + 20 s per clip``).
 
     Returns the report dict (also written as ``bench.json``).
@@ -228,14 +232,10 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     """
     from asc_edge.codegen.graph import build_graph
     from asc_edge.codegen.planner import plan_for_device
-    from asc_edge.data.tau import load_split, open_dataset
     from asc_edge.export.oracle import TflmOracle
-    from asc_edge.features.cache import FeatureCache
     from asc_edge.features.config import FrontendConfig
-    from asc_edge.report.io import write_json_atomic, write_text_atomic
-    from asc_edge.train.data import default_cache_dir
+    from asc_edge.report.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
-    from .elfinfo import memory_usage
     from .frontend_c import HostFrontend, build_host_frontend
 
     if backend not in BACKENDS:
@@ -255,29 +255,15 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     fe = FrontendConfig.from_dict(rep["frontend"])
-    labels = list(rep["labels"])
     tfl = export_dir / "model_int8.tflite"
     graph = build_graph(tfl)
     plan = plan_for_device(graph, rep["c_model"]["arena"].get("pre_scratch_bytes", 0))
     n_classes, n_steps = graph.tensors[graph.output].size, len(plan.steps)
+    out_dir = Path(out_dir) if out_dir else _default_out(rep, export_dir)
 
-    # ---- clips
     t0 = time.perf_counter()
     root = Path(data) if data else Path(rep["data"]["root"])
-    ds = open_dataset(root)
-    clips = load_split(ds, split)
-    if limit is not None:
-        clips = clips[:int(limit)]
-    if not clips:
-        raise DataError(f"split {split!r} of {root} has no clips", hint="check --data / --split")
-    index = {name: i for i, name in enumerate(labels)}
-    unknown = sorted({c.label for c in clips} - set(index))
-    if unknown:
-        raise DataError(f"clips with labels the model does not know: {', '.join(unknown)}",
-                        hint=f"the model's labels: {', '.join(labels)}")
-    targets = np.array([index[c.label] for c in clips])  # mapped by name
-    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", fe)
-    audio = cache.waveforms(clips, progress=False)
+    clips, targets, audio = _load_clips(root, split, limit, list(rep["labels"]), fe, cache_dir)
     timings["clips"] = round(time.perf_counter() - t0, 3)
 
     # ---- reference: host C frontend -> tflite-micro
@@ -288,45 +274,116 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     ref_logits = np.stack([oracle.invoke(q.reshape(oracle.input_shape)) for q in ref_in]).astype(np.int8)
     timings["reference"] = round(time.perf_counter() - t0, 3)
 
-    # ---- device
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="asc_bench_"))
-    work.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn, io="semihost" if backend == "qemu" else "memory")
-    mem = memory_usage(image.elf)
-    timings["firmware_build"] = round(time.perf_counter() - t0, 3)
-    write_clips_bin(work / "clips.bin", audio, kind=0)
-    limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
-    t0 = time.perf_counter()
-    text = _run_device(backend, image, work, limit_s)
-    timings["device_run"] = round(time.perf_counter() - t0, 3)
-    res = parse_bench_output(text, n_classes, n_steps)
-    if not res["done"] or len(res["items"]) != len(clips):
-        tail = "\n".join(text.splitlines()[-8:])
-        raise DeviceError(f"the device reported {len(res['items'])}/{len(clips)} clips and no end marker; "
-                          f"last output:\n{tail}", hint="see the error line above; a fault prints its registers")
-    dev_logits = np.stack([res["items"][i]["logits"] for i in range(len(clips))])
-    equal = np.all(dev_logits == ref_logits, axis=1)
-    n_equal = int(equal.sum())
+    # ---- device (build and clip files in a work directory; the ELF and map file are kept with the report)
+    with contextlib.ExitStack() as stack:
+        work = Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asc_bench_")))
+        work.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn,
+                                     io="semihost" if backend == "qemu" else "memory")
+        mem = image.memory
+        timings["firmware_build"] = round(time.perf_counter() - t0, 3)
+        write_clips_bin(work / "clips.bin", audio, kind=0)
+        limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
+        t0 = time.perf_counter()
+        text = _run_device(backend, image, work, limit_s)
+        timings["device_run"] = round(time.perf_counter() - t0, 3)
+        res = parse_bench_output(text, n_classes, n_steps)
+        if not res["done"] or len(res["items"]) != len(clips):
+            tail = "\n".join(text.splitlines()[-8:])
+            raise DeviceError(f"the device reported {len(res['items'])}/{len(clips)} clips and no end marker; "
+                              f"last output:\n{tail}", hint="see the error line above; a fault prints its registers")
+        dev_logits = np.stack([res["items"][i]["logits"] for i in range(len(clips))])
+        equal = np.all(dev_logits == ref_logits, axis=1)
+        n_equal = int(equal.sum())
 
-    # ---- divergence
-    first = None
-    if n_equal != len(clips):
-        bad = int(np.argmin(equal))
-        log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
-        write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
-        _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP)
-        first = {"clip": bad, "file": clips[bad].filename,
-                 **_first_divergence((work / "debug.bin").read_bytes(), ref_in[bad], oracle, graph, plan)}
+        # ---- divergence
+        first = None
+        if n_equal != len(clips):
+            bad = int(np.argmin(equal))
+            log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
+            write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
+            _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP)
+            first = {"clip": bad, "file": clips[bad].filename,
+                     **_first_divergence((work / "debug.bin").read_bytes(), ref_in[bad], oracle, graph, plan)}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        kept = {kind: out_dir / f"bench_{nn}.{kind}" for kind in ("elf", "map")}
+        write_bytes_atomic(kept["elf"], image.elf.read_bytes())
+        write_bytes_atomic(kept["map"], image.map.read_bytes())
 
-    # ---- instructions
+    ins = _instruction_report(res, len(clips), graph, plan)
+    dev_pred = dev_logits.astype(np.int32).argmax(1)
+    ref_pred = ref_logits.astype(np.int32).argmax(1)
+    stack_hw, stack_res = res["stack"] or (None, None)
+    report = {
+        "export": str(export_dir), "model": rep.get("model"), "backend": backend, "kernels": nn,
+        "data": {"root": str(root), "split": split, "n_clips": len(clips)},
+        "bit_exact": {"n_equal": n_equal, "n_clips": len(clips), "all_equal": n_equal == len(clips),
+                      "first_divergence": first},
+        "accuracy": {"device": float((dev_pred == targets).mean()), "reference": float((ref_pred == targets).mean()),
+                     "labels_by_name": True},
+        "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
+                   "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": plan.arena,
+                   "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
+                   "handler_stack_bytes": mem.handler_stack_bytes},
+        "instructions": ins,
+        "firmware": {"elf": str(kept["elf"]), "map": str(kept["map"]),
+                     "sections": {k: int(v) for k, v in mem.sections.items()}},
+        "timings_s": timings,
+    }
+    timings["total"] = round(time.perf_counter() - t_all, 3)
+    write_json_atomic(out_dir / "bench.json", report)
+    write_text_atomic(out_dir / "bench.md", _markdown(report))
+    _plot(report, out_dir / "bench_layers.png")
+    report["out_dir"] = str(out_dir)
+    acc = report["accuracy"]
+    log(f"device: {ins['model_mean'] / 1e6:.2f} M instructions/inference for {ins['model_macs'] / 1e6:.2f} M MACs "
+        f"({ins['model_instructions_per_mac']:.2f} instructions/MAC), frontend {ins['frontend_mean'] / 1e6:.2f} M; "
+        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {plan.arena:,}, stack "
+        f"high-water {stack_hw} of {stack_res})")
+    log(f"accuracy on {len(clips)} clips: device {acc['device']:.4f}, reference {acc['reference']:.4f}")
+    log(f"device == reference on {n_equal}/{len(clips)} clips" + ("" if first is None else f"; first divergence: {first}"))
+    log(f"report: {out_dir / 'bench.md'}")
+    return report
+
+
+def _load_clips(root: Path, split: str, limit: int | None, labels: list[str], fe, cache_dir):
+    """The split's clips (first ``limit``), their class indices mapped **by name** onto the model's
+    ``labels``, and their waveforms ``(n_clips, n_samples)`` float32 at ``fe.sample_rate``.
+
+    Raises:
+        DataError: an empty split, or clip labels the model does not know."""
+    from asc_edge.data.tau import load_split, open_dataset
+    from asc_edge.features.cache import FeatureCache
+    from asc_edge.train.data import default_cache_dir
+
+    clips = load_split(open_dataset(root), split)
+    if limit is not None:
+        clips = clips[:int(limit)]
+    if not clips:
+        raise DataError(f"split {split!r} of {root} has no clips", hint="check --data / --split")
+    index = {name: i for i, name in enumerate(labels)}
+    unknown = sorted({c.label for c in clips} - set(index))
+    if unknown:
+        raise DataError(f"clips with labels the model does not know: {', '.join(unknown)}",
+                        hint=f"the model's labels: {', '.join(labels)}")
+    targets = np.array([index[c.label] for c in clips])
+    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", fe)
+    return clips, targets, cache.waveforms(clips, progress=False)
+
+
+def _instruction_report(res: dict, n_clips: int, graph, plan) -> dict:
+    """Instructions (means over the clips) per stage, per plan step and per layer type, and per MAC.
+
+    Fused blocks are split into layer types by their profiled parts (:data:`PARTS`); steps that are
+    single layers count for their own type."""
+    items = [res["items"][i] for i in range(n_clips)]
     macs = graph_macs(graph)
     total_macs = int(sum(macs.values()))
-    steps_instr = np.array([res["items"][i]["steps"] for i in range(len(clips))], dtype=np.int64)
-    parts_instr = np.array([res["items"][i]["parts"] for i in range(len(clips))], dtype=np.int64)
-    fe_instr = np.array([res["items"][i]["frontend"] for i in range(len(clips))], dtype=np.int64)
-    model_instr = np.array([res["items"][i]["model"] for i in range(len(clips))], dtype=np.int64)
-    mean_steps = steps_instr.mean(0)
+    mean_steps = np.array([it["steps"] for it in items], dtype=np.int64).mean(0)
+    mean_parts = np.array([it["parts"] for it in items], dtype=np.int64).mean(0)
+    fe_instr = np.array([it["frontend"] for it in items], dtype=np.int64)
+    model_instr = np.array([it["model"] for it in items], dtype=np.int64)
     by_type = {t: {"instructions": 0.0, "macs": 0} for t in ("conv", "conv1x1", "depthwise", "add", "other")}
     step_rows = []
     for k, st in enumerate(plan.steps):
@@ -345,54 +402,17 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         step_rows.append({"step": k, "name": name, "layers": layer_ids, "macs": int(m),
                           "instructions": float(mean_steps[k]),
                           "instructions_per_mac": float(mean_steps[k] / m) if m else None})
-    mean_parts = parts_instr.mean(0)
     for p, t in enumerate(PARTS):
         by_type[t]["instructions"] += float(mean_parts[p])
-    for t, v in by_type.items():
+    for v in by_type.values():
         v["instructions_per_mac"] = v["instructions"] / v["macs"] if v["macs"] else None
         v["share_of_model"] = v["instructions"] / float(model_instr.mean())
-
-    y = targets
-    dev_pred = dev_logits.astype(np.int32).argmax(1)
-    ref_pred = ref_logits.astype(np.int32).argmax(1)
-    stack_hw, stack_res = res["stack"] or (None, None)
-    report = {
-        "export": str(export_dir), "model": rep.get("model"), "backend": backend, "kernels": nn,
-        "data": {"root": str(root), "split": split, "n_clips": len(clips)},
-        "bit_exact": {"n_equal": n_equal, "n_clips": len(clips), "all_equal": n_equal == len(clips),
-                      "first_divergence": first},
-        "accuracy": {"device": float((dev_pred == y).mean()), "reference": float((ref_pred == y).mean()),
-                     "labels_by_name": True},
-        "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
-                   "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": plan.arena,
-                   "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
-                   "handler_stack_bytes": mem.handler_stack_bytes},
-        "instructions": {"frontend_mean": float(fe_instr.mean()), "model_mean": float(model_instr.mean()),
-                         "model_min": int(model_instr.min()), "model_max": int(model_instr.max()),
-                         "total_mean": float((fe_instr + model_instr).mean()), "model_macs": total_macs,
-                         "model_instructions_per_mac": float(model_instr.mean() / total_macs),
-                         "by_layer_type": by_type, "steps": step_rows,
-                         "counter": "TIM2 under qemu -icount shift=0: one tick per executed instruction"},
-        "firmware": {"elf": str(image.elf), "sections": {k: int(v) for k, v in mem.sections.items()}},
-        "timings_s": timings,
-    }
-    out_dir = Path(out_dir) if out_dir else _default_out(rep, export_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    timings["total"] = round(time.perf_counter() - t_all, 3)
-    write_json_atomic(out_dir / "bench.json", report)
-    write_text_atomic(out_dir / "bench.md", _markdown(report))
-    _plot(report, out_dir / "bench_layers.png")
-    report["out_dir"] = str(out_dir)
-    acc = report["accuracy"]
-    ins = report["instructions"]
-    log(f"device: {ins['model_mean'] / 1e6:.2f} M instructions/inference for {total_macs / 1e6:.2f} M MACs "
-        f"({ins['model_instructions_per_mac']:.2f} instructions/MAC), frontend {ins['frontend_mean'] / 1e6:.2f} M; "
-        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {plan.arena:,}, stack "
-        f"high-water {stack_hw} of {stack_res})")
-    log(f"accuracy on {len(clips)} clips: device {acc['device']:.4f}, reference {acc['reference']:.4f}")
-    log(f"device == reference on {n_equal}/{len(clips)} clips" + ("" if first is None else f"; first divergence: {first}"))
-    log(f"report: {out_dir / 'bench.md'}")
-    return report
+    return {"frontend_mean": float(fe_instr.mean()), "model_mean": float(model_instr.mean()),
+            "model_min": int(model_instr.min()), "model_max": int(model_instr.max()),
+            "total_mean": float((fe_instr + model_instr).mean()), "model_macs": total_macs,
+            "model_instructions_per_mac": float(model_instr.mean() / total_macs),
+            "by_layer_type": by_type, "steps": step_rows,
+            "counter": "TIM2 under qemu -icount shift=0: one tick per executed instruction"}
 
 
 def _run_device(backend: str, image, work: Path, limit_s: float) -> str:
