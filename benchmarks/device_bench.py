@@ -17,6 +17,10 @@ from asc_edge.device.harness import bench
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
+# This benchmark's result for the same export before the issue-4 kernel work (232 clips, bit-exact)
+BASELINE = {"what": "asc_nn int8-operand DSP kernels, this benchmark before issue 4's pw16 / dw3 kernels",
+            "model_instructions": 74_029_164, "instructions_per_mac": 2.52, "conv": 3.22, "conv1x1": 1.87,
+            "depthwise": 6.23, "flash_bytes": 178_720, "ram_bytes": 80_540}
 PEER = {"name": "TFLite Micro + CMSIS-NN, same model, emulated Cortex-M4F -O2 (issue 4)",
         "instructions_per_mac": 3.21, "conv": 2.40, "depthwise": 8.0}
 
@@ -35,7 +39,7 @@ def main() -> None:
                      out_dir=Path(tmp) / "portable")
     d, p = dsp["instructions"], port["instructions"]
     result = {"export": str(a.export.relative_to(REPO) if a.export.is_relative_to(REPO) else a.export),
-              "dsp": dsp, "portable": port, "peer": PEER,
+              "dsp": dsp, "portable": port, "peer": PEER, "baseline": BASELINE,
               "portable_over_dsp_model_instructions": p["model_mean"] / d["model_mean"]}
     for r in (result["dsp"], result["portable"]):
         r.pop("out_dir", None)
@@ -59,6 +63,9 @@ def main() -> None:
         f"{p['model_mean']:,.0f} = {p['model_instructions_per_mac']:.2f}/MAC; portable / DSP = "
         f"{result['portable_over_dsp_model_instructions']:.2f}x (same run)",
         f"- peer: {PEER['name']}: {PEER['instructions_per_mac']}/MAC (conv {PEER['conv']}, depthwise {PEER['depthwise']})",
+        f"- baseline ({BASELINE['what']}): {BASELINE['model_instructions']:,} instructions/inference = "
+        f"{BASELINE['instructions_per_mac']}/MAC (conv {BASELINE['conv']}, conv1x1 {BASELINE['conv1x1']}, depthwise "
+        f"{BASELINE['depthwise']}); flash {BASELINE['flash_bytes']:,} B, RAM {BASELINE['ram_bytes']:,} B",
         f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B (arena {m['arena_bytes']:,} B, "
         f"stack high-water {m['stack_high_water_bytes']} of {m['stack_reserved_bytes']} B)", "",
         markdown_table(rows), ""])

@@ -159,6 +159,12 @@ def main() -> None:
     md.append(f"\nPeer ({PEER['what']}): {PEER['overall']} instructions/MAC overall, conv {PEER['conv']}/MAC, "
               f"depthwise {PEER['dw']}/MAC, ADD {PEER['add_share']:.0%} of the total. "
               f"DSP and portable outputs identical in every case: {summary['all_outputs_identical']}.\n")
+    md.append("\nThis is a per-call estimate, not the model: in the generated model the fused blocks give the "
+              "1x1 kernels pre-widened filters (flash) and 4 rows per call (68 / 36 pixels), where these cases "
+              "widen the filter at run time for one row; `conv3x3s2_65x1x8` uses a clamped activation "
+              "(min = its input zero point), so it takes the int8 fallback instead of the pw16 path the "
+              "model's first layer uses. The whole model is measured by `benchmarks/device_bench.py` "
+              "(`benchmarks/results/device_bench.md`).\n")
     write_text_atomic(args.out / "kernels_m4.md", "".join(md))
     print("".join(md))
 

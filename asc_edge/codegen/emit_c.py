@@ -52,8 +52,31 @@ def _float(x: float) -> str:
     return f"{float(np.float32(x)):.9g}f"
 
 
-def _fused_block(graph, plan, b, ptr, conv_consts, conv_params, dw_params, add_params) -> list[str]:
-    """C for one fused inverted-residual block (``asc_inverted_residual_s8``)."""
+PW16_MAX_K = 128  # ASC_PW_MAX_K of firmware/nn/asc_conv_s8.c: larger K never reads the widened filter
+
+
+def widen_1x1_filter(filt: np.ndarray) -> np.ndarray:
+    """A 1x1 filter [out, 1, 1, in] (int8) in the pre-widened int32 layout of the DSP kernels
+    (``asc_convolve_1x1_s8_widen_filter`` in firmware/nn/asc_nn.h): per output-channel pair
+    (o, o+1) (an odd last channel is left out), per group g of 4 input channels (zero-padded),
+    the words L(o, 4g, 4g+2), L(o, 4g+1, 4g+3), L(o+1, 4g, 4g+2), L(o+1, 4g+1, 4g+3), where L(o, i, j)
+    holds 2*w[o][i] in bits 0-15 and 2*w[o][j] in bits 16-31 (int16 lanes; the factor 2 makes the
+    kernels' accumulator 2*acc for their requantisation)."""
+    f = np.asarray(filt, dtype=np.int64)
+    o, k = f.shape[0], int(np.prod(f.shape[1:]))
+    g = (k + 3) // 4
+    w = np.zeros((o // 2 * 2, 4 * g), dtype=np.int64)
+    w[:, :k] = 2 * f.reshape(o, k)[: o // 2 * 2]
+    w = w.reshape(o // 2, 2, g, 4)  # pair, channel of the pair, group, lane
+    lo_hi = [(0, 2), (1, 3)]
+    words = np.stack([(w[..., a] & 0xFFFF) | ((w[..., b] & 0xFFFF) << 16) for a, b in lo_hi], axis=-1)
+    words = words.transpose(0, 2, 1, 3).reshape(-1)  # pair, group, channel, word
+    return words.astype(np.uint32).view(np.int32)
+
+
+def _fused_block(graph, plan, b, ptr, conv_consts, conv_params, dw_params, add_params, consts) -> list[str]:
+    """C for one fused inverted-residual block (``asc_inverted_residual_s8_w16``: with the 1x1 filters
+    also pre-widened for the DSP kernels)."""
     T = graph.tensors
     E, D, P = (graph.layers[i] for i in b.layers[:3])
     A = graph.layers[b.layers[3]] if len(b.layers) == 4 else None
@@ -72,6 +95,14 @@ def _fused_block(graph, plan, b, ptr, conv_consts, conv_params, dw_params, add_p
         code.append(f"        static const asc_nn_add_params pa = {add_params(A)};")
         add_ptr = "&pa"
     fd = D.params["filter_dims"]
+    w16 = []
+    for L in (E, P):  # the 1x1 filters also pre-widened for the DSP kernels (flash, read-only)
+        words = widen_1x1_filter(L.consts["filter"])
+        if L.consts["filter"].shape[-1] > PW16_MAX_K:  # the DSP kernel would not use them
+            words = words[:0]
+        if words.size:
+            consts.append(_arr("int32_t", f"L{L.index}_w16", words))
+        w16.append(f"L{L.index}_w16" if words.size else "0")
     code += [f"        static const asc_nn_inverted_residual_params p = {{",
              f"            &pe, {{L{E.index}_mult, L{E.index}_shift}}, L{E.index}_filter, {biases[0]}, {T[E.output].dims[3]},",
              f"            &pd, {{L{D.index}_mult, L{D.index}_shift}}, {_dims(fd)}, L{D.index}_filter, {biases[1]},",
@@ -79,7 +110,7 @@ def _fused_block(graph, plan, b, ptr, conv_consts, conv_params, dw_params, add_p
              f"            {add_ptr}, {int(b.add_project_first)}}};",
              f"        static const asc_nn_dims in_d = {_dims(T[b.input].dims)}, out_d = {_dims(T[b.output].dims)};",
              f"        const asc_nn_context ctx = {{arena + {sb.offset}, {sb.size}}};",
-             f"        st = asc_inverted_residual_s8(&ctx, &p, &in_d, {ptr(b.input)}, &out_d, {y});",
+             f"        st = asc_inverted_residual_s8_w16(&ctx, &p, {w16[0]}, {w16[1]}, &in_d, {ptr(b.input)}, &out_d, {y});",
              f"        if (st != ASC_NN_OK) return -{b.last + 1};",
              f"        if (cb) cb({b.last}, {y}, {T[b.output].size}, user);",
              "        ASC_MODEL_LAYER_DONE(" + str(b.last) + ");",
@@ -165,7 +196,7 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
 
     for st in plan.steps:
         if not isinstance(st, int):
-            body += _fused_block(graph, plan, st, ptr, conv_consts, conv_params, dw_params, add_params)
+            body += _fused_block(graph, plan, st, ptr, conv_consts, conv_params, dw_params, add_params, consts)
             continue
         L = graph.layers[st]
         i = L.index

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FusedBlock", "find_inverted_residuals", "schedule"]
+__all__ = ["FusedBlock", "find_inverted_residuals", "schedule", "IR_ROWS"]
+
+# output rows per step of asc_inverted_residual_s8 (ASC_IR_ROWS in firmware/nn/asc_fused_s8.c)
+IR_ROWS = 4
 
 
 @dataclass
@@ -34,7 +37,8 @@ class FusedBlock:
     ``layers``: layer indices ``[E, D, P]`` or ``[E, D, P, A]``; ``input`` / ``output``: tensor ids
     of X and of the block's result (P's or A's output); ``internal``: tensor ids that never exist
     in full (E, D and, with an ADD, P outputs); ``scratch``: bytes of row buffers
-    (``kh·W·Ce + Wo·Ce (+ Wo·Cout)``); ``in_place``: the output overwrites X.
+    (``((R-1)·stride_h + kh)·W·Ce + R·Wo·Ce (+ R·Wo·Cout)``, R = :data:`IR_ROWS` output rows per
+    step); ``in_place``: the output overwrites X.
     """
     layers: list
     input: int
@@ -102,10 +106,12 @@ def find_inverted_residuals(graph) -> list[FusedBlock]:
                 x_last = max(cons.get(graph.root(x), [A.index]))
                 in_place = (graph.root(x) != graph.input and x_last == A.index and graph.root(x) != graph.output
                             and T[A.output].alias_of is None)
-        kh = D.params["filter_dims"][1]
+        kh, sh = D.params["filter_dims"][1], D.params["stride"][0]
         w_in, ce = T[x].dims[2], T[E.output].dims[3]
         wo, co = T[out].dims[2], T[out].dims[3]
-        scratch = kh * w_in * ce + wo * ce + (wo * co if len(layers) == 4 else 0)
+        # asc_inverted_residual_s8_get_buffer_size: ROWS output rows per step (ASC_IR_ROWS)
+        rows = IR_ROWS
+        scratch = ((rows - 1) * sh + kh) * w_in * ce + rows * wo * ce + (rows * wo * co if len(layers) == 4 else 0)
         blocks.append(FusedBlock(layers, x, out, internal, int(scratch), add_first, in_place))
     return blocks
 

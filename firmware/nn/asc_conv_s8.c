@@ -1,4 +1,6 @@
 /* asc_conv_s8.c - CONV_2D int8 (TFLite reference_integer_ops::ConvPerChannel semantics). */
+#include <stddef.h>
+
 #include "asc_nn_internal.h"
 
 static int asc_conv_args_ok(const asc_nn_conv_params *p, const asc_nn_per_channel_quant *q,
@@ -287,6 +289,447 @@ static void asc_gemm_s8(const int8_t *x, int32_t n_px, const int8_t *w, int32_t 
         }
     }
 }
+
+/* ---- 1x1 GEMM on pre-widened int16 operands ("pw16") ----------------------------------------
+ * The inner loop of asc_gemm_2x2 spends 12 of its 20 instructions per 16 MACs unpacking int8
+ * operands, and every output pays ~20 instructions of requantisation. Here both operands are
+ * unpacked once:
+ *  - inputs: pixel pairs (p, p+1), per group g of 4 input channels 4 words
+ *      [ X(p,4g,4g+2), X(p,4g+1,4g+3), X(p+1,4g,4g+2), X(p+1,4g+1,4g+3) ]
+ *    with X(p,i,j) = two int16 lanes x[p][i] + input_offset (lo) and x[p][j] + input_offset (hi).
+ *    Channels past K (K % 4 != 0) are 0 lanes. Built once per call (stack buffer, chunks of pixel
+ *    pairs; an odd last pixel gets an all-zero partner whose outputs are not stored).
+ *  - weights: output-channel pairs (o, o+1), per group 4 words [W(o,..02), W(o,..13), W(o+1,..02),
+ *    W(o+1,..13)], lanes 2 * w (doubled: the accumulator is 2 * acc, see the requantisation below):
+ *    the pre-widened filter of the generated model (asc_convolve_1x1_s8_widen_filter, flash), or
+ *    built per channel pair and call.
+ * One group for 2 pixels x 2 channels is LDM + LDM + 8 SMLAD (10 instructions / 16 MACs); all
+ * lanes are exact int16 (|x + off| <= 383, |2w| <= 256) and the int32 sums are exact because
+ * |acc| < 2^30 is checked from the bias and K (asc_pw_prep), so 2 * acc never wraps.
+ *
+ * Requantisation from A = 2*acc (multiplier m >= 0, shift = -r with 1 <= r <= 20):
+ *   SMMLAR(A, m, c) = floor((2 acc m + 2^31 + c 2^32) / 2^32) = c + floor((acc m + 2^30) / 2^31)
+ *                   = c + SaturatingRoundingDoublingHighMul(acc, m)             (m >= 0: no saturation)
+ * and RoundingDivideByPOT(v, r) + out_off = (v + 2^(r-1) - [v < 0] + out_off 2^r) >> r, so with
+ *   c = kc - [acc < 0],  kc = 2^(r-1) + out_off 2^r   ([acc < 0] may replace [v < 0]: they differ
+ *   only for v == 0, acc == -1, m == 2^30, where both give 0),
+ * output = SSAT8((SMMLAR(A, m, kc + (A >> 31))) >> r): ADD, SMMLAR, ASR, SSAT, STRB per output
+ * (|A m| < 2^62 and |c| < 2^29: the 64-bit sum never wraps). Only for the full int8 activation
+ * range; everything else takes the int8 GEMM above. */
+#define ASC_PW_MAX_K 128              /* K <= 128: the weight buffer and the unrolled loop */
+#define ASC_PW_XBUF_WORDS 640         /* 2560 bytes of widened pixel pairs (stack): 9 px at K = 128 */
+#define ASC_PW_CONV_XBUF_WORDS 896    /* 3584 bytes for the general conv (not nested in a fused block): fewer
+                                        * chunks, so fewer re-widenings of its filter (no pre-widened copy) */
+
+/* The asm reads it with LDMDB / LDM around jp = &kc0: w..b1c into r1, r2, r10-lr before a block,
+ * kc0..out into r2-r8 after one (keep the order). */
+typedef struct {
+    const int32_t *w;                 /* widened weight pair */
+    uintptr_t entry;                  /* asm: start address in the unrolled group loop */
+    int32_t b0, b1;                   /* 2 * bias */
+    int32_t b0c, b1c;                 /* copies of b0, b1 (initial values of the second pixel) */
+    int32_t kc0, kc1, m0, m1, r0, r1; /* requantisation constants of the two channels */
+    int8_t *out;                      /* output of the next pair's first pixel, channel o */
+    int32_t stride;                   /* bytes between two pixels' outputs */
+    const int32_t *xend;              /* end of the widened pixel pairs */
+    uintptr_t entry1;                 /* asm: start address in the unrolled loop of asc_pw_1x2 */
+} asc_pw_job;
+
+/* Largest |bias| for which |acc| <= |bias| + K (128 + |in_off|) 128 < 2^30 (the pw16 exactness
+ * bound); < 0: none. */
+static int32_t asc_pw_bias_limit(int32_t k, int32_t in_off)
+{
+    const int32_t absoff = in_off < 0 ? -in_off : in_off; /* |in_off| <= 255, k <= ASC_PW_MAX_K */
+    return (int32_t)((1 << 30) - 1 - k * (128 + absoff) * 128);
+}
+
+/* Fast-path check and constants of one output channel; 0: use the int8 path. */
+ASC_INLINE int asc_pw_prep(int32_t m, int32_t shift, int32_t out_off, int32_t bias, int32_t blim,
+                           int32_t *kc, int32_t *r, int32_t *b2)
+{
+    if (m < 0 || shift > -1 || shift < -20 || bias > blim || bias < -blim) {
+        return 0;
+    }
+    *r = -shift;
+    *kc = (int32_t)(1u << (uint32_t)(-shift - 1)) + (int32_t)((uint32_t)out_off << (uint32_t)-shift);
+    *b2 = 2 * bias;
+    return 1;
+}
+
+#if ASC_NN_ASM
+/* asc_pw_2x2(x, job): for each pixel pair from x to job->xend: 2x2 accumulators from job->b0/b1,
+ * the groups of the pair (jumping into the unrolled loop at job->entry = asc_pw_loop_end - 40 *
+ * groups, each group is 40 bytes of code), requantise, store 4 bytes, advance job->out by 2 strides.
+ * Registers in the loop: r0 x, r1 w, r2-r5 inputs, r6-r9 weights, r10 s00, r11 s01, r12 s10, lr s11
+ * (s<pixel><channel>). */
+void asc_pw_2x2(const int32_t *x, asc_pw_job *job);
+void asc_pw_loop_end(void);
+typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offsetof(asc_pw_job, b0) == 8 &&
+                                      offsetof(asc_pw_job, b1c) == 20 && offsetof(asc_pw_job, kc0) == 24 &&
+                                      offsetof(asc_pw_job, out) == 48 && offsetof(asc_pw_job, stride) == 52 &&
+                                      offsetof(asc_pw_job, xend) == 56 && offsetof(asc_pw_job, entry1) == 60)
+                                         ? 1
+                                         : -1];
+
+#define ASC_PW_RQ(ACC, KC, M, R)                                                                   \
+    "add     r9, " KC ", " ACC ", asr #31\n\t"                                                     \
+    "smmlar  r9, " ACC ", " M ", r9\n\t"                                                           \
+    "asr     r9, r9, " R "\n\t"                                                                    \
+    "ssat    r9, #8, r9\n\t"
+
+__asm__(".pushsection .text.asc_pw_2x2,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".p2align 2\n\t"
+        ".global asc_pw_2x2\n\t"
+        ".type asc_pw_2x2, %function\n\t"
+        ".thumb_func\n"
+        "asc_pw_2x2:\n\t"
+        "push    {r4-r11, lr}\n\t"
+        "sub     sp, sp, #4\n\t"
+        "add     r1, r1, #24\n\t" /* jp = &job->kc0 */
+        "str     r1, [sp]\n"
+        "1:\n\t"
+        "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */
+        "bx      r2\n\t"
+        ".p2align 2\n\t"
+        ".rept " "32" "\n\t"
+        "ldmia.w r0!, {r2-r5}\n\t"
+        "ldmia.w r1!, {r6-r9}\n\t"
+        "smlad   r10, r2, r6, r10\n\t"
+        "smlad   r10, r3, r7, r10\n\t"
+        "smlad   r11, r2, r8, r11\n\t"
+        "smlad   r11, r3, r9, r11\n\t"
+        "smlad   r12, r4, r6, r12\n\t"
+        "smlad   r12, r5, r7, r12\n\t"
+        "smlad   lr, r4, r8, lr\n\t"
+        "smlad   lr, r5, r9, lr\n\t"
+        ".endr\n\t"
+        ".global asc_pw_loop_end\n\t"
+        ".type asc_pw_loop_end, %function\n\t"
+        ".thumb_func\n"
+        "asc_pw_loop_end:\n\t"
+        "ldr     r1, [sp]\n\t"
+        "ldm     r1, {r2-r8}\n\t" /* kc0 kc1 m0 m1 r0 r1 out */
+        ASC_PW_RQ("r10", "r2", "r4", "r6")
+        "strb    r9, [r8]\n\t"
+        ASC_PW_RQ("r11", "r3", "r5", "r7")
+        "strb    r9, [r8, #1]\n\t"
+        "ldr     r10, [r1, #28]\n\t" /* stride */
+        "add     r8, r8, r10\n\t"
+        ASC_PW_RQ("r12", "r2", "r4", "r6")
+        "strb    r9, [r8]\n\t"
+        ASC_PW_RQ("lr", "r3", "r5", "r7")
+        "strb    r9, [r8, #1]\n\t"
+        "add     r8, r8, r10\n\t"
+        "str     r8, [r1, #24]\n\t" /* out */
+        "ldr     r2, [r1, #32]\n\t" /* xend */
+        "cmp     r0, r2\n\t"
+        "bne     1b\n\t"
+        "add     sp, sp, #4\n\t"
+        "pop     {r4-r11, pc}\n\t"
+        ".size asc_pw_2x2, .-asc_pw_2x2\n\t"
+        ".popsection\n");
+
+static void asc_pw_run(const int32_t *x, asc_pw_job *job, int32_t groups)
+{
+    job->entry = ((uintptr_t)&asc_pw_loop_end | 1u) - (uintptr_t)(40 * groups);
+    asc_pw_2x2(x, job);
+}
+
+/* asc_pw_1x2(x, job): one pixel (the first of a widened pair, its partner ignored) x 2 channels,
+ * outputs to job->out[0], job->out[1]. Loop: LDRD of the pixel's 2 words (x += 16), LDM of the 4
+ * weight words, 4 SMLAD (24 bytes of code per group); r10 / r11 accumulators, r12 &job->kc0. */
+void asc_pw_1x2(const int32_t *x, asc_pw_job *job);
+void asc_pw1_loop_end(void);
+__asm__(".pushsection .text.asc_pw_1x2,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".p2align 2\n\t"
+        ".global asc_pw_1x2\n\t"
+        ".type asc_pw_1x2, %function\n\t"
+        ".thumb_func\n"
+        "asc_pw_1x2:\n\t"
+        "push    {r4-r11, lr}\n\t"
+        "ldrd    r10, r11, [r1, #8]\n\t"
+        "ldr     r2, [r1, #60]\n\t"
+        "add     r12, r1, #24\n\t"
+        "ldr     r1, [r1]\n\t"
+        "bx      r2\n\t"
+        ".p2align 2\n\t"
+        ".rept 32\n\t"
+        "ldrd    r2, r3, [r0], #16\n\t"
+        "ldmia.w r1!, {r6-r9}\n\t"
+        "smlad   r10, r2, r6, r10\n\t"
+        "smlad   r10, r3, r7, r10\n\t"
+        "smlad   r11, r2, r8, r11\n\t"
+        "smlad   r11, r3, r9, r11\n\t"
+        ".endr\n\t"
+        ".global asc_pw1_loop_end\n\t"
+        ".type asc_pw1_loop_end, %function\n\t"
+        ".thumb_func\n"
+        "asc_pw1_loop_end:\n\t"
+        "ldm     r12, {r2-r8}\n\t"
+        ASC_PW_RQ("r10", "r2", "r4", "r6")
+        "strb    r9, [r8]\n\t"
+        ASC_PW_RQ("r11", "r3", "r5", "r7")
+        "strb    r9, [r8, #1]\n\t"
+        "pop     {r4-r11, pc}\n\t"
+        ".size asc_pw_1x2, .-asc_pw_1x2\n\t"
+        ".popsection\n");
+
+static void asc_pw_run1(const int32_t *x, asc_pw_job *job, int32_t groups)
+{
+    job->entry1 = ((uintptr_t)&asc_pw1_loop_end | 1u) - (uintptr_t)(24 * groups);
+    asc_pw_1x2(x, job);
+}
+#else
+ASC_INLINE int32_t asc_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    return (int32_t)((((int64_t)c << 32) + (int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+}
+
+ASC_INLINE int8_t asc_pw_rq(int32_t acc2, int32_t kc, int32_t m, int32_t r)
+{
+    /* arithmetic shifts of negative values (gcc / clang) */
+    return (int8_t)asc_ssat8(asc_smmlar(acc2, m, kc + (acc2 >> 31)) >> r);
+}
+
+/* C twin of asc_pw_2x2 (host emulation of the DSP path). */
+static void asc_pw_run(const int32_t *x, asc_pw_job *job, int32_t groups)
+{
+    int8_t *o = job->out;
+    for (; x != job->xend; o += 2 * job->stride) {
+        int32_t s00 = job->b0, s01 = job->b1, s10 = job->b0, s11 = job->b1;
+        const int32_t *w = job->w;
+        for (int32_t g = 0; g < groups; g++, x += 4, w += 4) {
+            s00 = __smlad(x[0], w[0], s00);
+            s00 = __smlad(x[1], w[1], s00);
+            s01 = __smlad(x[0], w[2], s01);
+            s01 = __smlad(x[1], w[3], s01);
+            s10 = __smlad(x[2], w[0], s10);
+            s10 = __smlad(x[3], w[1], s10);
+            s11 = __smlad(x[2], w[2], s11);
+            s11 = __smlad(x[3], w[3], s11);
+        }
+        o[0] = asc_pw_rq(s00, job->kc0, job->m0, job->r0);
+        o[1] = asc_pw_rq(s01, job->kc1, job->m1, job->r1);
+        o[job->stride] = asc_pw_rq(s10, job->kc0, job->m0, job->r0);
+        o[job->stride + 1] = asc_pw_rq(s11, job->kc1, job->m1, job->r1);
+    }
+    job->out = o;
+}
+
+/* C twin of asc_pw_1x2. */
+static void asc_pw_run1(const int32_t *x, asc_pw_job *job, int32_t groups)
+{
+    int32_t s0 = job->b0, s1 = job->b1;
+    const int32_t *w = job->w;
+    for (int32_t g = 0; g < groups; g++, x += 4, w += 4) {
+        s0 = __smlad(x[0], w[0], s0);
+        s0 = __smlad(x[1], w[1], s0);
+        s1 = __smlad(x[0], w[2], s1);
+        s1 = __smlad(x[1], w[3], s1);
+    }
+    job->out[0] = asc_pw_rq(s0, job->kc0, job->m0, job->r0);
+    job->out[1] = asc_pw_rq(s1, job->kc1, job->m1, job->r1);
+}
+#endif
+
+/* 4 input bytes -> lanes (x + off) of bytes (0, 2) and (1, 3); off2 = two lanes of off. */
+ASC_INLINE void asc_pw_widen4(int32_t v, int32_t off2, int32_t *d)
+{
+    d[0] = __sxtab16(off2, v);
+    d[1] = asc_sxtab16_ror8(off2, v);
+}
+
+/* Tail group of k % 4 channels (lanes scale * (v + off)): missing lanes are 0. */
+static void asc_pw_widen_tail(const int8_t *v, int32_t n, int32_t off, int32_t scale, int32_t *d)
+{
+    int32_t l[4] = {0, 0, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        l[i] = scale * ((int32_t)v[i] + off);
+    }
+    d[0] = asc_pack_lo(l[0], l[2]);
+    d[1] = asc_pack_lo(l[1], l[3]);
+}
+
+/* One pixel pair (rows a and b of k int8; b == NULL: an all-zero partner) -> the widened pair
+ * layout at d (4 * ceil(k / 4) words). */
+static void asc_pw_widen_pair(const int8_t *a, const int8_t *b, int32_t k, int32_t off, int32_t *d)
+{
+    const int32_t off2 = asc_dup16(off), k4 = k & ~3;
+    int32_t i = 0;
+    if (b && k4 > 0) {
+#if ASC_NN_ASM
+        /* LDR + 2 SXTAB16 per pixel, 2 STRD: 8 instructions + loop per group of the pair */
+        const int8_t *end = a + k4;
+        int32_t va, vb, t0, t1;
+        __asm__ volatile("1:\n\t"
+                         "ldr     %[va], [%[a]], #4\n\t"
+                         "ldr     %[vb], [%[a], %[bm4]]\n\t"
+                         "sxtab16 %[t0], %[o], %[va]\n\t"
+                         "sxtab16 %[va], %[o], %[va], ror #8\n\t"
+                         "sxtab16 %[t1], %[o], %[vb]\n\t"
+                         "sxtab16 %[vb], %[o], %[vb], ror #8\n\t"
+                         "strd    %[t0], %[va], [%[d]], #16\n\t"
+                         "strd    %[t1], %[vb], [%[d], #-8]\n\t"
+                         "cmp     %[a], %[end]\n\t"
+                         "bne     1b\n\t"
+                         : [a] "+r"(a), [d] "+r"(d), [va] "=&r"(va), [vb] "=&r"(vb), [t0] "=&r"(t0),
+                           [t1] "=&r"(t1)
+                         : [bm4] "r"((int32_t)(b - a) - 4), [o] "r"(off2), [end] "r"(end)
+                         : "cc", "memory");
+        a -= k4; /* back to the row start (d is past the k4 / 4 groups written) */
+        i = k4;
+#else
+        for (; i < k4; i += 4, d += 4) {
+            asc_pw_widen4(asc_read_s8x4(a + i), off2, d);
+            asc_pw_widen4(asc_read_s8x4(b + i), off2, d + 2);
+        }
+#endif
+    } else {
+        for (; i < k4; i += 4, d += 4) {
+            asc_pw_widen4(asc_read_s8x4(a + i), off2, d);
+            d[2] = 0;
+            d[3] = 0;
+        }
+    }
+    if (i < k) {
+        asc_pw_widen_tail(a + i, k - i, off, 1, d);
+        d[2] = 0;
+        d[3] = 0;
+        if (b) {
+            asc_pw_widen_tail(b + i, k - i, off, 1, d + 2);
+        }
+    }
+}
+
+/* Weight rows w (channel o) and w + k (channel o + 1) -> the widened pair layout at d, lanes 2w. */
+static void asc_pw_widen_w(const int8_t *w, int32_t k, int32_t *d)
+{
+    const int32_t k4 = k & ~3;
+    if (k4 > 0) {
+#if ASC_NN_ASM
+        const int8_t *end = w + k4;
+        int32_t a, b, t0, t1, u0, u1;
+        __asm__ volatile("1:\n\t"
+                         "ldr     %[a], [%[w]], #4\n\t"
+                         "ldr     %[b], [%[w], %[km4]]\n\t"
+                         "sxtb16  %[t0], %[a]\n\t"
+                         "sxtab16 %[t0], %[t0], %[a]\n\t"
+                         "sxtb16  %[u0], %[a], ror #8\n\t"
+                         "sxtab16 %[u0], %[u0], %[a], ror #8\n\t"
+                         "sxtb16  %[t1], %[b]\n\t"
+                         "sxtab16 %[t1], %[t1], %[b]\n\t"
+                         "sxtb16  %[u1], %[b], ror #8\n\t"
+                         "sxtab16 %[u1], %[u1], %[b], ror #8\n\t"
+                         "strd    %[t0], %[u0], [%[d]], #16\n\t"
+                         "strd    %[t1], %[u1], [%[d], #-8]\n\t"
+                         "cmp     %[w], %[end]\n\t"
+                         "bne     1b\n\t"
+                         : [w] "+r"(w), [d] "+r"(d), [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                           [u0] "=&r"(u0), [u1] "=&r"(u1)
+                         : [km4] "r"(k - 4), [end] "r"(end)
+                         : "cc", "memory");
+#else
+        for (int32_t i = 0; i < k4; i += 4, d += 4, w += 4) {
+            const int32_t a = asc_read_s8x4(w), b = asc_read_s8x4(w + k);
+            d[0] = __sadd16(__sxtb16(a), __sxtb16(a));
+            d[1] = __sadd16(asc_sxtb16_ror8(a), asc_sxtb16_ror8(a));
+            d[2] = __sadd16(__sxtb16(b), __sxtb16(b));
+            d[3] = __sadd16(asc_sxtb16_ror8(b), asc_sxtb16_ror8(b));
+        }
+#endif
+    }
+    if (k4 < k) {
+        asc_pw_widen_tail(w, k - k4, 0, 2, d);
+        asc_pw_widen_tail(w + k, k - k4, 0, 2, d + 2);
+    }
+}
+
+/* Output channel pairs over a widened chunk of `full` pixel pairs (+ `tail`: one more pair whose
+ * second pixel is the zero partner, its outputs dropped); out = output of the chunk's first pixel.
+ * Channel pairs outside the fast requantisation and an odd last channel take the int8 GEMM on the
+ * chunk's contiguous int8 rows x (the 1x1 case; NULL: the caller has checked all channels). */
+static void asc_pw_chunk(const int32_t *xbuf, int32_t full, int32_t tail, const int8_t *x, const int8_t *w,
+                         const int32_t *w16, int32_t n_oc, int32_t k, const int32_t *bias,
+                         const asc_nn_per_channel_quant *q, int32_t off, int32_t out_off, int32_t blim, int8_t *out,
+                         int32_t out_stride, int32_t *wbuf)
+{
+    static const asc_nn_activation full_act = {-128, 127};
+    const int32_t groups = (k + 3) >> 2, pair_words = 4 * groups;
+    const int32_t *xtail = xbuf + full * pair_words;
+    asc_pw_job job;
+    job.w = wbuf;
+    int32_t oc = 0;
+    for (; oc + 2 <= n_oc; oc += 2) {
+        const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
+        if (asc_pw_prep(q->multiplier[oc], q->shift[oc], out_off, b0, blim, &job.kc0, &job.r0, &job.b0) &&
+            asc_pw_prep(q->multiplier[oc + 1], q->shift[oc + 1], out_off, b1, blim, &job.kc1, &job.r1, &job.b1)) {
+            job.m0 = q->multiplier[oc];
+            job.m1 = q->multiplier[oc + 1];
+            job.b0c = job.b0;
+            job.b1c = job.b1;
+            if (w16) {
+                job.w = w16 + (oc >> 1) * pair_words; /* pre-widened filter */
+            } else {
+                asc_pw_widen_w(w + oc * k, k, wbuf);
+            }
+            if (full > 0) {
+                job.out = out + oc;
+                job.stride = out_stride;
+                job.xend = xtail;
+                asc_pw_run(xbuf, &job, groups);
+            }
+            if (tail) {
+                job.out = out + 2 * full * out_stride + oc;
+                asc_pw_run1(xtail, &job, groups);
+            }
+        } else if (x) {
+            const asc_nn_per_channel_quant q2 = {q->multiplier + oc, q->shift + oc};
+            asc_gemm_s8(x, 2 * full + tail, w + oc * k, 2, k, bias ? bias + oc : bias, &q2, off, out_off, &full_act,
+                        out + oc, out_stride);
+        }
+    }
+    if (oc < n_oc && x) {
+        const asc_nn_per_channel_quant q1 = {q->multiplier + oc, q->shift + oc};
+        asc_gemm_s8(x, 2 * full + tail, w + oc * k, 1, k, bias ? bias + oc : bias, &q1, off, out_off, &full_act,
+                    out + oc, out_stride);
+    }
+}
+
+/* As asc_gemm_s8 (contiguous rows), through the pw16 path; returns 0 (nothing done) when it does
+ * not apply (then nothing was written). */
+static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int32_t *w16, int32_t n_oc, int32_t k,
+                       const int32_t *bias, const asc_nn_per_channel_quant *q, int32_t off, int32_t out_off,
+                       const asc_nn_activation *act, int8_t *out, int32_t out_stride)
+{
+    if (act->min != -128 || act->max != 127 || k > ASC_PW_MAX_K || n_px < 2 || n_oc < 2 || off < -255 ||
+        off > 255 || out_off < -256 || out_off > 256) {
+        return 0;
+    }
+    int32_t xbuf[ASC_PW_XBUF_WORDS];
+    int32_t wbuf[ASC_PW_MAX_K]; /* 2 channels x K/4 groups x 2 words */
+    const int32_t pair_words = 4 * ((k + 3) >> 2);
+    const int32_t max_pairs = ASC_PW_XBUF_WORDS / pair_words;
+    const int32_t all_pairs = (n_px + 1) >> 1, odd = n_px & 1;
+    const int32_t blim = asc_pw_bias_limit(k, off);
+    for (int32_t p0 = 0; p0 < all_pairs;) {
+        const int32_t np = ASC_NN_MIN(max_pairs, all_pairs - p0);
+        const int32_t tail = odd && p0 + np == all_pairs; /* the last pair: odd pixel + zero partner */
+        const int32_t full = np - tail;
+        const int8_t *xc = x + 2 * p0 * k;
+        for (int32_t j = 0; j < np; j++) {
+            const int8_t *a = xc + 2 * j * k;
+            asc_pw_widen_pair(a, (j < full) ? a + k : (const int8_t *)0, k, off, xbuf + j * pair_words);
+        }
+        asc_pw_chunk(xbuf, full, tail, xc, w, w16, n_oc, k, bias, q, off, out_off, blim, out + 2 * p0 * out_stride,
+                     out_stride, wbuf);
+        p0 += np;
+    }
+    return 1;
+}
 #endif
 
 int32_t asc_convolve_s8_get_buffer_size(const asc_nn_dims *input_dims, const asc_nn_dims *filter_dims)
@@ -338,6 +781,127 @@ static void asc_im2col(const asc_nn_conv_params *p, const asc_nn_dims *in, const
         }
     }
 }
+
+/* Widened patch of one output pixel for few input channels (c % 4 != 0, e.g. the 1-channel
+ * spectrogram input), gathered tap by tap: lane k of the patch is x + off, 0 for an
+ * out-of-image tap (the reference skips it) and for k >= K. d gets the pixel's two words of each
+ * group at d[4g], d[4g + 1] (the pair layout). */
+static __attribute__((noinline)) void asc_pw_gather(const asc_nn_conv_params *p, const asc_nn_dims *in,
+                                                     const int8_t *input, int32_t kh, int32_t kw, int32_t b,
+                                                     int32_t oy, int32_t ox, int32_t k, int32_t *d)
+{
+    int32_t l[ASC_PW_MAX_K + 3];
+    const int32_t c = in->c, off = p->input_offset;
+    const int32_t iy0 = oy * p->stride.h - p->padding.h, ix0 = ox * p->stride.w - p->padding.w;
+    int32_t *lp = l;
+    for (int32_t ky = 0; ky < kh; ky++) {
+        const int32_t iy = iy0 + ky * p->dilation.h;
+        const int row_ok = iy >= 0 && iy < in->h;
+        const int8_t *src = input + ((b * in->h + iy) * in->w) * c;
+        for (int32_t kx = 0; kx < kw; kx++) {
+            const int32_t ix = ix0 + kx * p->dilation.w;
+            if (row_ok && ix >= 0 && ix < in->w) {
+                for (int32_t ch = 0; ch < c; ch++) {
+                    *lp++ = src[ix * c + ch] + off;
+                }
+            } else {
+                for (int32_t ch = 0; ch < c; ch++) {
+                    *lp++ = 0;
+                }
+            }
+        }
+    }
+    l[k] = l[k + 1] = l[k + 2] = 0;
+    for (int32_t i = 0; i < k; i += 4, d += 4) {
+        d[0] = asc_pack_lo(l[i], l[i + 2]);
+        d[1] = asc_pack_lo(l[i + 1], l[i + 3]);
+    }
+}
+
+/* The single-channel 3x3 patch of an interior pixel (taps at r, r + w, r + 2w; w = row pitch):
+ * PKHBT of two taps + SADD16 of the offset lanes (|x + off| <= 256: exact) per word. */
+ASC_INLINE void asc_pw_gather1_3x3(const int8_t *r, int32_t w, int32_t off, int32_t off2, int32_t *d)
+{
+    const int8_t *r1 = r + w, *r2 = r1 + w;
+    d[0] = __sadd16(asc_pack_lo(r[0], r[2]), off2);
+    d[1] = __sadd16(asc_pack_lo(r[1], r1[0]), off2);
+    d[4] = __sadd16(asc_pack_lo(r1[1], r2[0]), off2);
+    d[5] = __sadd16(asc_pack_lo(r1[2], r2[1]), off2);
+    d[8] = asc_pack_lo(r2[2] + off, 0);
+    d[9] = 0;
+}
+
+/* General convolution (groups == 1) through the pw16 path: the patches of two output pixels are
+ * gathered by asc_im2col (out-of-image taps = the input zero point, which widens to exactly 0
+ * lanes: the reference's skipped taps) and widened into the pair layout, chunk by chunk. 0 = not
+ * applicable (then nothing was written): every channel must take the fast requantisation. */
+static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_quant *q, const asc_nn_dims *in,
+                       const int8_t *input, const asc_nn_dims *f, const int8_t *filter, const int32_t *bias,
+                       const asc_nn_dims *out, int8_t *output)
+{
+    const int32_t kh = f->h, kw = f->w, k = kh * kw * f->c, n_oc = out->c;
+    const int32_t off = p->input_offset, out_off = p->output_offset;
+    const int32_t total = in->n * out->h * out->w;
+    if (p->activation.min != -128 || p->activation.max != 127 || k > ASC_PW_MAX_K || f->c != in->c ||
+        total < 2 || n_oc < 2 || (n_oc & 1) || off < -127 || off > 128 || out_off < -256 || out_off > 256) {
+        return 0;
+    }
+    const int32_t blim = asc_pw_bias_limit(k, off);
+    for (int32_t oc = 0; oc < n_oc; oc++) {
+        int32_t kc, r, b2;
+        if (!asc_pw_prep(q->multiplier[oc], q->shift[oc], out_off, bias ? bias[oc] : 0, blim, &kc, &r, &b2)) {
+            return 0;
+        }
+    }
+    int32_t xbuf[ASC_PW_CONV_XBUF_WORDS];
+    int32_t wbuf[ASC_PW_MAX_K];
+    int8_t patch[2 * ASC_PW_MAX_K];
+    const int8_t zp = (int8_t)(-off);
+    const int gather = (in->c & 3) != 0;
+    const int one3x3 = in->c == 1 && kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1;
+    const int32_t off2 = asc_dup16(off);
+    int32_t b = 0, oy = 0, ox = 0; /* the next pixel to gather */
+    const int32_t pair_words = 4 * ((k + 3) >> 2);
+    const int32_t max_pairs = ASC_PW_CONV_XBUF_WORDS / pair_words;
+    const int32_t all_pairs = (total + 1) >> 1, odd = total & 1;
+    for (int32_t p0 = 0; p0 < all_pairs;) {
+        const int32_t np = ASC_NN_MIN(max_pairs, all_pairs - p0);
+        const int32_t tail = odd && p0 + np == all_pairs;
+        const int32_t full = np - tail;
+        for (int32_t j = 0; j < np; j++) {
+            int32_t *d = xbuf + j * pair_words;
+            if (gather && j >= full) {
+                memset(d, 0, (size_t)pair_words * 4); /* zero partner of an odd last pixel */
+            }
+            for (int32_t t = 0; t < 2 && 2 * (p0 + j) + t < total; t++) {
+                if (gather) {
+                    const int32_t iy0 = oy * p->stride.h - p->padding.h, ix0 = ox * p->stride.w - p->padding.w;
+                    if (one3x3 && iy0 >= 0 && ix0 >= 0 && iy0 + 3 <= in->h && ix0 + 3 <= in->w) {
+                        asc_pw_gather1_3x3(input + (b * in->h + iy0) * in->w + ix0, in->w, off, off2, d + 2 * t);
+                    } else {
+                        asc_pw_gather(p, in, input, kh, kw, b, oy, ox, k, d + 2 * t);
+                    }
+                } else {
+                    asc_im2col(p, in, input, kh, kw, b, oy, ox, zp, patch + t * k);
+                }
+                if (++ox == out->w) { /* next pixel */
+                    ox = 0;
+                    if (++oy == out->h) {
+                        oy = 0;
+                        b++;
+                    }
+                }
+            }
+            if (!gather) {
+                asc_pw_widen_pair(patch, (j < full) ? patch + k : (const int8_t *)0, k, off, d);
+            }
+        }
+        asc_pw_chunk(xbuf, full, tail, (const int8_t *)0, filter, (const int32_t *)0, n_oc, k, bias, q, off,
+                     out_off, blim, output + 2 * p0 * n_oc, n_oc, wbuf);
+        p0 += np;
+    }
+    return 1;
+}
 #endif
 
 asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_params *p,
@@ -356,6 +920,9 @@ asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_param
     const int32_t kh = f->h, kw = f->w;
     const int32_t patch = kh * kw * fc;
 #if ASC_NN_USE_DSP
+    if (groups == 1 && p->dilation.h > 0 && asc_pw_conv(p, q, in, input, f, filter, bias, out, output)) {
+        return ASC_NN_OK;
+    }
     int8_t *col = (ctx && ctx->buf && ctx->size >= patch) ? (int8_t *)ctx->buf : (int8_t *)0;
     /* A padded tap filled with the input zero point (= -input_offset) contributes exactly 0. */
     const int8_t zp = (int8_t)(-p->input_offset);
@@ -445,6 +1012,33 @@ asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_param
     return ASC_NN_OK;
 }
 
+int32_t asc_convolve_1x1_s8_widened_size(const asc_nn_dims *f)
+{
+    return (f->n / 2) * 4 * ((f->c + 3) / 4);
+}
+
+int32_t asc_convolve_1x1_s8_widen_filter(const asc_nn_dims *f, const int8_t *filter, int32_t *dst)
+{
+    const int32_t n = asc_convolve_1x1_s8_widened_size(f), k = f->c;
+    if (dst) {
+        for (int32_t o = 0; o + 2 <= f->n; o += 2) {
+            for (int32_t g = 0; g < k; g += 4, dst += 4) {
+                int32_t l[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+                for (int32_t j = 0; j < 2; j++) {
+                    for (int32_t i = 0; i < 4 && g + i < k; i++) {
+                        l[j][i] = 2 * filter[(o + j) * k + g + i];
+                    }
+                }
+                for (int32_t j = 0; j < 2; j++) {
+                    dst[2 * j] = (int32_t)(((uint32_t)l[j][0] & 0xFFFFu) | ((uint32_t)l[j][2] << 16));
+                    dst[2 * j + 1] = (int32_t)(((uint32_t)l[j][1] & 0xFFFFu) | ((uint32_t)l[j][3] << 16));
+                }
+            }
+        }
+    }
+    return n;
+}
+
 asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_params *p,
                                   const asc_nn_per_channel_quant *q,
                                   const asc_nn_dims *in, const int8_t *input,
@@ -452,7 +1046,20 @@ asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_p
                                   const int32_t *bias,
                                   const asc_nn_dims *out, int8_t *output)
 {
+    return asc_convolve_1x1_s8_w16(ctx, p, q, in, input, f, filter, (const int32_t *)0, bias, out, output);
+}
+
+asc_nn_status asc_convolve_1x1_s8_w16(const asc_nn_context *ctx, const asc_nn_conv_params *p,
+                                      const asc_nn_per_channel_quant *q,
+                                      const asc_nn_dims *in, const int8_t *input,
+                                      const asc_nn_dims *f, const int8_t *filter,
+                                      const int32_t *filter_w16, const int32_t *bias,
+                                      const asc_nn_dims *out, int8_t *output)
+{
     (void)ctx;
+#if !ASC_NN_USE_DSP
+    (void)filter_w16;
+#endif
     if (!asc_conv_args_ok(p, q, in, f, out, input, filter, output)) {
         return ASC_NN_ARG_ERROR;
     }
@@ -467,8 +1074,11 @@ asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_p
     if (p->input_offset >= -255 && p->input_offset <= 255) {
         if (p->stride.h == 1 && p->stride.w == 1) {
             /* all pixels are contiguous rows of c_in values */
-            asc_gemm_s8(input, in->n * in->h * in->w, filter, out->c, c_in, bias, q, p->input_offset,
-                        p->output_offset, &p->activation, output, out->c);
+            if (!asc_pw_gemm(input, in->n * in->h * in->w, filter, filter_w16, out->c, c_in, bias, q,
+                             p->input_offset, p->output_offset, &p->activation, output, out->c)) {
+                asc_gemm_s8(input, in->n * in->h * in->w, filter, out->c, c_in, bias, q, p->input_offset,
+                            p->output_offset, &p->activation, output, out->c);
+            }
             return ASC_NN_OK;
         }
         for (int32_t b = 0; b < in->n; b++) {

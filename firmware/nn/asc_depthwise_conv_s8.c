@@ -25,11 +25,12 @@ int32_t asc_depthwise_conv_s8_get_buffer_size(const asc_nn_dims *input_dims, con
     } while (0)
 
 /* ch_mult == 1, at most 9 taps: channels in groups of 4, each group over all output pixels with
- * its weights unpacked once into a small table; returns the number of channels done (a multiple
- * of 4). Per channel exactly the reference sum (int32, wrapping) and requantisation. */
+ * its weights unpacked once into a small table; does the groups in [c_first, c_last) and returns
+ * the end of the last group done. Per channel exactly the reference sum (int32, wrapping) and requantisation. */
 static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_channel_quant *q,
                           const asc_nn_dims *in, const int8_t *input, const asc_nn_dims *f,
-                          const int8_t *filter, const int32_t *bias, const asc_nn_dims *out, int8_t *output)
+                          const int8_t *filter, const int32_t *bias, const asc_nn_dims *out, int8_t *output,
+                          int32_t c_first, int32_t c_last)
 {
     /* everything in locals: the int8 output stores may alias any memory for the compiler */
     const int32_t kh = f->h, kw = f->w, c_in = in->c;
@@ -43,8 +44,8 @@ static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chann
     const int32_t ystep = dh * row, pxstep = sw * c_in;
     const asc_nn_activation act = p->activation;
     int32_t wt[2 * ASC_DW_MAX_TAPS];
-    int32_t c0 = 0;
-    for (; c0 + 4 <= c_in; c0 += 4) {
+    int32_t c0 = c_first;
+    for (; c0 + 4 <= c_last; c0 += 4) {
         for (int32_t t = 0; t < kh * kw; t++) {
             const int32_t w4 = asc_read_s8x4(filter + t * c_in + c0);
             wt[2 * t] = __sxtb16(w4);
@@ -150,6 +151,214 @@ static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chann
     }
     return c0;
 }
+
+/* ---- 3x3 depthwise on a widened, zero-padded row buffer ("dw3") ----------------------------
+ * Per group of 4 channels [c0, c0+4) and up to 4 output rows (stride 1; 2 at stride 2), the input
+ * rows of the group are widened into a stack buffer: row r (input row oy*stride_h - pad_top + r
+ * for the first output row oy of the batch; output row oy + j starts at row j*stride_h), column j
+ * (input column j - pad_left) holds two words: int16 lanes (x + input_offset) of channels (c0, c0+2)
+ * and (c0+1, c0+3). Columns and rows outside the image are 0 lanes: they contribute exactly 0,
+ * which is the reference's skipped tap, so borders need no special code. The buffer pitch is a
+ * constant (ASC_DW3_PITCH bytes) and every tap is one LDRD at an immediate offset.
+ * Weights are widened and doubled (2w: |2w| <= 256 fits the int16 lanes), the bias doubled, so the
+ * accumulator is 2 * acc exactly (|acc| < 2^30 is checked per channel: no wrap-around) and the
+ * requantisation is the SMMLAR form of the pw16 GEMM (asc_conv_s8.c): per output
+ * SSAT8((SMMLAR(A, m, kc + (A >> 31))) >> r), kc = 2^(r-1) + out_off 2^r, exact for m >= 0,
+ * 1 <= r <= 20, |out_off| <= 256, full int8 activation range. Per output pixel (4 channels):
+ * 9 x (LDRD + LDRD + 4 SMLABB/SMLATT) + 4 x 6 requantise/store (LDM of kc, m, r) + 6 more. */
+#define ASC_DW3_COLS 62                    /* buffer columns per row */
+#define ASC_DW3_ROWS 6                     /* buffer rows: 4 output rows at stride 1, 2 at stride 2 */
+#define ASC_DW3_PITCH (ASC_DW3_COLS * 8)   /* bytes per buffer row (2 * pitch + 16 <= 1020: LDRD offsets) */
+
+/* Table of one group (int32 words), addressed from t = its word 12: t[-12 + 3k .. -10 + 3k]
+ * (kc, m, r) of channel c0 + k, t[0, 4) 2*bias, t[4, 22) 9 taps x 2 words of doubled weights. */
+#define ASC_DW3_TABLE 34
+
+#if ASC_NN_ASM
+void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step,
+                 int32_t x_step);
+
+#define ASC_DW3_TAP(OFFX, OFFW)                                                                    \
+    "ldrd    r8, r9, [r0, #" OFFX "]\n\t"                                                          \
+    "ldrd    r10, r11, [r1, #" OFFW "]\n\t"                                                        \
+    "smlabb  r4, r8, r10, r4\n\t"                                                                  \
+    "smlatt  r6, r8, r10, r6\n\t"                                                                  \
+    "smlabb  r5, r9, r11, r5\n\t"                                                                  \
+    "smlatt  r7, r9, r11, r7\n\t"
+#define ASC_DW3_RQ(ACC, K)                                                                         \
+    "ldmia   r1!, {r8, r9, r10}\n\t" /* kc, m, r of the channel */                               \
+    "add     r8, r8, " ACC ", asr #31\n\t"                                                         \
+    "smmlar  r8, " ACC ", r9, r8\n\t"                                                              \
+    "asr     r8, r8, r10\n\t"                                                                      \
+    "ssat    r8, #8, r8\n\t"                                                                       \
+    "strb    r8, [r2, #" K "]\n\t"
+
+/* r0 x (buffer column of the pixel's first tap), r1 table (its word 12, the bias; the
+ * requantisation walks r1 over the constants below it and back), r2 out, r3 x_end, r12 out_step,
+ * lr x_step; r4-r7 accumulators of channels c0..c0+3, r8-r11 operands. Offsets: pitch 496. */
+__asm__(".pushsection .text.asc_dw3_row,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".p2align 2\n\t"
+        ".global asc_dw3_row\n\t"
+        ".type asc_dw3_row, %function\n\t"
+        ".thumb_func\n"
+        "asc_dw3_row:\n\t"
+        "push    {r4-r11, lr}\n\t"
+        "ldr     r12, [sp, #36]\n\t"
+        "ldr     lr, [sp, #40]\n"
+        "1:\n\t"
+        "ldm     r1, {r4-r7}\n\t"
+        ASC_DW3_TAP("0", "16") ASC_DW3_TAP("8", "24") ASC_DW3_TAP("16", "32")
+        ASC_DW3_TAP("496", "40") ASC_DW3_TAP("504", "48") ASC_DW3_TAP("512", "56")
+        ASC_DW3_TAP("992", "64") ASC_DW3_TAP("1000", "72") ASC_DW3_TAP("1008", "80")
+        "sub     r1, r1, #48\n\t"
+        ASC_DW3_RQ("r4", "0")
+        ASC_DW3_RQ("r5", "1")
+        ASC_DW3_RQ("r6", "2")
+        ASC_DW3_RQ("r7", "3")
+        "add     r2, r2, r12\n\t"
+        "add     r0, r0, lr\n\t"
+        "cmp     r0, r3\n\t"
+        "bne     1b\n\t"
+        "pop     {r4-r11, pc}\n\t"
+        ".size asc_dw3_row, .-asc_dw3_row\n\t"
+        ".popsection\n");
+typedef char asc_dw3_pitch_check[ASC_DW3_PITCH == 496 ? 1 : -1];
+#else
+/* C twin of asc_dw3_row (host emulation of the DSP path). */
+static void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
+                        int32_t out_step, int32_t x_step)
+{
+    for (; x != x_end; x += x_step / 4, out += out_step) {
+        int32_t a[4] = {table[0], table[1], table[2], table[3]};
+        for (int32_t t = 0; t < 9; t++) {
+            const int32_t *xx = x + (t / 3) * (ASC_DW3_PITCH / 4) + 2 * (t % 3);
+            const int32_t *ww = table + 4 + 2 * t;
+            a[0] = asc_smlabb(xx[0], ww[0], a[0]);
+            a[2] = asc_smlatt(xx[0], ww[0], a[2]);
+            a[1] = asc_smlabb(xx[1], ww[1], a[1]);
+            a[3] = asc_smlatt(xx[1], ww[1], a[3]);
+        }
+        for (int32_t k = 0; k < 4; k++) {
+            const int32_t *kmr = table - 12 + 3 * k;
+            const int32_t c = kmr[0] + (a[k] >> 31); /* arithmetic shift (gcc / clang) */
+            const int32_t h = (int32_t)((((int64_t)c << 32) + (int64_t)a[k] * kmr[1] + ((int64_t)1 << 31)) >> 32);
+            out[k] = (int8_t)asc_ssat8(h >> kmr[2]);
+        }
+    }
+}
+#endif
+
+/* Builds the group table; 0 when a channel is outside the fast form. */
+static int asc_dw3_table(const asc_nn_dw_conv_params *p, const asc_nn_per_channel_quant *q, const int8_t *filter,
+                         const int32_t *bias, int32_t c_in, int32_t c0, int32_t *t)
+{
+    const int32_t absoff = p->input_offset < 0 ? -p->input_offset : p->input_offset;
+    const int32_t blim = (1 << 30) - 1 - 9 * (128 + absoff) * 128;
+    const int32_t out_off = p->output_offset;
+    for (int32_t k = 0; k < 4; k++) {
+        const int32_t m = q->multiplier[c0 + k], s = q->shift[c0 + k], b = bias ? bias[c0 + k] : 0;
+        if (m < 0 || s > -1 || s < -20 || b > blim || b < -blim) {
+            return 0;
+        }
+        t[k] = 2 * b;
+        t[-12 + 3 * k] = (int32_t)(1u << (uint32_t)(-s - 1)) + (int32_t)((uint32_t)out_off << (uint32_t)-s);
+        t[-11 + 3 * k] = m;
+        t[-10 + 3 * k] = -s;
+    }
+    for (int32_t tap = 0; tap < 9; tap++) {
+        const int32_t w4 = asc_read_s8x4(filter + tap * c_in + c0);
+        const int32_t we = __sxtb16(w4), wo = asc_sxtb16_ror8(w4);
+        t[4 + 2 * tap] = __sadd16(we, we);
+        t[5 + 2 * tap] = __sadd16(wo, wo);
+    }
+    return 1;
+}
+
+/* 3x3, ch_mult 1, dilation 1, full activation range: groups of 4 channels whose requantisation
+ * fits the fast form; the other groups (and channels past the last multiple of 4) go through
+ * asc_dw_dsp / the generic loop. Returns the number of leading channels done (a multiple of 4). */
+static int32_t asc_dw3_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_channel_quant *q,
+                           const asc_nn_dims *in, const int8_t *input, const asc_nn_dims *f,
+                           const int8_t *filter, const int32_t *bias, const asc_nn_dims *out, int8_t *output)
+{
+    const int32_t c_in = in->c, iw = in->w, ih = in->h, ow = out->w, oh = out->h;
+    const int32_t sh = p->stride.h, sw = p->stride.w, ph = p->padding.h, pw = p->padding.w;
+    int32_t buf[ASC_DW3_ROWS * ASC_DW3_PITCH / 4];
+    const int32_t nb = sh <= ASC_DW3_ROWS - 3 ? (ASC_DW3_ROWS - 3) / sh + 1 : 1; /* output rows per widening */
+    int32_t table_mem[ASC_DW3_TABLE];
+    int32_t *const table = table_mem + 12;
+    const int32_t off2 = asc_dup16(p->input_offset);
+    memset(buf, 0, sizeof(buf));
+    int32_t c0 = 0;
+    for (; c0 + 4 <= c_in; c0 += 4) {
+        if (!asc_dw3_table(p, q, filter, bias, c_in, c0, table)) {
+            asc_dw_dsp(p, q, in, input, f, filter, bias, out, output, c0, c0 + 4);
+            continue;
+        }
+        for (int32_t b = 0; b < in->n; b++) {
+            for (int32_t oy = 0; oy < oh; oy += nb) {
+                /* widen the input rows of output rows [oy, oy + n) once: buffer row r = input row
+                 * oy * sh - pad_top + r */
+                const int32_t n = ASC_NN_MIN(nb, oh - oy);
+                for (int32_t r = 0; r < (n - 1) * sh + 3; r++) {
+                    const int32_t iy = oy * sh - ph + r;
+                    int32_t *d = buf + r * (ASC_DW3_PITCH / 4) + 2 * pw;
+                    if (iy < 0 || iy >= ih) {
+                        memset(d, 0, (size_t)iw * 8);
+                        continue;
+                    }
+                    const int8_t *s = input + ((b * ih + iy) * iw) * c_in + c0;
+                    int32_t ix = 0;
+#if ASC_NN_ASM
+                    if (iw & 1) {
+                        const int32_t v = asc_read_s8x4(s);
+                        d[0] = __sxtab16(off2, v);
+                        d[1] = asc_sxtab16_ror8(off2, v);
+                        s += c_in;
+                        d += 2;
+                        ix = 1;
+                    }
+                    if (ix < iw) {
+                        /* two columns per iteration: LDR, 2 SXTAB16, STRD each */
+                        int32_t *const d_end = d + 2 * (iw - ix);
+                        int32_t v0, v1, t0, t1;
+                        __asm__ volatile("1:\n\t"
+                                         "ldr     %[v0], [%[s]]\n\t"
+                                         "ldr     %[v1], [%[s], %[c]]\n\t"
+                                         "add     %[s], %[s], %[c], lsl #1\n\t"
+                                         "sxtab16 %[t0], %[o], %[v0]\n\t"
+                                         "sxtab16 %[v0], %[o], %[v0], ror #8\n\t"
+                                         "sxtab16 %[t1], %[o], %[v1]\n\t"
+                                         "sxtab16 %[v1], %[o], %[v1], ror #8\n\t"
+                                         "strd    %[t0], %[v0], [%[d]], #16\n\t"
+                                         "strd    %[t1], %[v1], [%[d], #-8]\n\t"
+                                         "cmp     %[d], %[e]\n\t"
+                                         "bne     1b\n\t"
+                                         : [s] "+r"(s), [d] "+r"(d), [v0] "=&r"(v0), [v1] "=&r"(v1), [t0] "=&r"(t0),
+                                           [t1] "=&r"(t1)
+                                         : [c] "r"(c_in), [o] "r"(off2), [e] "r"(d_end)
+                                         : "cc", "memory");
+                    }
+#else
+                    for (; ix < iw; ix++, s += c_in, d += 2) {
+                        const int32_t v = asc_read_s8x4(s);
+                        d[0] = __sxtab16(off2, v);
+                        d[1] = asc_sxtab16_ror8(off2, v);
+                    }
+#endif
+                }
+                for (int32_t j = 0; j < n; j++) {
+                    const int32_t *xr = buf + j * sh * (ASC_DW3_PITCH / 4);
+                    asc_dw3_row(xr, table, output + ((b * oh + oy + j) * ow) * c_in + c0, xr + 2 * sw * ow, c_in,
+                                8 * sw);
+                }
+            }
+        }
+    }
+    return c0;
+}
 #endif
 
 asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_conv_params *p,
@@ -173,7 +382,14 @@ asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_c
     int32_t c_done = 0;
 #if ASC_NN_USE_DSP
     if (cm == 1 && kh * kw <= ASC_DW_MAX_TAPS && p->input_offset >= -255 && p->input_offset <= 255) {
-        c_done = asc_dw_dsp(p, q, in, input, f, filter, bias, out, output);
+        const int32_t ow = out->w, sw = p->stride.w, pw = p->padding.w;
+        if (kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1 && p->activation.min == -128 &&
+            p->activation.max == 127 && p->output_offset >= -256 && p->output_offset <= 256 && pw >= 0 &&
+            p->padding.h >= 0 && pw + in->w <= ASC_DW3_COLS && (ow - 1) * sw + 3 <= ASC_DW3_COLS) {
+            c_done = asc_dw3_dsp(p, q, in, input, f, filter, bias, out, output);
+        } else {
+            c_done = asc_dw_dsp(p, q, in, input, f, filter, bias, out, output, 0, c_in);
+        }
         if (c_done == c_in) {
             return ASC_NN_OK;
         }

@@ -80,6 +80,53 @@ ASC_INLINE void asc_add_fast_loop(const asc_nn_add_params *p, const int8_t *in1,
     }
 }
 
+/* SMMLAR: (c * 2^32 + a * b + 2^31) >> 32 (64-bit, arithmetic shift). */
+ASC_INLINE int32_t asc_smmlar_e(int32_t a, int32_t b, int32_t c)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+#else
+    return (int32_t)((((int64_t)c << 32) + (int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* The fast ADD when input A has multiplier 2^30 and shift 0 (TFLite gives that to the input of
+ * the larger scale: real multiplier exactly 0.5) and the activation is the full int8 range:
+ *   A: SMMULR((x + off) 2^21, 2^30) = (x + off) 2^19 exactly (no rounding: a multiple of 2^32);
+ *   B: RoundingDivideByPOT(SMMULR(2b, m), r) = SMMLAR(2b, m, 2^(r-1) - [b < 0]) >> r (r >= 1),
+ *      2b = (x + off) 2^21; [b < 0] may replace [SMMULR(2b, m) < 0]: they differ only where the
+ *      result is 0 either way (m >= 0);
+ *   output: RoundingDivideByPOT(SMMULR(2s, mo), ro) + out_off = SMMLAR(2s, mo, ko - [s < 0]) >> ro,
+ *      ko = 2^(ro-1) + out_off 2^ro, s = A + B (|s| < 2^30), the same identities;
+ * then SSAT #8. Per element: 2 loads, 1 + 4 + 1 + 3 operations, SSAT, store. */
+ASC_INLINE void asc_add_half_body(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb,
+                                  int32_t rb, const asc_nn_add_params *p, int8_t *out, int32_t size, int rbz)
+{
+    const int32_t oa20 = (int32_t)((uint32_t)offa << 20), ob21 = (int32_t)((uint32_t)offb << 21);
+    const int32_t hb = rbz ? 0 : (int32_t)(1u << (rb - 1));
+    const int32_t mo = p->output_multiplier, ro = -p->output_shift;
+    const int32_t ko = (int32_t)(1u << (ro - 1)) + (int32_t)((uint32_t)p->output_offset << ro);
+    for (int32_t i = 0; i < size; i++) {
+        const int32_t b2 = ob21 + (int32_t)((uint32_t)xb[i] << 21);
+        /* arithmetic shifts of negative values (gcc / clang) */
+        const int32_t u = rbz ? asc_smmulr(b2, mb) : asc_smmlar_e(b2, mb, hb + (b2 >> 31)) >> rb;
+        const int32_t s2 = oa20 + (int32_t)((uint32_t)xa[i] << 20) + 2 * u;
+        out[i] = (int8_t)asc_ssat8(asc_smmlar_e(s2, mo, ko + (s2 >> 31)) >> ro);
+    }
+}
+
+static void asc_add_half_loop(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb, int32_t rb,
+                              const asc_nn_add_params *p, int8_t *out, int32_t size)
+{
+    if (rb == 0) {
+        asc_add_half_body(xa, offa, xb, offb, mb, rb, p, out, size, 1);
+    } else {
+        asc_add_half_body(xa, offa, xb, offb, mb, rb, p, out, size, 0);
+    }
+}
+
 static int asc_add_fast(const asc_nn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t size)
 {
     if (p->left_shift != 20 || p->input1_offset < -255 || p->input1_offset > 255 || p->input2_offset < -255 ||
@@ -91,6 +138,16 @@ static int asc_add_fast(const asc_nn_add_params *p, const int8_t *in1, const int
     }
     const int r1z = p->input1_shift == 0, r2z = p->input2_shift == 0;
     const int full = p->activation.min == -128 && p->activation.max == 127;
+    if (full && r1z && p->input1_multiplier == (1 << 30)) {
+        asc_add_half_loop(in1, p->input1_offset, in2, p->input2_offset, p->input2_multiplier, -p->input2_shift, p,
+                          out, size);
+        return 1;
+    }
+    if (full && r2z && p->input2_multiplier == (1 << 30)) {
+        asc_add_half_loop(in2, p->input2_offset, in1, p->input1_offset, p->input1_multiplier, -p->input1_shift, p,
+                          out, size);
+        return 1;
+    }
     if (full) {
         if (r1z) {
             asc_add_fast_loop(p, in1, in2, out, size, 1, 0, 1);
@@ -157,6 +214,29 @@ asc_nn_status asc_mul_s8(const asc_nn_mul_params *p,
         !asc_bcast_ok(d2, od) || !asc_act_ok(&p->activation)) {
         return ASC_NN_ARG_ERROR;
     }
+#if ASC_NN_USE_DSP
+    const int32_t size = od->n * od->h * od->w * od->c;
+    const int s1 = d1->n * d1->h * d1->w * d1->c == 1, s2 = d2->n * d2->h * d2->w * d2->c == 1;
+    if ((asc_same(d1, od) || s1) && (asc_same(d2, od) || s2)) {
+        /* same shapes or a broadcast scalar: flat loops, no index arithmetic */
+        const int32_t st1 = s1 ? 0 : 1, st2 = s2 ? 0 : 1;
+        int32_t khi, rsh;
+        if (p->input1_offset >= -256 && p->input1_offset <= 256 && p->input2_offset >= -256 &&
+            p->input2_offset <= 256 && asc_rq_prep_off(p->output_multiplier, p->output_shift, p->output_offset, &khi, &rsh)) {
+            /* |product| <= 384^2 < 2^18: asc_rq_fast (output offset folded) is exact */
+            const int32_t m = p->output_multiplier;
+            for (int32_t i = 0; i < size; i++) {
+                const int32_t prod = (in1[i * st1] + p->input1_offset) * (in2[i * st2] + p->input2_offset);
+                out[i] = asc_clamp_s8(asc_rq_fast(prod, m, khi, rsh), &p->activation);
+            }
+            return ASC_NN_OK;
+        }
+        for (int32_t i = 0; i < size; i++) {
+            out[i] = asc_mul_one(p, in1[i * st1], in2[i * st2]);
+        }
+        return ASC_NN_OK;
+    }
+#endif
     int32_t i = 0;
     for (int32_t n = 0; n < od->n; n++) {
         for (int32_t h = 0; h < od->h; h++) {

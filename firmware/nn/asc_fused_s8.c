@@ -1,13 +1,17 @@
 /* asc_fused_s8.c - row-by-row (fused) execution of an inverted-residual block.
  *
  * The block is the layer chain expand 1x1 -> depthwise -> project 1x1 [-> ADD(input)] of the
- * int8 graph. Output row oy of the depthwise needs expanded rows
- * [oy*stride_h - pad_top, oy*stride_h - pad_top + kh) clipped to the image; those rows are kept
- * contiguous in a window at the start of the scratch buffer (rows no longer needed are dropped by a
- * memmove, new ones are computed by the 1x1 kernel on one input row at a time). The depthwise
- * kernel then runs on that window as a (1, rows, W, Ce) image with the window's own top padding
- * and produces one output row; the projection (and ADD) follow on that row. Each output element
- * sees exactly the operands and parameters of the unfused layers: bit-identical. */
+ * int8 graph. It runs up to ASC_IR_ROWS output rows per step (as many as the scratch buffer
+ * holds): output rows [oy, oy + n) of the depthwise need expanded rows
+ * [oy*stride_h - pad_top, (oy + n - 1)*stride_h - pad_top + kh) clipped to the image; those rows
+ * are kept contiguous in a window at the start of the scratch buffer (rows no longer needed are
+ * dropped by a memmove, the missing ones are computed by one 1x1 call on the contiguous input
+ * rows). The depthwise kernel then runs on that window as a (1, rows, W, Ce)
+ * image with the window's own top padding and produces the n output rows; the projection (and
+ * ADD) follow on those rows. Each output element sees exactly the operands and parameters of the
+ * unfused layers: bit-identical. In place (output == input, with the ADD: same shape, so
+ * stride_h 1 and pad_top <= kh - 1): the expansion has read every input row < oy + n before output
+ * rows [oy, oy + n) are written, and the ADD reads each element before writing it. */
 #include "asc_nn_internal.h"
 
 /* Optional profiling hook (the device bench defines -DASC_NN_PROFILE=bench_profile): called after
@@ -19,6 +23,11 @@ void ASC_NN_PROFILE(int32_t part);
 #else
 #define ASC_IR_MARK(part) ((void)0)
 #endif
+
+/* Output rows per step: the expansion, depthwise, projection and ADD each run on ASC_IR_ROWS
+ * rows at a time (fewer per-call overheads, even pixel counts for the 2-pixel GEMM). Must match
+ * asc_edge/codegen/fusion.py (scratch size). */
+#define ASC_IR_ROWS 4
 
 static int asc_ir_args_ok(const asc_nn_inverted_residual_params *p, const asc_nn_dims *in,
                           const asc_nn_dims *out)
@@ -50,14 +59,22 @@ static int asc_ir_args_ok(const asc_nn_inverted_residual_params *p, const asc_nn
     return 1;
 }
 
+/* Scratch bytes for `rows` output rows per step. */
+static int32_t asc_ir_scratch(const asc_nn_inverted_residual_params *p, const asc_nn_dims *in,
+                              const asc_nn_dims *out, int32_t rows)
+{
+    const int32_t ce = p->expand_channels;
+    const int32_t win_rows = (rows - 1) * p->depthwise->stride.h + p->depthwise_filter_dims.h;
+    return win_rows * in->w * ce + rows * out->w * ce + (p->add ? rows * out->w * out->c : 0);
+}
+
 int32_t asc_inverted_residual_s8_get_buffer_size(const asc_nn_inverted_residual_params *p,
                                                  const asc_nn_dims *in, const asc_nn_dims *out)
 {
     if (!asc_ir_args_ok(p, in, out)) {
         return -1;
     }
-    const int32_t ce = p->expand_channels;
-    return p->depthwise_filter_dims.h * in->w * ce + out->w * ce + (p->add ? out->w * out->c : 0);
+    return asc_ir_scratch(p, in, out, ASC_IR_ROWS);
 }
 
 asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
@@ -65,27 +82,43 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
                                        const asc_nn_dims *in, const int8_t *input,
                                        const asc_nn_dims *out, int8_t *output)
 {
-    const int32_t need = asc_inverted_residual_s8_get_buffer_size(p, in, out);
-    if (need < 0 || !input || !output || !ctx || !ctx->buf || ctx->size < need) {
+    return asc_inverted_residual_s8_w16(ctx, p, (const int32_t *)0, (const int32_t *)0, in, input, out, output);
+}
+
+asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
+                                           const asc_nn_inverted_residual_params *p,
+                                           const int32_t *expand_w16, const int32_t *project_w16,
+                                           const asc_nn_dims *in, const int8_t *input,
+                                           const asc_nn_dims *out, int8_t *output)
+{
+    if (!asc_ir_args_ok(p, in, out) || !input || !output || !ctx || !ctx->buf) {
         return ASC_NN_ARG_ERROR;
     }
-    const int32_t ce = p->expand_channels, kh = p->depthwise_filter_dims.h;
+    /* output rows per step: the most (<= ASC_IR_ROWS) the scratch buffer holds */
+    int32_t rows = ASC_IR_ROWS;
+    while (rows > 1 && asc_ir_scratch(p, in, out, rows) > ctx->size) {
+        rows--;
+    }
+    if (asc_ir_scratch(p, in, out, rows) > ctx->size) {
+        return ASC_NN_ARG_ERROR;
+    }
+    const int32_t ce = p->expand_channels, kh = p->depthwise_filter_dims.h, sh = p->depthwise->stride.h;
     const int32_t row_in = in->w * in->c, row_exp = in->w * ce;
     const int32_t row_out = out->w * out->c;
+    const int32_t win_rows = (rows - 1) * sh + kh;
     int8_t *window = (int8_t *)ctx->buf;
-    int8_t *dw_row = window + kh * row_exp;
-    int8_t *proj_row = dw_row + out->w * ce;
-    const asc_nn_dims e_in = {1, 1, in->w, in->c}, e_f = {ce, 1, 1, in->c}, e_out = {1, 1, in->w, ce};
-    const asc_nn_dims d_out = {1, 1, out->w, ce};
-    const asc_nn_dims p_f = {out->c, 1, 1, ce}, p_out = {1, 1, out->w, out->c};
+    int8_t *dw_rows = window + win_rows * row_exp;
+    int8_t *proj_rows = dw_rows + rows * out->w * ce;
+    const asc_nn_dims e_f = {ce, 1, 1, in->c}, p_f = {out->c, 1, 1, ce};
     asc_nn_dw_conv_params dw = *p->depthwise;
     int32_t lo = 0, hi = 0; /* expanded rows [lo, hi) are in the window, row lo first */
     asc_nn_status st;
 
-    for (int32_t oy = 0; oy < out->h; oy++) {
-        const int32_t ws = oy * dw.stride.h - p->depthwise->padding.h;
+    for (int32_t oy = 0; oy < out->h; oy += rows) {
+        const int32_t nr = ASC_NN_MIN(rows, out->h - oy); /* output rows of this step */
+        const int32_t ws = oy * sh - p->depthwise->padding.h;
         const int32_t r0 = ASC_NN_MAX(ws, 0);
-        const int32_t r1 = ASC_NN_MIN(ws + kh, in->h);
+        const int32_t r1 = ASC_NN_MIN(ws + (nr - 1) * sh + kh, in->h);
         /* drop rows before r0, keep [max(lo, r0), hi) at the start of the window */
         if (hi <= r0) {
             lo = hi = r0;
@@ -93,34 +126,39 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
             memmove(window, window + (r0 - lo) * row_exp, (size_t)((hi - r0) * row_exp));
             lo = r0;
         }
-        for (; hi < r1; hi++) {
-            st = asc_convolve_1x1_s8(0, p->expand, &p->expand_quant, &e_in, input + hi * row_in, &e_f,
-                                     p->expand_filter, p->expand_bias, &e_out, window + (hi - lo) * row_exp);
+        if (hi < r1) {
+            /* the missing rows [hi, r1) are contiguous in the input and in the window: one call */
+            const asc_nn_dims e_in = {1, r1 - hi, in->w, in->c}, e_out = {1, r1 - hi, in->w, ce};
+            st = asc_convolve_1x1_s8_w16(0, p->expand, &p->expand_quant, &e_in, input + hi * row_in, &e_f,
+                                         p->expand_filter, expand_w16, p->expand_bias, &e_out,
+                                         window + (hi - lo) * row_exp);
             if (st != ASC_NN_OK) {
                 return st;
             }
+            hi = r1;
         }
         ASC_IR_MARK(0);
-        /* depthwise on the window (rows r0..r1-1) -> one output row */
-        const asc_nn_dims d_in = {1, r1 - r0, in->w, ce};
+        /* depthwise on the window (rows r0..r1-1) -> nr output rows */
+        const asc_nn_dims d_in = {1, r1 - r0, in->w, ce}, d_out = {1, nr, out->w, ce};
         dw.padding.h = r0 - ws;
         st = asc_depthwise_conv_s8(0, &dw, &p->depthwise_quant, &d_in, window, &p->depthwise_filter_dims,
-                                   p->depthwise_filter, p->depthwise_bias, &d_out, dw_row);
+                                   p->depthwise_filter, p->depthwise_bias, &d_out, dw_rows);
         if (st != ASC_NN_OK) {
             return st;
         }
         ASC_IR_MARK(1);
+        const asc_nn_dims p_out = {1, nr, out->w, out->c};
         int8_t *y = output + oy * row_out;
-        st = asc_convolve_1x1_s8(0, p->project, &p->project_quant, &d_out, dw_row, &p_f, p->project_filter,
-                                 p->project_bias, &p_out, p->add ? proj_row : y);
+        st = asc_convolve_1x1_s8_w16(0, p->project, &p->project_quant, &d_out, dw_rows, &p_f, p->project_filter,
+                                     project_w16, p->project_bias, &p_out, p->add ? proj_rows : y);
         if (st != ASC_NN_OK) {
             return st;
         }
         ASC_IR_MARK(2);
         if (p->add) {
             const int8_t *x = input + oy * row_in;
-            st = p->add_project_first ? asc_add_s8(p->add, &p_out, proj_row, &p_out, x, &p_out, y)
-                                      : asc_add_s8(p->add, &p_out, x, &p_out, proj_row, &p_out, y);
+            st = p->add_project_first ? asc_add_s8(p->add, &p_out, proj_rows, &p_out, x, &p_out, y)
+                                      : asc_add_s8(p->add, &p_out, x, &p_out, proj_rows, &p_out, y);
             if (st != ASC_NN_OK) {
                 return st;
             }

@@ -163,6 +163,24 @@ asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_p
                                   const int32_t *bias_data,
                                   const asc_nn_dims *output_dims, int8_t *output_data);
 
+/* The 1x1 filter [out_c][1][1][in_c] in the pre-widened layout of the DSP path ("pw16"): for each
+ * output-channel pair (o, o+1), o = 0, 2, .. < out_c - 1 (an odd last channel is not included),
+ * for each group g of 4 input channels (the last one zero-padded), 4 int32 words
+ *   [ L(o, 4g, 4g+2), L(o, 4g+1, 4g+3), L(o+1, 4g, 4g+2), L(o+1, 4g+1, 4g+3) ],
+ * L(o, i, j) = int16 lanes 2*w[o][i] (bits 0-15) and 2*w[o][j] (bits 16-31), 0 past in_c.
+ * Writes asc_convolve_1x1_s8_widened_size() words to dst (dst NULL: only returns the size). */
+int32_t asc_convolve_1x1_s8_widened_size(const asc_nn_dims *filter_dims);
+int32_t asc_convolve_1x1_s8_widen_filter(const asc_nn_dims *filter_dims, const int8_t *filter_data, int32_t *dst);
+
+/* asc_convolve_1x1_s8 with an optional pre-widened copy of the filter (asc_convolve_1x1_s8_widen_filter
+ * layout; NULL: widened at run time). Same results; only the DSP build reads filter_w16. */
+asc_nn_status asc_convolve_1x1_s8_w16(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
+                                      const asc_nn_per_channel_quant *quant_params,
+                                      const asc_nn_dims *input_dims, const int8_t *input_data,
+                                      const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                      const int32_t *filter_w16, const int32_t *bias_data,
+                                      const asc_nn_dims *output_dims, int8_t *output_data);
+
 /* Picks asc_convolve_1x1_s8 when it applies, else asc_convolve_s8. */
 asc_nn_status asc_convolve_wrapper_s8(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
                                       const asc_nn_per_channel_quant *quant_params,
@@ -232,9 +250,10 @@ asc_nn_status asc_reshape_s8(const int8_t *input_data, int8_t *output_data, int3
 /* ---- fused execution ---- */
 /* One inverted-residual block executed row by row (MobileNetV2-style: expand 1x1 -> depthwise
  * kh x kw -> project 1x1 [-> ADD with the block input]), so that the expanded and depthwise
- * tensors never exist in full: only kh expanded rows, one depthwise row and (with the ADD) one
- * projected row live in the scratch buffer. Every element is computed by the same kernels with
- * the same parameters as the layer-by-layer graph, so the result is bit-identical to running
+ * tensors never exist in full: only the expanded rows of four output rows, four depthwise rows
+ * and (with the ADD) four projected rows live in the scratch buffer. Every element is computed by
+ * the same kernels with the same parameters as the layer-by-layer graph, so the result is
+ * bit-identical to running
  * asc_convolve_1x1_s8, asc_depthwise_conv_s8, asc_convolve_1x1_s8 and asc_add_s8 in turn.
  * Constraints: expansion and projection are 1x1, stride 1, no padding; depthwise ch_mult 1 and
  * dilation 1. With an ADD the output may alias the input (in place): output row y is written only
@@ -258,7 +277,9 @@ typedef struct {
     int32_t add_project_first;                 /* 1: projection is the ADD's input1, 0: input2 */
 } asc_nn_inverted_residual_params;
 
-/* Scratch bytes: kh*W*Ce (expanded rows) + Wo*Ce (depthwise row) + Wo*Cout if ADD. */
+/* Scratch bytes for R = 4 output rows per step: ((R-1)*stride_h + kh)*W*Ce (expanded rows)
+ * + R*Wo*Ce (depthwise rows) + R*Wo*Cout if ADD. A smaller buffer also works (down to R = 1):
+ * the kernel takes the largest R <= 4 that fits, same results. */
 int32_t asc_inverted_residual_s8_get_buffer_size(const asc_nn_inverted_residual_params *params,
                                                  const asc_nn_dims *input_dims,
                                                  const asc_nn_dims *output_dims);
@@ -266,6 +287,14 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
                                        const asc_nn_inverted_residual_params *params,
                                        const asc_nn_dims *input_dims, const int8_t *input_data,
                                        const asc_nn_dims *output_dims, int8_t *output_data);
+/* The same with the expansion / projection filters also pre-widened
+ * (asc_convolve_1x1_s8_widen_filter; either may be NULL): the DSP build reads them instead of
+ * widening the filters at run time; same results. */
+asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
+                                           const asc_nn_inverted_residual_params *params,
+                                           const int32_t *expand_filter_w16, const int32_t *project_filter_w16,
+                                           const asc_nn_dims *input_dims, const int8_t *input_data,
+                                           const asc_nn_dims *output_dims, int8_t *output_data);
 
 #ifdef __cplusplus
 }
