@@ -430,3 +430,34 @@ static void emit(int32_t status, int32_t n) { sys_write(1, &status, 4); sys_writ
 int main(void);
 void _start(void) { sys_exit(main()); }
 """
+
+
+def run_m4_cases(tmp_path: Path, decls: list[str], calls: list[str], expected: list) -> str:
+    """Build a qemu-arm program of :data:`QEMU_USER_PRELUDE` + ``decls`` + ``main`` calling ``calls``
+    (each ends with ``emit(status, n)``) with the Cortex-M4 DSP build of firmware/nn, run it, and
+    assert that every case returns status 0 and exactly its ``expected`` int8 array. Returns the
+    program's disassembly (``arm-none-eabi-objdump -d``) for checks of the instructions used."""
+    import subprocess
+
+    import numpy as np
+
+    from asc_edge.codegen.kernels_host import CORTEX_M4_FLAGS, NN_DIR, kernel_sources
+
+    src, elf = tmp_path / "harness.c", tmp_path / "harness.elf"
+    src.write_text(QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
+    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
+           *map(str, kernel_sources()), "-o", str(elf), "-lc"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["qemu-arm", "-cpu", "max", str(elf)], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    blob, pos = r.stdout, 0
+    for i, exp in enumerate(expected):
+        status = int(np.frombuffer(blob[pos:pos + 4], dtype="<i4")[0])
+        pos += 4
+        got = np.frombuffer(blob[pos:pos + exp.size], dtype=np.int8)
+        pos += exp.size
+        assert status == 0, i
+        assert np.array_equal(got, exp.ravel()), f"case {i}: {(got != exp.ravel()).sum()} bytes differ"
+    assert pos == len(blob)
+    return subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True).stdout

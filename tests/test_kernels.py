@@ -515,24 +515,5 @@ def test_cortex_m4_dsp_build_under_qemu_equals_host_portable(libs, tmp_path):
                 f"  asc_nn_per_channel_quant q = {{m{i}, s{i}}};\n"
                 f"  asc_nn_dims id = {{1, {h}, {w}, {c}}}, fd = {{1, {kh}, {kw}, {c * cm}}}, od = {{1, {oh}, {ow}, {c * cm}}};\n"
                 f"  emit(asc_depthwise_conv_s8(0, &p, &q, &id, x{i}, &fd, w{i}, b{i}, &od, out), {oh * ow * c * cm}); }}\n")
-    src = tmp_path / "harness.c"
-    src.write_text(kernel_models.QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
-    from asc_edge.codegen.kernels_host import CORTEX_M4_FLAGS, NN_DIR, kernel_sources
-    elf = tmp_path / "harness.elf"
-    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
-           *map(str, kernel_sources()), "-o", str(elf), "-lc"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True).stdout
+    dis = kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
     assert "smlad" in dis and "sxtab16" in dis
-    r = subprocess.run(["qemu-arm", "-cpu", "max", str(elf)], capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    blob, pos = r.stdout, 0
-    for i, exp in enumerate(expected):
-        status = int(np.frombuffer(blob[pos:pos + 4], dtype="<i4")[0])
-        pos += 4
-        got = np.frombuffer(blob[pos:pos + exp.size], dtype=np.int8)
-        pos += exp.size
-        assert status == 0, i
-        assert np.array_equal(got, exp.ravel()), f"case {i}: {(got != exp.ravel()).sum()} bytes differ"
-    assert pos == len(blob)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from asc_edge.codegen import quant
-from asc_edge.codegen.kernels_host import (CORTEX_M4_FLAGS, NN_DIR, Context, ConvParams, Dims, HostKernels,
+from asc_edge.codegen.kernels_host import (NN_DIR, Context, ConvParams, Dims, HostKernels,
                                            PerChannelQuant, Tile, _i32, _ptr8, _ptr32, kernel_sources)
 from asc_edge.codegen.kernels_host import _act as _act_struct
 
@@ -293,24 +293,7 @@ def test_cortex_m4_build_edge_cases_under_qemu(libs, tmp_path):
                 f"{{ asc_nn_add_params p = {{{vals}, {{{act[0]}, {act[1]}}}}};\n"
                 f"  asc_nn_dims d = {{1, 1, 1, {n}}};\n"
                 f"  emit(asc_add_s8(&p, &d, x{i}, &d, y{i}, &d, out), {n}); }}\n")
-    src = tmp_path / "harness.c"
-    src.write_text(kernel_models.QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
-    elf = tmp_path / "harness.elf"
-    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
-           *map(str, kernel_sources()), "-o", str(elf), "-lc"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(["qemu-arm", "-cpu", "max", str(elf)], capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    blob, pos = r.stdout, 0
-    for i, exp in enumerate(expected):
-        status = int(np.frombuffer(blob[pos:pos + 4], dtype="<i4")[0])
-        pos += 4
-        got = np.frombuffer(blob[pos:pos + exp.size], dtype=np.int8)
-        pos += exp.size
-        assert status == 0, i
-        assert np.array_equal(got, exp.ravel()), f"case {i}: {(got != exp.ravel()).sum()} bytes differ"
-    assert pos == len(blob)
+    kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,24 +649,7 @@ def test_cortex_m4_pw16_dw3_asm_under_qemu(libs, tmp_path):
                 f"  asc_nn_per_channel_quant q = {{m{i}, s{i}}};\n"
                 f"  asc_nn_dims id = {{1, {h}, {w}, {c}}}, fd = {{1, 3, 3, {c}}}, od = {{1, {oh}, {ow}, {c}}};\n"
                 f"  emit(asc_depthwise_conv_s8(0, &p, &q, &id, x{i}, &fd, w{i}, b{i}, &od, out), {oh * ow * c}); }}\n")
-    src = tmp_path / "harness.c"
-    src.write_text(kernel_models.QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
-    elf = tmp_path / "harness.elf"
-    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
-           *map(str, kernel_sources()), "-o", str(elf), "-lc"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(["qemu-arm", "-cpu", "max", str(elf)], capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    blob, pos = r.stdout, 0
-    for i, exp in enumerate(expected):
-        status = int(np.frombuffer(blob[pos:pos + 4], dtype="<i4")[0])
-        pos += 4
-        got = np.frombuffer(blob[pos:pos + exp.size], dtype=np.int8)
-        pos += exp.size
-        assert status == 0, i
-        assert np.array_equal(got, exp.ravel()), f"case {i}: {(got != exp.ravel()).sum()} bytes differ"
-    assert pos == len(blob)
+    kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
 
 
 _FUSED_HARNESS = r"""
