@@ -484,11 +484,6 @@ static void asc_pw_run1(const int32_t *x, asc_pw_job *job, int32_t groups)
     asc_pw_1x2(x, job);
 }
 #else
-ASC_INLINE int32_t asc_smmlar(int32_t a, int32_t b, int32_t c)
-{
-    return (int32_t)((((int64_t)c << 32) + (int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
-}
-
 ASC_INLINE int8_t asc_pw_rq(int32_t acc2, int32_t kc, int32_t m, int32_t r)
 {
     /* arithmetic shifts of negative values (gcc / clang) */

@@ -31,18 +31,6 @@ static inline int8_t asc_add_one(const asc_nn_add_params *p, int32_t x1, int32_t
 }
 
 #if ASC_NN_USE_DSP
-/* SMMULR: (a * b + 2^31) >> 32 (64-bit product, arithmetic shift). */
-ASC_INLINE int32_t asc_smmulr(int32_t a, int32_t b)
-{
-#if ASC_NN_ASM
-    int32_t r;
-    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32); /* arithmetic (gcc/clang) */
-#endif
-}
-
 /* Fast exact ADD for same-shape inputs. With |a| < 2^30:
  *   SaturatingRoundingDoublingHighMul(a, m) = floor((a m + 2^30) / 2^31) = SMMULR(2a, m)
  * and RoundingDivideByPOT(v, r) = (v + 2^(r-1) - [v < 0]) >> r for r >= 1 (no overflow for
@@ -80,18 +68,6 @@ ASC_INLINE void asc_add_fast_loop(const asc_nn_add_params *p, const int8_t *in1,
     }
 }
 
-/* SMMLAR: (c * 2^32 + a * b + 2^31) >> 32 (64-bit, arithmetic shift). */
-ASC_INLINE int32_t asc_smmlar_e(int32_t a, int32_t b, int32_t c)
-{
-#if ASC_NN_ASM
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-    return r;
-#else
-    return (int32_t)((((int64_t)c << 32) + (int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
-#endif
-}
-
 /* The fast ADD when input A has multiplier 2^30 and shift 0 (TFLite gives that to the input of
  * the larger scale: real multiplier exactly 0.5) and the activation is the full int8 range:
  *   A: SMMULR((x + off) 2^21, 2^30) = (x + off) 2^19 exactly (no rounding: a multiple of 2^32);
@@ -111,9 +87,9 @@ ASC_INLINE void asc_add_half_body(const int8_t *xa, int32_t offa, const int8_t *
     for (int32_t i = 0; i < size; i++) {
         const int32_t b2 = ob21 + (int32_t)((uint32_t)xb[i] << 21);
         /* arithmetic shifts of negative values (gcc / clang) */
-        const int32_t u = rbz ? asc_smmulr(b2, mb) : asc_smmlar_e(b2, mb, hb + (b2 >> 31)) >> rb;
+        const int32_t u = rbz ? asc_smmulr(b2, mb) : asc_smmlar(b2, mb, hb + (b2 >> 31)) >> rb;
         const int32_t s2 = oa20 + (int32_t)((uint32_t)xa[i] << 20) + 2 * u;
-        out[i] = (int8_t)asc_ssat8(asc_smmlar_e(s2, mo, ko + (s2 >> 31)) >> ro);
+        out[i] = (int8_t)asc_ssat8(asc_smmlar(s2, mo, ko + (s2 >> 31)) >> ro);
     }
 }
 

@@ -164,6 +164,30 @@ ASC_INLINE int32_t asc_smlatt(int32_t a, int32_t b, int32_t acc)
 #endif
 }
 
+/* SMMULR: (a * b + 2^31) >> 32; SMMLAR: (c * 2^32 + a * b + 2^31) >> 32 (64-bit, arithmetic shift;
+ * the C twins rely on gcc / clang's arithmetic right shift of negative values). */
+ASC_INLINE int32_t asc_smmulr(int32_t a, int32_t b)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+ASC_INLINE int32_t asc_smmlar(int32_t a, int32_t b, int32_t c)
+{
+#if ASC_NN_ASM
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+#else
+    return (int32_t)((((int64_t)c << 32) + (int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
 /* Saturate to [-128, 127] (SSAT #8). */
 ASC_INLINE int32_t asc_ssat8(int32_t v)
 {
