@@ -517,3 +517,20 @@ def test_cortex_m4_dsp_build_under_qemu_equals_host_portable(libs, tmp_path):
                 f"  emit(asc_depthwise_conv_s8(0, &p, &q, &id, x{i}, &fd, w{i}, b{i}, &od, out), {oh * ow * c * cm}); }}\n")
     dis = kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
     assert "smlad" in dis and "sxtab16" in dis
+
+
+def test_host_library_cache_key_covers_compiler_and_sources(tmp_path):
+    """A cached host library is reused only for the same compiler, flags and sources."""
+    import shutil as _sh
+
+    from asc_edge.codegen.kernels_host import build_shared_library
+
+    src = tmp_path / "k.c"
+    src.write_text("int k(void) { return 1; }\n")
+    flags = ["-std=c99", "-O2", "-fPIC", "-shared"]
+    a = build_shared_library("t", [src], [], flags, cc="gcc", build_dir=tmp_path / "b")
+    assert build_shared_library("t", [src], [], flags, cc="gcc", build_dir=tmp_path / "b") == a
+    other_cc = _sh.which("cc") or pytest.skip("no `cc` alias")
+    assert build_shared_library("t", [src], [], flags, cc=other_cc, build_dir=tmp_path / "b") != a
+    src.write_text("int k(void) { return 2; }\n")
+    assert build_shared_library("t", [src], [], flags, cc="gcc", build_dir=tmp_path / "b") != a

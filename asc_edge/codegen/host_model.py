@@ -12,16 +12,13 @@ element (using :meth:`~asc_edge.export.oracle.TflmOracle.intermediates`).
 from __future__ import annotations
 
 import ctypes as C
-import hashlib
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from asc_edge.errors import ExportError
 
-from .kernels_host import NN_DIR, REPO_ROOT, VARIANT_FLAGS, kernel_sources
+from .kernels_host import NN_DIR, REPO_ROOT, VARIANT_FLAGS, KernelError, build_shared_library, kernel_sources
 
 __all__ = ["build_host_model", "HostModel", "compare_with_oracle", "HOST_MODEL_CFLAGS"]
 
@@ -37,29 +34,14 @@ def build_host_model(model_dir, cc: str | None = None, build_dir=None, variant: 
     the ACLE intrinsics emulated, ``-DASC_NN_EMULATE_DSP``). Raises ExportError (with the
     compiler's message) on failure."""
     model_dir = Path(model_dir)
-    cc = cc or os.environ.get("CC", "gcc")
     if variant not in VARIANT_FLAGS:
         raise ExportError(f"unknown kernel variant {variant!r}", hint="portable or dsp")
-    flags = HOST_MODEL_CFLAGS + VARIANT_FLAGS[variant]
-    srcs = [model_dir / "model.c", *kernel_sources()]
-    h = hashlib.sha256()
-    for p in [model_dir / "model.h", *srcs, *sorted(NN_DIR.glob("*.h"))]:
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update(" ".join([cc, *flags]).encode())
-    out_dir = Path(build_dir or BUILD_DIR)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lib = out_dir / f"libasc_model_{variant}_{h.hexdigest()[:16]}.so"
-    if lib.exists():
-        return lib
-    tmp = lib.with_suffix(f".tmp{os.getpid()}")
-    cmd = [cc, *flags, f"-I{model_dir}", f"-I{NN_DIR}", *map(str, srcs), "-o", str(tmp)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise ExportError(f"host build of the generated model failed:\n{res.stderr[-3000:]}",
-                          hint="a code generator bug; the command was: " + " ".join(cmd))
-    os.replace(tmp, lib)
-    return lib
+    try:
+        return build_shared_library(f"asc_model_{variant}", [model_dir / "model.c", *kernel_sources()],
+                                    [model_dir, NN_DIR], HOST_MODEL_CFLAGS + VARIANT_FLAGS[variant],
+                                    cc=cc, build_dir=build_dir or BUILD_DIR)
+    except KernelError as exc:
+        raise ExportError(f"host build of the generated model failed:\n{exc}", hint="a code generator bug") from exc
 
 
 class HostModel:

@@ -42,33 +42,42 @@ def kernel_sources() -> list[Path]:
     return sorted(NN_DIR.glob("*.c"))
 
 
-def _sources_hash(flags: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for p in sorted(NN_DIR.glob("*.[ch]")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update(" ".join(flags).encode())
-    return h.hexdigest()[:16]
+def build_shared_library(name: str, sources: Sequence[Path], include_dirs: Sequence[Path], flags: Sequence[str],
+                         cc: str | None = None, build_dir: Path | None = None) -> Path:
+    """Compile ``sources`` (+ every header in ``include_dirs``, hashed) into ``lib<name>_<hash>.so``
+    with ``cc`` (default ``$CC`` or ``gcc``) and ``flags``; returns its path. The hash covers the
+    compiler, the flags and every source and header, so an existing library is reused only when
+    nothing changed. Written to a temporary name, then renamed.
+
+    Raises:
+        KernelError: the compiler's message (and the command) on a build failure.
+    """
+    cc = cc or os.environ.get("CC", "gcc")
+    h = hashlib.sha256(" ".join([cc, *flags]).encode())
+    headers = [p for d in include_dirs for p in sorted(Path(d).glob("*.h"))]
+    for p in [*sources, *headers]:
+        h.update(Path(p).name.encode())
+        h.update(Path(p).read_bytes())
+    out_dir = Path(build_dir or BUILD_DIR)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lib = out_dir / f"lib{name}_{h.hexdigest()[:16]}.so"
+    if lib.exists():
+        return lib
+    tmp = lib.with_suffix(f".tmp{os.getpid()}")
+    cmd = [cc, *flags, *[f"-I{d}" for d in include_dirs], *map(str, sources), "-o", str(tmp)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise KernelError(f"host build failed ({' '.join(cmd)}):\n{res.stderr[-3000:]}")
+    os.replace(tmp, lib)
+    return lib
 
 
 def build_kernels(variant: str = "portable", cc: str | None = None, build_dir: Path | None = None) -> Path:
     """Compile firmware/nn into a host shared library; returns its path (cached by content hash)."""
     if variant not in VARIANT_FLAGS:
         raise ValueError(f"unknown variant {variant!r}")
-    cc = cc or os.environ.get("CC", "gcc")
-    flags = HOST_CFLAGS + VARIANT_FLAGS[variant]
-    out_dir = Path(build_dir or BUILD_DIR)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lib = out_dir / f"libasc_nn_{variant}_{_sources_hash(flags)}.so"
-    if lib.exists():
-        return lib
-    tmp = lib.with_suffix(f".tmp{os.getpid()}")
-    cmd = [cc, *flags, f"-I{NN_DIR}", *map(str, kernel_sources()), "-o", str(tmp)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise KernelError(f"host build failed ({' '.join(cmd)}):\n{res.stderr}")
-    os.replace(tmp, lib)
-    return lib
+    return build_shared_library(f"asc_nn_{variant}", kernel_sources(), [NN_DIR], HOST_CFLAGS + VARIANT_FLAGS[variant],
+                                cc=cc, build_dir=build_dir)
 
 
 def cross_compile(out_dir: Path, cc: str = "arm-none-eabi-gcc", extra: Sequence[str] = ()) -> list[Path]:
