@@ -109,30 +109,22 @@ class HostModel:
         return (out, layers) if debug else out
 
 
-def compare_with_oracle(tflite_path, features, n: int | None = None, *, model_dir=None, oracle=None,
-                        host: HostModel | None = None, graph=None, debug_layers: int = 0) -> dict:
-    """Host C vs tflite-micro on ``n`` clips (``features``: float ``(N, C, M, T)`` NCHW log-mel).
+def compare_with_oracle(oracle, host: HostModel, features, n: int | None = None, *, debug_layers: int = 0) -> dict:
+    """Host C vs the tflite-micro oracle on ``n`` clips (``features``: float ``(N, C, M, T)`` NCHW log-mel).
+
+    ``oracle``: an object with ``quantize(features)``, ``invoke(q)`` and ``intermediates(q)`` (the
+    :class:`~asc_edge.export.oracle.TflmOracle` of the same ``.tflite``; passed in, so the code
+    generator does not depend on the export stage); ``host``: the :class:`HostModel` built from the
+    generated C.
 
     Every output byte is compared. The first ``debug_layers`` clips (and any clip whose output
     differs) are also compared layer by layer: every layer output the C model materialises (the
-    internal tensors of a fused block never exist; its result is compared under its last layer). Returns ``{"n_clips", "n_equal", "all_equal",
-    "layers_checked_clips", "layer_outputs_compared", "first_mismatch"}`` where ``first_mismatch`` is None or ``{"clip",
-    "layer", "op", "tflite_ops", "tensor", "element" (NHWC index), "host", "oracle"}`` — the first
-    layer (in execution order) whose output differs.
-
-    Either pass ``host`` + ``graph`` (+ ``oracle``), or ``model_dir`` with the generated sources
-    (the graph and plan are rebuilt from ``tflite_path``).
+    internal tensors of a fused step never exist; its result is compared under its last layer).
+    Returns ``{"n_clips", "n_equal", "all_equal", "layers_checked_clips", "layer_outputs_compared",
+    "first_mismatch"}`` where ``first_mismatch`` is None or ``{"clip", "layer", "op", "kind",
+    "tflite_ops", "tensor", "element" (NHWC index), "host", "oracle", "n_diff"}`` — the first layer
+    (in execution order) whose output differs.
     """
-    from asc_edge.export.oracle import TflmOracle
-
-    from .graph import build_graph
-    from .planner import plan_for_device
-
-    oracle = oracle or TflmOracle(tflite_path)
-    if host is None:
-        graph = build_graph(tflite_path)
-        plan = plan_for_device(graph)
-        host = HostModel(build_host_model(model_dir), graph, plan.arena)
     graph = host.graph
     x = np.asarray(features, dtype=np.float32)
     n = len(x) if n is None else min(int(n), len(x))

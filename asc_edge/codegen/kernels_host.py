@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import c_abi
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NN_DIR = REPO_ROOT / "firmware" / "nn"
 BUILD_DIR = REPO_ROOT / "build" / "host"
@@ -99,61 +101,47 @@ def cross_compile(out_dir: Path, cc: str = "arm-none-eabi-gcc", extra: Sequence[
 # ---------------------------------------------------------------------------------------------
 # ctypes mirrors of asc_nn.h
 # ---------------------------------------------------------------------------------------------
-class Dims(C.Structure):
-    _fields_ = [("n", C.c_int32), ("h", C.c_int32), ("w", C.c_int32), ("c", C.c_int32)]
+# ctypes mirrors of asc_nn.h, generated from the header (asc_edge.codegen.c_abi): one source of truth
+Dims = c_abi.ctypes_struct("asc_nn_dims")
+Tile = c_abi.ctypes_struct("asc_nn_tile")
+Activation = c_abi.ctypes_struct("asc_nn_activation")
+Context = c_abi.ctypes_struct("asc_nn_context")
+PerChannelQuant = c_abi.ctypes_struct("asc_nn_per_channel_quant")
+ConvParams = c_abi.ctypes_struct("asc_nn_conv_params")
+DwConvParams = c_abi.ctypes_struct("asc_nn_dw_conv_params")
+FcParams = c_abi.ctypes_struct("asc_nn_fc_params")
+PoolParams = c_abi.ctypes_struct("asc_nn_pool_params")
+AddParams = c_abi.ctypes_struct("asc_nn_add_params")
+MulParams = c_abi.ctypes_struct("asc_nn_mul_params")
+MeanParams = c_abi.ctypes_struct("asc_nn_mean_params")
 
 
-class Tile(C.Structure):
-    _fields_ = [("h", C.c_int32), ("w", C.c_int32)]
+_SIZE_LIB: dict = {}
 
 
-class Activation(C.Structure):
-    _fields_ = [("min", C.c_int32), ("max", C.c_int32)]
+def buffer_size(function: str, *args) -> int:
+    """Call a ``firmware/nn`` ``*_get_buffer_size`` function in the host build of the DSP kernels
+    (the build the device runs) and return its result in bytes. Each argument is a ctypes
+    structure (passed by pointer) or ``(struct name, tuple of field values)`` (e.g.
+    ``("asc_nn_dims", (1, 17, 64, 32))``).
 
+    Raises:
+        ExportError: the function rejects its arguments (returns a negative size)."""
+    from asc_edge.errors import ExportError
 
-class Context(C.Structure):
-    _fields_ = [("buf", C.c_void_p), ("size", C.c_int32)]
-
-
-class PerChannelQuant(C.Structure):
-    _fields_ = [("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32))]
-
-
-class ConvParams(C.Structure):
-    _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("stride", Tile),
-                ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
-
-
-class DwConvParams(C.Structure):
-    _fields_ = [("input_offset", C.c_int32), ("output_offset", C.c_int32), ("ch_mult", C.c_int32),
-                ("stride", Tile), ("padding", Tile), ("dilation", Tile), ("activation", Activation)]
-
-
-class FcParams(C.Structure):
-    _fields_ = [("input_offset", C.c_int32), ("filter_offset", C.c_int32), ("output_offset", C.c_int32),
-                ("activation", Activation)]
-
-
-class PoolParams(C.Structure):
-    _fields_ = [("filter", Tile), ("stride", Tile), ("padding", Tile), ("activation", Activation)]
-
-
-class AddParams(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in (
-        "input1_offset", "input1_multiplier", "input1_shift", "input2_offset", "input2_multiplier",
-        "input2_shift", "left_shift", "output_offset", "output_multiplier", "output_shift")] + [
-        ("activation", Activation)]
-
-
-class MulParams(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in (
-        "input1_offset", "input2_offset", "output_offset", "output_multiplier", "output_shift")] + [
-        ("activation", Activation)]
-
-
-class MeanParams(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in ("input_offset", "output_offset", "multiplier", "shift")] + [
-        ("activation", Activation)]
+    if "dsp" not in _SIZE_LIB:
+        _SIZE_LIB["dsp"] = C.CDLL(str(build_kernels("dsp")))
+    fn = getattr(_SIZE_LIB["dsp"], function)
+    fn.restype = C.c_int32
+    cargs = []
+    for a in args:
+        if isinstance(a, tuple):
+            a = c_abi.ctypes_struct(a[0])(*[int(v) for v in a[1]])
+        cargs.append(C.byref(a))
+    n = int(fn(*cargs))
+    if n < 0:
+        raise ExportError(f"{function} rejected its arguments ({n})", hint="a kernel/code generator mismatch")
+    return n
 
 
 _P = C.POINTER

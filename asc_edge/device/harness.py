@@ -41,7 +41,7 @@ import numpy as np
 
 from asc_edge.errors import DataError, DeviceError, ExportError
 
-__all__ = ["bench", "build_bench_firmware", "write_clips_bin", "parse_bench_output", "graph_macs",
+__all__ = ["bench", "build_bench_firmware", "write_clips_bin", "parse_bench_output", "load_graph_record",
            "BACKENDS"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ FIRMWARE = REPO_ROOT / "firmware"
 BACKENDS = ("qemu", "renode")
 MAGIC = 0x42435341  # 'ASCB'
 NO_DEBUG = 0xFFFFFFFF
-PARTS = ("conv1x1", "depthwise", "conv1x1", "add")  # fused-block parts 0..3 (expand, dw, project, add)
+N_PARTS = 4  # profiled parts of a fused step (firmware/app/bench_main.c: the "P" line)
 
 # QEMU with -icount shift=0 ran the reference bench at ~0.25 s per clip (232 clips x 98 M instructions
 # in 55.5 s; portable kernels: 20 clips x 354 M in 12.1 s; benchmarks/results/device_bench.json);
@@ -100,7 +100,7 @@ def parse_bench_output(text: str, n_classes: int, n_steps: int) -> dict:
                 frontend=int(f[2]), model=int(f[3]), logits=np.array([int(v) for v in f[4:]], np.int8))
         elif f[0] == "S" and len(f) == 2 + n_steps:
             items.setdefault(int(f[1]), {})["steps"] = [int(v) for v in f[2:]]
-        elif f[0] == "P" and len(f) == 2 + len(PARTS):
+        elif f[0] == "P" and len(f) == 2 + N_PARTS:
             items.setdefault(int(f[1]), {})["parts"] = [int(v) for v in f[2:]]
     return out
 
@@ -138,31 +138,6 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
 
 
 # ---------------------------------------------------------------------------------------------
-# MACs per layer (int8 graph)
-# ---------------------------------------------------------------------------------------------
-def graph_macs(graph) -> dict:
-    """layer index → multiply-accumulates of that layer (conv / depthwise / fc; 0 otherwise)."""
-    out = {}
-    for L in graph.layers:
-        y = graph.tensors[L.output].dims
-        n_out = y[0] * y[1] * y[2] * y[3]
-        f = L.params.get("filter_dims")
-        if L.kind in ("conv", "conv1x1"):
-            out[L.index] = n_out * f[1] * f[2] * f[3]
-        elif L.kind == "depthwise":
-            out[L.index] = n_out * f[1] * f[2]
-        elif L.kind == "fc":
-            out[L.index] = n_out * f[3]
-        else:
-            out[L.index] = 0
-    return out
-
-
-def _type_of(kind: str) -> str:
-    return kind if kind in ("conv", "conv1x1", "depthwise", "add") else "other"
-
-
-# ---------------------------------------------------------------------------------------------
 # bench
 # ---------------------------------------------------------------------------------------------
 def _default_out(rep: dict, export_dir: Path) -> Path:
@@ -172,9 +147,10 @@ def _default_out(rep: dict, export_dir: Path) -> Path:
     return export_dir / "bench"
 
 
-def _first_divergence(dev_dump: bytes, ref_input: np.ndarray, oracle, graph, plan) -> dict:
+def _first_divergence(dev_dump: bytes, ref_input: np.ndarray, oracle, rec: dict) -> dict:
     """Compare a device debug dump (int8 input, then (layer, bytes, data) per step) with the host
-    frontend's input and tflite-micro's intermediates; returns the first difference."""
+    frontend's input and tflite-micro's intermediates; returns the first difference. ``rec``: the
+    export's graph record (:func:`load_graph_record`)."""
     n_in = ref_input.size
     dev_in = np.frombuffer(dev_dump[:n_in], np.int8)
     ref_flat = ref_input.reshape(-1)
@@ -190,20 +166,42 @@ def _first_divergence(dev_dump: bytes, ref_input: np.ndarray, oracle, graph, pla
         pos += 8
         data = np.frombuffer(dev_dump[pos:pos + nbytes], np.int8)
         pos += nbytes
-        L = graph.layers[layer]
-        r = refs.get(L.output)
+        L = rec["layers"][layer]
+        r = refs.get(L["output"])
         if r is None:
             continue
         r = r.astype(np.int8).reshape(-1)
         if not np.array_equal(r, data):
             k = int(np.argmax(r != data))
-            idx = np.unravel_index(k, graph.tensors[L.output].shape)
-            step = next((st for st in plan.steps if not isinstance(st, int) and layer in st.layers), None)
-            return {"stage": "model", "layer": layer, "op": L.op, "kind": L.kind, "tflite_ops": L.op_indices,
-                    "fused_layers": None if step is None else step.layers,
-                    "tensor": graph.tensors[L.output].name, "element": [int(v) for v in idx],
+            t = rec["tensors"][str(L["output"])]
+            idx = np.unravel_index(k, t["shape"])
+            step = next((st for st in rec["steps"] if st["pattern"] and layer in st["layers"]), None)
+            return {"stage": "model", "layer": layer, "op": L["op"], "kind": L["kind"], "tflite_ops": L["tflite_ops"],
+                    "fused_layers": None if step is None else step["layers"],
+                    "tensor": t["name"], "element": [int(v) for v in idx],
                     "device": int(data[k]), "reference": int(r[k]), "n_diff": int((r != data).sum())}
     return {"stage": "output", "note": "every dumped step output matches; only the final logits differ"}
+
+
+def load_graph_record(export_dir) -> dict:
+    """The export's ``graph.json`` (:mod:`asc_edge.codegen.record`): the graph, execution steps and
+    arena plan its C was generated from.
+
+    Raises:
+        ExportError: missing, unreadable or of another format (re-export)."""
+    from asc_edge.codegen.record import FORMAT
+
+    path = Path(export_dir) / "graph.json"
+    hint = "re-run `asc-edge export RUN --target cmsis-nn` (exports before this version have no graph.json)"
+    try:
+        rec = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExportError(f"{path} is missing", hint=hint) from None
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path} is unreadable ({exc})", hint=hint) from None
+    if not isinstance(rec, dict) or rec.get("format") != FORMAT:
+        raise ExportError(f"{path} has an unknown format", hint=hint)
+    return rec
 
 
 def bench(export_dir, *, data=None, split: str = "test", limit: int | None = None, backend: str = "qemu",
@@ -229,8 +227,6 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         DeviceError / DataError / ExportError: see the module docstring. A device result that is
         not bit-identical is *reported* (``all_equal`` false, ``first_divergence``), not raised.
     """
-    from asc_edge.codegen.graph import build_graph
-    from asc_edge.codegen.planner import plan_for_device
     from asc_edge.export.oracle import TflmOracle
     from asc_edge.features.config import FrontendConfig
     from asc_edge.report.io import write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -255,9 +251,9 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     timings: dict[str, float] = {}
     fe = FrontendConfig.from_dict(rep["frontend"])
     tfl = export_dir / "model_int8.tflite"
-    graph = build_graph(tfl)
-    plan = plan_for_device(graph, rep["c_model"]["arena"].get("pre_scratch_bytes", 0))
-    n_classes, n_steps = graph.tensors[graph.output].size, len(plan.steps)
+    rec = load_graph_record(export_dir)
+    n_classes = int(np.prod(rec["tensors"][str(rec["output"])]["shape"]))
+    n_steps = len(rec["steps"])
     out_dir = Path(out_dir) if out_dir else _default_out(rep, export_dir)
 
     t0 = time.perf_counter()
@@ -304,13 +300,13 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
             _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP)
             first = {"clip": bad, "file": clips[bad].filename,
-                     **_first_divergence((work / "debug.bin").read_bytes(), ref_in[bad], oracle, graph, plan)}
+                     **_first_divergence((work / "debug.bin").read_bytes(), ref_in[bad], oracle, rec)}
         out_dir.mkdir(parents=True, exist_ok=True)
         kept = {kind: out_dir / f"bench_{nn}.{kind}" for kind in ("elf", "map")}
         write_bytes_atomic(kept["elf"], image.elf.read_bytes())
         write_bytes_atomic(kept["map"], image.map.read_bytes())
 
-    ins = _instruction_report(res, len(clips), graph, plan)
+    ins = _instruction_report(res, len(clips), rec)
     dev_pred = dev_logits.astype(np.int32).argmax(1)
     ref_pred = ref_logits.astype(np.int32).argmax(1)
     stack_hw, stack_res = res["stack"] or (None, None)
@@ -322,7 +318,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         "accuracy": {"device": float((dev_pred == targets).mean()), "reference": float((ref_pred == targets).mean()),
                      "labels_by_name": True},
         "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
-                   "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": plan.arena,
+                   "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": rec["plan"]["arena_bytes"],
                    "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
                    "handler_stack_bytes": mem.handler_stack_bytes},
         "instructions": ins,
@@ -338,7 +334,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     acc = report["accuracy"]
     log(f"device: {ins['model_mean'] / 1e6:.2f} M instructions/inference for {ins['model_macs'] / 1e6:.2f} M MACs "
         f"({ins['model_instructions_per_mac']:.2f} instructions/MAC), frontend {ins['frontend_mean'] / 1e6:.2f} M; "
-        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {plan.arena:,}, stack "
+        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {rec['plan']['arena_bytes']:,}, stack "
         f"high-water {stack_hw} of {stack_res})")
     log(f"accuracy on {len(clips)} clips: device {acc['device']:.4f}, reference {acc['reference']:.4f}")
     log(f"device == reference on {n_equal}/{len(clips)} clips" + ("" if first is None else f"; first divergence: {first}"))
@@ -371,37 +367,41 @@ def _load_clips(root: Path, split: str, limit: int | None, labels: list[str], fe
     return clips, targets, cache.waveforms(clips, progress=False)
 
 
-def _instruction_report(res: dict, n_clips: int, graph, plan) -> dict:
+def _instruction_report(res: dict, n_clips: int, rec: dict) -> dict:
     """Instructions (means over the clips) per stage, per plan step and per layer type, and per MAC.
 
-    Fused blocks are split into layer types by their profiled parts (:data:`PARTS`); steps that are
-    single layers count for their own type."""
+    ``rec``: the export's graph record. Layer types are the registry's report types
+    (:func:`asc_edge.codegen.ops.report_types`); a fused step is split into layer types by its
+    profiled parts (the pattern's ``parts``), a single-layer step counts for its layer's type."""
+    from asc_edge.codegen.ops import report_types
+
     items = [res["items"][i] for i in range(n_clips)]
-    macs = graph_macs(graph)
-    total_macs = int(sum(macs.values()))
+    layers = rec["layers"]
+    total_macs = int(sum(L["macs"] for L in layers))
     mean_steps = np.array([it["steps"] for it in items], dtype=np.int64).mean(0)
     mean_parts = np.array([it["parts"] for it in items], dtype=np.int64).mean(0)
     fe_instr = np.array([it["frontend"] for it in items], dtype=np.int64)
     model_instr = np.array([it["model"] for it in items], dtype=np.int64)
-    by_type = {t: {"instructions": 0.0, "macs": 0} for t in ("conv", "conv1x1", "depthwise", "add", "other")}
-    step_rows = []
-    for k, st in enumerate(plan.steps):
-        if isinstance(st, int):
-            L = graph.layers[st]
-            t = _type_of(L.kind)
+    by_type = {t: {"instructions": 0.0, "macs": 0} for t in report_types()}
+    step_rows, part_types = [], None
+    for k, st in enumerate(rec["steps"]):
+        ids = st["layers"]
+        m = sum(layers[i]["macs"] for i in ids)
+        if st["pattern"] is None:
+            L = layers[ids[0]]
+            t = L["report_type"]
             by_type[t]["instructions"] += float(mean_steps[k])
-            by_type[t]["macs"] += macs[st]
-            name, layer_ids, m = f"{st}: {L.kind}", [st], macs[st]
+            by_type[t]["macs"] += L["macs"]
+            name = f"{ids[0]}: {L['kind']}"
         else:
-            layer_ids = st.layers
-            m = sum(macs[i] for i in layer_ids)
-            name = f"{st.first}-{st.last}: fused IR" + (" +add" if len(layer_ids) == 4 else "")
-            for i in layer_ids:
-                by_type[_type_of(graph.layers[i].kind)]["macs"] += macs[i]
-        step_rows.append({"step": k, "name": name, "layers": layer_ids, "macs": int(m),
+            part_types = st["parts"]
+            name = f"{ids[0]}-{ids[-1]}: fused {st['pattern']}" + (" +add" if len(ids) == 4 else "")
+            for i in ids:
+                by_type[layers[i]["report_type"]]["macs"] += layers[i]["macs"]
+        step_rows.append({"step": k, "name": name, "layers": ids, "macs": int(m),
                           "instructions": float(mean_steps[k]),
                           "instructions_per_mac": float(mean_steps[k] / m) if m else None})
-    for p, t in enumerate(PARTS):
+    for p, t in enumerate(part_types or []):
         by_type[t]["instructions"] += float(mean_parts[p])
     for v in by_type.values():
         v["instructions_per_mac"] = v["instructions"] / v["macs"] if v["macs"] else None

@@ -22,8 +22,9 @@ Everything is written to a temporary sibling of ``out_dir`` which is renamed ove
 depthwise kernel by the code generator, not rewritten in the file), ``onnx2tf.log``, ``c/model.h``,
 ``c/model.c`` (inverted-residual blocks fused row by row; the int8 input and the frontend's work
 area planned inside the arena), ``c/asc_frontend_config.h`` + ``c/asc_frontend_tables.c`` (the C
-log-mel frontend's tables for the checkpoint's frontend, quantising to the model's input scale) and
-``report.json`` (versions, sha256 of every file, wall time per stage, all checks).
+log-mel frontend's tables for the checkpoint's frontend, quantising to the model's input scale),
+``graph.json`` (the layer graph, execution steps and arena plan the C was generated from:
+:mod:`asc_edge.codegen.record`; ``asc-edge bench`` reads it) and ``report.json`` (versions, sha256 of every file, wall time per stage, all checks).
 onnx2tf's scratch (SavedModel and its other variants) goes to a temporary directory that is deleted.
 The generated C is compiled fresh for the host check (``host_build`` time) and the library is not
 kept in ``out_dir``.
@@ -222,6 +223,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             from asc_edge.codegen.graph import build_graph
             from asc_edge.codegen.host_model import HOST_MODEL_CFLAGS, HostModel, build_host_model, compare_with_oracle
             from asc_edge.codegen.planner import plan_arena, plan_for_device
+            from asc_edge.codegen.record import graph_record
 
             t0 = time.perf_counter()
             graph = build_graph(tmp / "model_int8.tflite")
@@ -230,6 +232,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             plan = plan_for_device(graph, pre_scratch=work_bytes(fe))
             layer_plan = plan_arena(graph)  # unfused, input outside: the layer-by-layer reference
             emitted = emit_model(graph, plan, tmp / "c")
+            write_json_atomic(tmp / "graph.json", graph_record(graph, plan))  # what `bench` reads
             t_in = graph.tensors[graph.input]
             fe_tables = emit_frontend_tables(fe, t_in.scale, t_in.zero_point, tmp / "c")
             stage("codegen", t0)
@@ -242,8 +245,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             pool = test.features
             if len(pool) < n_check:
                 pool = np.concatenate([pool, train.features[:n_check - len(pool)]])
-            cmp = compare_with_oracle(tmp / "model_int8.tflite", pool, n_check, oracle=oracle, host=host,
-                                      debug_layers=debug_clips)
+            cmp = compare_with_oracle(oracle, host, pool, n_check, debug_layers=debug_clips)
             stage("host_check", t0)
             if not cmp["all_equal"] or cmp["first_mismatch"] is not None:
                 raise ExportError(f"host C differs from tflite-micro on {cmp['n_clips'] - cmp['n_equal']}/"

@@ -316,7 +316,6 @@ static void asc_gemm_s8(const int8_t *x, int32_t n_px, const int8_t *w, int32_t 
  * output = SSAT8((SMMLAR(A, m, kc + (A >> 31))) >> r): ADD, SMMLAR, ASR, SSAT, STRB per output
  * (|A m| < 2^62 and |c| < 2^29: the 64-bit sum never wraps). Only for the full int8 activation
  * range; everything else takes the int8 GEMM above. */
-#define ASC_PW_MAX_K 128              /* K <= 128: the weight buffer and the unrolled loop */
 #define ASC_PW_XBUF_WORDS 640         /* 2560 bytes of widened pixel pairs (stack): 9 px at K = 128 */
 #define ASC_PW_CONV_XBUF_WORDS 896    /* 3584 bytes for the general conv (not nested in a fused block): fewer
                                         * chunks, so fewer re-widenings of its filter (no pre-widened copy) */

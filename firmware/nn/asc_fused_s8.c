@@ -25,8 +25,8 @@ void ASC_NN_PROFILE(int32_t part);
 #endif
 
 /* Output rows per step: the expansion, depthwise, projection and ADD each run on ASC_IR_ROWS
- * rows at a time (fewer per-call overheads, even pixel counts for the 2-pixel GEMM). Must match
- * asc_edge/codegen/fusion.py (scratch size). */
+ * rows at a time (fewer per-call overheads, even pixel counts for the 2-pixel GEMM). The code
+ * generator takes the scratch size from asc_inverted_residual_s8_get_buffer_size. */
 #define ASC_IR_ROWS 4
 
 static int asc_ir_args_ok(const asc_nn_inverted_residual_params *p, const asc_nn_dims *in,

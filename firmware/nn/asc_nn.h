@@ -169,6 +169,10 @@ asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_p
  *   [ L(o, 4g, 4g+2), L(o, 4g+1, 4g+3), L(o+1, 4g, 4g+2), L(o+1, 4g+1, 4g+3) ],
  * L(o, i, j) = int16 lanes 2*w[o][i] (bits 0-15) and 2*w[o][j] (bits 16-31), 0 past in_c.
  * Writes asc_convolve_1x1_s8_widened_size() words to dst (dst NULL: only returns the size). */
+/* The DSP 1x1 GEMM reads a pre-widened filter only when the input channel count K is at most this
+ * (its weight buffer and unrolled loop); larger K always takes the int8 path. The code generator reads
+ * this define (asc_edge.codegen.c_abi) to decide whether storing a widened copy pays. */
+#define ASC_PW_MAX_K 128
 int32_t asc_convolve_1x1_s8_widened_size(const asc_nn_dims *filter_dims);
 int32_t asc_convolve_1x1_s8_widen_filter(const asc_nn_dims *filter_dims, const int8_t *filter_data, int32_t *dst);
 
