@@ -7,7 +7,7 @@ environment has — see ``scripts/requirements-export.txt``):
   onnxruntime).
 - :mod:`asc_edge.export.tflite` — :func:`convert_int8_tflite` (onnx2tf + TensorFlow's
   TFLiteConverter, full-integer post-training quantisation) and :func:`inspect_tflite`
-  (flatbuffer reader, ``tflite`` package).
+  (a plain-dict summary of a ``.tflite``, read with :func:`asc_edge.codegen.tflite_reader.read_tflite`).
 - :mod:`asc_edge.export.oracle` — :class:`TflmOracle`, the bit-exact int8 reference
   (tflite-micro's Python interpreter, i.e. TFLM's reference kernels).
 

@@ -1,4 +1,4 @@
-"""ONNX → full-integer int8 TFLite with onnx2tf, and a reader for the resulting flatbuffer.
+"""ONNX → full-integer int8 TFLite with onnx2tf, and a summary of the resulting flatbuffer.
 
 Conversion (:func:`convert_int8_tflite`) runs onnx2tf 1.29.24 in a subprocess (its own
 TensorFlow, its log captured, a timeout) with
@@ -56,62 +56,64 @@ _WEIGHTED_OPS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 """Operators with a weight tensor (input 1) → the per-channel quantised dimension TFLite uses."""
 
 
-# ----------------------------------------------------------------------------- flatbuffer reader
+# ----------------------------------------------------------------------------- flatbuffer summary
+
+_OPTION_FIELDS = {
+    "padding": ("padding",), "stride": ("strideH", "strideW"), "dilation": ("dilationHFactor", "dilationWFactor"),
+    "filter": ("filterHeight", "filterWidth"), "activation": ("fusedActivationFunction",),
+    "depth_multiplier": ("depthMultiplier",), "axis": ("axis",), "begin_mask": ("beginMask",),
+    "end_mask": ("endMask",), "ellipsis_mask": ("ellipsisMask",), "new_axis_mask": ("newAxisMask",),
+    "shrink_axis_mask": ("shrinkAxisMask",), "keep_dims": ("keepDims",), "keep_num_dims": ("keepNumDims",),
+}
+"""Summary option key → the schema field(s) of :func:`~asc_edge.codegen.tflite_reader.read_tflite`'s
+generic options it is made of (two fields: an ``[h, w]`` pair)."""
+
+_BOOL_OPTIONS = ("keep_dims", "keep_num_dims")
+
+_POOL = ("padding", "stride", "filter", "activation")
+_SLICE = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+_SUMMARY_OPTIONS = {
+    "CONV_2D": ("padding", "stride", "dilation", "activation"),
+    "DEPTHWISE_CONV_2D": ("padding", "stride", "dilation", "activation", "depth_multiplier"),
+    "AVERAGE_POOL_2D": _POOL, "MAX_POOL_2D": _POOL,
+    "ADD": ("activation",), "MUL": ("activation",), "SUB": ("activation",),
+    "CONCATENATION": ("axis", "activation"), "STRIDED_SLICE": _SLICE, "MEAN": ("keep_dims",),
+    "FULLY_CONNECTED": ("activation", "keep_num_dims"),
+}
+"""Operator → the options :func:`inspect_tflite` reports for it (all others: none)."""
 
 
-def _enum_names(enum_cls) -> dict[int, str]:
-    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
-
-
-def _options(op, op_name: str) -> dict:
-    """The builtin options that matter for int8 codegen, as plain values."""
-    import tflite
-
-    table = op.BuiltinOptions()
-    if table is None:
+def _summary_options(op_name: str, options: dict) -> dict:
+    """The reader's generic schema options → the summary's keys (see ``_SUMMARY_OPTIONS``)."""
+    if not options:
         return {}
-    pad = _enum_names(tflite.Padding)
-    act = _enum_names(tflite.ActivationFunctionType)
-    if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        o = tflite.Conv2DOptions() if op_name == "CONV_2D" else tflite.DepthwiseConv2DOptions()
-        o.Init(table.Bytes, table.Pos)
-        d = {"padding": pad.get(o.Padding()), "stride": [o.StrideH(), o.StrideW()],
-             "dilation": [o.DilationHFactor(), o.DilationWFactor()],
-             "activation": act.get(o.FusedActivationFunction())}
-        if op_name == "DEPTHWISE_CONV_2D":
-            d["depth_multiplier"] = o.DepthMultiplier()
-        return d
-    if op_name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        o = tflite.Pool2DOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"padding": pad.get(o.Padding()), "stride": [o.StrideH(), o.StrideW()],
-                "filter": [o.FilterHeight(), o.FilterWidth()], "activation": act.get(o.FusedActivationFunction())}
-    if op_name in ("ADD", "MUL", "SUB"):
-        o = {"ADD": tflite.AddOptions, "MUL": tflite.MulOptions, "SUB": tflite.SubOptions}[op_name]()
-        o.Init(table.Bytes, table.Pos)
-        return {"activation": act.get(o.FusedActivationFunction())}
-    if op_name == "CONCATENATION":
-        o = tflite.ConcatenationOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"axis": o.Axis(), "activation": act.get(o.FusedActivationFunction())}
-    if op_name == "STRIDED_SLICE":
-        o = tflite.StridedSliceOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"begin_mask": o.BeginMask(), "end_mask": o.EndMask(), "ellipsis_mask": o.EllipsisMask(),
-                "new_axis_mask": o.NewAxisMask(), "shrink_axis_mask": o.ShrinkAxisMask()}
-    if op_name == "MEAN":
-        o = tflite.ReducerOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"keep_dims": bool(o.KeepDims())}
-    if op_name == "FULLY_CONNECTED":
-        o = tflite.FullyConnectedOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"activation": act.get(o.FusedActivationFunction()), "keep_num_dims": bool(o.KeepNumDims())}
-    return {}
+    out = {}
+    for key in _SUMMARY_OPTIONS.get(op_name, ()):
+        vals = [options.get(f) for f in _OPTION_FIELDS[key]]
+        v = vals if len(vals) > 1 else vals[0]
+        out[key] = bool(v) if key in _BOOL_OPTIONS else v
+    return out
+
+
+def _tensor_summary(t) -> dict:
+    """One :class:`~asc_edge.codegen.tflite_reader.TensorInfo` (or None: an absent optional
+    input) as a plain dict (see :func:`inspect_tflite`)."""
+    if t is None:
+        return {"tensor": -1}
+    d = {"tensor": t.index, "name": t.name, "shape": list(t.shape), "dtype": t.dtype, "const": t.const}
+    if t.const and t.dtype in ("INT32", "INT64") and len(t.shape) <= 2 and t.data.size <= 16:
+        d["values"] = t.data.tolist() if t.shape else t.data.reshape(-1).tolist()  # paddings, slice bounds, axes
+    if t.quantized:
+        d.update(scale=t.scale, zero_point=t.zero_point, n_scales=len(t.scales),
+                 quantized_dimension=t.quantized_dimension, zero_points_all_zero=bool(np.all(t.zero_points == 0)))
+    return d
 
 
 def inspect_tflite(model) -> dict:
     """Describe a ``.tflite`` flatbuffer (path or bytes): operators, tensors, quantisation.
+
+    Read once with :func:`asc_edge.codegen.tflite_reader.read_tflite` (the project's one
+    ``.tflite`` reader) and summarised as plain values (JSON-ready) for reports and checks.
 
     Returns a dict:
 
@@ -122,10 +124,12 @@ def inspect_tflite(model) -> dict:
       quantised tensors ``scale``/``zero_point`` (first element) and ``n_scales``,
       ``quantized_dimension``; small constant int32 tensors also carry their ``values``, e.g.
       PAD paddings ``[[0, 0], [1, 1], [1, 1], [0, 0]]``, STRIDED_SLICE begin/end/strides, MEAN
-      axes, RESHAPE shape), ``options`` (padding, stride, fused activation, …) and for
-      CONV_2D ``groups`` (input channels / filter input channels; > 1 means a grouped conv).
+      axes, RESHAPE shape), ``options`` (padding, stride ``[h, w]``, dilation, filter, fused
+      activation, depth_multiplier, axis, slice masks, keep_dims, …) and for CONV_2D ``groups``
+      (input channels / filter input channels; > 1 means a grouped conv).
     - ``op_counts``: op name → count; ``n_ops``; ``n_tensors``.
-    - ``input`` / ``output``: the graph's (single) input and output tensor summaries.
+    - ``input`` / ``output``: the graph's (first) input and output tensor summaries;
+      ``n_inputs`` / ``n_outputs``; ``bytes``: the file size.
     - ``weights``: for each CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: op index, weight
       dtype, whether it is per-channel (``n_scales`` == output channels on the expected
       dimension), weight zero points all 0, bias dtype.
@@ -134,64 +138,25 @@ def inspect_tflite(model) -> dict:
     - ``float_tensors``: non-constant float tensors (must be empty for a full-integer model).
 
     Raises:
-        ExportError: not a readable TFLite flatbuffer.
+        ExportError: missing file, or not a readable TFLite flatbuffer.
     """
-    import tflite
+    from asc_edge.codegen.tflite_reader import read_tflite
 
-    if isinstance(model, (str, os.PathLike)):
-        p = Path(model)
-        if not p.is_file():
-            raise ExportError(f"{p}: TFLite model not found", hint="run the int8 conversion first")
-        buf = p.read_bytes()
-    else:
-        buf = bytes(model)
-    try:
-        if len(buf) < 8 or buf[4:8] != b"TFL3":
-            raise ValueError("missing the TFL3 file identifier")
-        m = tflite.Model.GetRootAsModel(buf, 0)
-        if m.SubgraphsLength() < 1:
-            raise ValueError("no subgraph")
-        sg = m.Subgraphs(0)
-    except Exception as exc:
-        raise ExportError(f"not a TFLite flatbuffer ({type(exc).__name__}: {exc})",
-                          hint="re-run the int8 conversion; the file is truncated or of another format") from None
-
-    dtypes = _enum_names(tflite.TensorType)
+    tm = read_tflite(model if isinstance(model, (str, os.PathLike)) else bytes(model))
+    summaries = [_tensor_summary(t) for t in tm.tensors]
 
     def tensor(i: int) -> dict:
-        if i < 0:
-            return {"tensor": -1}
-        t = sg.Tensors(i)
-        buf_idx = t.Buffer()
-        const = buf_idx > 0 and m.Buffers(buf_idx).DataLength() > 0
-        d = {"tensor": int(i), "name": t.Name().decode("utf-8", "replace"),
-             "shape": [int(s) for s in t.ShapeAsNumpy()] if t.ShapeLength() else [],
-             "dtype": dtypes.get(t.Type(), str(t.Type())), "const": bool(const)}
-        if const and d["dtype"] in ("INT32", "INT64") and t.ShapeLength() <= 2:
-            vals = m.Buffers(buf_idx).DataAsNumpy().view(np.int32 if d["dtype"] == "INT32" else np.int64)
-            if vals.size <= 16:  # small parameter tensors: paddings, slice bounds, axes, shapes
-                d["values"] = vals.reshape(d["shape"]).tolist() if d["shape"] else vals.tolist()
-        q = t.Quantization()
-        if q is not None and q.ScaleLength() > 0:
-            scales = q.ScaleAsNumpy()
-            zps = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(1, np.int64)
-            d.update(scale=float(scales[0]), zero_point=int(zps[0]), n_scales=int(len(scales)),
-                     quantized_dimension=int(q.QuantizedDimension()),
-                     zero_points_all_zero=bool(np.all(zps == 0)))
-        return d
+        return {"tensor": -1} if i < 0 else summaries[i]
 
     ops, weights, grouped, non_builtin = [], [], [], []
-    for i in range(sg.OperatorsLength()):
-        op = sg.Operators(i)
-        oc = m.OperatorCodes(op.OpcodeIndex())
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        name = tflite.opcode2name(code)
-        if name == "CUSTOM":
-            name = f"CUSTOM:{oc.CustomCode().decode('utf-8', 'replace') if oc.CustomCode() else '?'}"
+    for op in tm.ops:
+        i, name = op.index, op.op
+        if name.startswith("CUSTOM:"):
             non_builtin.append({"index": i, "op": name})
-        ins = [tensor(int(j)) for j in (op.InputsAsNumpy() if op.InputsLength() else [])]
-        outs = [tensor(int(j)) for j in (op.OutputsAsNumpy() if op.OutputsLength() else [])]
-        entry = {"index": i, "op": name, "inputs": ins, "outputs": outs, "options": _options(op, name)}
+        ins = [tensor(j) for j in op.inputs]
+        outs = [tensor(j) for j in op.outputs]
+        entry = {"index": i, "op": name, "inputs": ins, "outputs": outs,
+                 "options": _summary_options(name, op.options)}
         if name in _WEIGHTED_OPS and len(ins) >= 2:
             w = ins[1]
             qdim = _WEIGHTED_OPS[name]
@@ -211,25 +176,21 @@ def inspect_tflite(model) -> dict:
             })
         ops.append(entry)
 
-    float_tensors = []
-    for i in range(sg.TensorsLength()):
-        t = tensor(i)
-        if t["dtype"] in ("FLOAT32", "FLOAT16", "FLOAT64") and not t["const"]:
-            float_tensors.append(t["name"])
+    float_tensors = [t["name"] for t in summaries if t["dtype"] in ("FLOAT32", "FLOAT16", "FLOAT64") and not t["const"]]
     return {
         "ops": ops,
         "op_counts": dict(Counter(o["op"] for o in ops)),
         "n_ops": len(ops),
-        "n_tensors": int(sg.TensorsLength()),
-        "input": tensor(int(sg.Inputs(0))) if sg.InputsLength() else None,
-        "output": tensor(int(sg.Outputs(0))) if sg.OutputsLength() else None,
-        "n_inputs": int(sg.InputsLength()),
-        "n_outputs": int(sg.OutputsLength()),
+        "n_tensors": len(tm.tensors),
+        "input": tensor(tm.inputs[0]) if tm.inputs else None,
+        "output": tensor(tm.outputs[0]) if tm.outputs else None,
+        "n_inputs": len(tm.inputs),
+        "n_outputs": len(tm.outputs),
         "weights": weights,
         "grouped_conv": grouped,
         "non_builtin": non_builtin,
         "float_tensors": float_tensors,
-        "bytes": len(buf),
+        "bytes": tm.bytes,
     }
 
 
@@ -302,12 +263,12 @@ def rewrite_grouped_conv_as_depthwise(data: bytes) -> tuple[bytes, list[int]]:
         ExportError: not a TFLite flatbuffer.
     """
     import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
+    from asc_edge.codegen.tflite_reader import read_tflite, schema
+
+    fb = schema()
     data = bytes(data)
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ExportError("not a TFLite flatbuffer (no TFL3 identifier)", hint="pass the bytes of a .tflite file")
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
+    model = read_tflite(data).model  # the mutable ModelT, changed in place below
     buffer_users = Counter(t.buffer for sg in model.subgraphs for t in (sg.tensors or []))
 
     def code_of(oc) -> int:
