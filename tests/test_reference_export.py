@@ -25,7 +25,7 @@ def test_files_match_their_recorded_hashes():
     rep = json.loads((REF / "report.json").read_text())
     assert rep["checkpoint_sha256"] == _sha(CKPT)
     assert set(rep["hashes"]) >= {"model.onnx", "model_int8.tflite", "c/model.c", "c/model.h",
-                                  "c/asc_frontend_config.h", "c/asc_frontend_tables.c"}
+                                  "c/asc_frontend_config.h", "c/asc_frontend_tables.c", "graph.json"}
     for rel, h in rep["hashes"].items():
         assert _sha(REF / rel) == h, f"{rel} changed since the export was made: regenerate it"
     assert rep["complexity"]["params"] == 61_148 and rep["model"] == "cp-mobile"
@@ -39,13 +39,17 @@ def test_generated_c_is_reproduced_by_this_commit(tmp_path):
     from asc_edge.codegen.emit_c import emit_model
     from asc_edge.codegen.graph import build_graph
     from asc_edge.codegen.planner import plan_for_device
+    from asc_edge.codegen.record import graph_record
     from asc_edge.device.frontend_c import emit_frontend_tables, work_bytes
     from asc_edge.features.config import FrontendConfig
 
     rep = json.loads((REF / "report.json").read_text())
     fe = FrontendConfig.from_dict(rep["frontend"])
     g = build_graph(REF / "model_int8.tflite")
-    emit_model(g, plan_for_device(g, pre_scratch=work_bytes(fe)), tmp_path)
+    plan = plan_for_device(g, pre_scratch=work_bytes(fe))
+    emit_model(g, plan, tmp_path)
+    # graph.json (what `asc-edge bench` reads) is the record of this very graph and plan
+    assert json.loads((REF / "graph.json").read_text()) == json.loads(json.dumps(graph_record(g, plan)))
     t = g.tensors[g.input]
     emit_frontend_tables(fe, t.scale, t.zero_point, tmp_path)
     for f in ("model.c", "model.h", "asc_frontend_config.h", "asc_frontend_tables.c"):

@@ -18,7 +18,7 @@ import numpy as np
 
 from asc_edge.errors import ExportError
 
-from .kernels_host import NN_DIR, REPO_ROOT, VARIANT_FLAGS, KernelError, build_shared_library, kernel_sources
+from .kernels_host import NN_DIR, REPO_ROOT, VARIANT_FLAGS, KernelError, build_kernels, build_shared_library
 
 __all__ = ["build_host_model", "HostModel", "compare_with_oracle", "HOST_MODEL_CFLAGS"]
 
@@ -29,16 +29,19 @@ _LAYER_FN = C.CFUNCTYPE(None, C.c_int32, C.POINTER(C.c_int8), C.c_int32, C.c_voi
 
 
 def build_host_model(model_dir, cc: str | None = None, build_dir=None, variant: str = "portable") -> Path:
-    """Compile ``model_dir/model.c`` with every ``firmware/nn/*.c`` into a shared library; returns
-    its path. ``variant``: ``"portable"`` (plain C paths) or ``"dsp"`` (the Cortex-M4 DSP paths with
+    """Compile ``model_dir/model.c`` into a shared library linked against the host build of
+    ``firmware/nn`` (:func:`~asc_edge.codegen.kernels_host.build_kernels`, compiled once per variant
+    and cached); returns its path. ``variant``: ``"portable"`` (plain C paths) or ``"dsp"`` (the Cortex-M4 DSP paths with
     the ACLE intrinsics emulated, ``-DASC_NN_EMULATE_DSP``). Raises ExportError (with the
     compiler's message) on failure."""
     model_dir = Path(model_dir)
     if variant not in VARIANT_FLAGS:
         raise ExportError(f"unknown kernel variant {variant!r}", hint="portable or dsp")
     try:
-        return build_shared_library(f"asc_model_{variant}", [model_dir / "model.c", *kernel_sources()],
-                                    [model_dir, NN_DIR], HOST_MODEL_CFLAGS + VARIANT_FLAGS[variant],
+        kernels = build_kernels(variant, cc=cc)  # compiled once per variant, shared by every model
+        return build_shared_library(f"asc_model_{variant}", [model_dir / "model.c", kernels],
+                                    [model_dir, NN_DIR],
+                                    HOST_MODEL_CFLAGS + VARIANT_FLAGS[variant] + [f"-Wl,-rpath,{kernels.parent}"],
                                     cc=cc, build_dir=build_dir or BUILD_DIR)
     except KernelError as exc:
         raise ExportError(f"host build of the generated model failed:\n{exc}", hint="a code generator bug") from exc

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Op", "OpCase", "register", "load", "KINDS", "BUILTINS", "op_for", "report_types"]
 
@@ -38,19 +38,19 @@ BUILTINS: dict = {}
 
 @dataclass
 class OpCase:
-    """One random single-operator test case.
+    """One random single-operator test case: a one-input TensorFlow function that the test
+    converts to a full-integer ``.tflite`` and runs through the generated C and tflite-micro.
 
-    ``name``: unique id; ``inputs``: activation input shapes (NHWC); ``ranges``: per input, the
-    float range (lo, hi) the representative data set is drawn from (it sets the quantisation);
-    ``build``: ``build(tf, *inputs) -> output`` with TensorFlow ops (run in the kernel-model script
-    only); ``expect_ops``: builtins the converted model must contain (checks the case tests what it
-    says)."""
+    ``name``: unique id; ``shape``: the input's shape (NHWC or ``(batch, depth)``); ``range``: the
+    float range (lo, hi) the representative data set is drawn from (it sets the input
+    quantisation); ``build``: ``build(tf, x) -> output`` with TensorFlow ops (a second operand is
+    derived from ``x``, e.g. ``x * c`` for another scale); ``expect_ops``: builtins the converted
+    model must contain, so the case tests what it says."""
     name: str
-    inputs: list
-    ranges: list
+    shape: list
+    range: tuple
     build: object
     expect_ops: tuple = ()
-    extra: dict = field(default_factory=dict)
 
 
 class Op:

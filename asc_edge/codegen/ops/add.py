@@ -58,15 +58,22 @@ def emit_binary(L, em, fn: str) -> list:
 
 
 def binary_cases(rng, name: str, builtin: str, fn, n: int = 4) -> list:
-    """Random two-activation cases of ``fn(tf, a, b)``, the last ``n // 2`` broadcasting b."""
+    """Random cases of ``fn(tf, a, b)`` on one input ``x``: ``a = x``, ``b = x · c`` (a per-channel
+    constant, so b has its own scale); the second half broadcasts ``b`` as ``(1, 1, 1, C)`` (its mean
+    over H and W)."""
     out = []
     for i in range(n):
         shape = [1, int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 33)) | 1]
-        shape2 = list(shape)
-        if i >= n // 2:  # broadcast: (1,1,1,C), (1,1,W,C) onto (1,H,W,C)
-            shape2 = [1, 1, 1, shape[3]] if i % 2 == 0 else [1, 1, shape[2], shape[3]]
-        out.append(OpCase(f"{name}_{i}_{'x'.join(map(str, shape2))}", [shape, shape2],
-                          [_range(rng), _range(rng)], fn, (builtin,)))
+        c = (rng.uniform(0.2, 1.0, shape[3]) * rng.choice([-1, 1], shape[3]) * 10 ** rng.uniform(-1, 1)).astype("float32")
+        bcast = i >= n // 2
+
+        def build(tf, x, c=c, bcast=bcast):
+            b = x * c
+            if bcast:
+                b = tf.reduce_mean(b, axis=[1, 2], keepdims=True)
+            return fn(tf, x, b)
+
+        out.append(OpCase(f"{name}_{i}{'_bcast' if bcast else ''}", shape, _range(rng), build, (builtin,)))
     return out
 
 

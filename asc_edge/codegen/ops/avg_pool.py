@@ -39,7 +39,7 @@ def pool_cases(rng, name: str, builtin: str, tf_fn: str) -> list:
     for filt, stride, pad in [((2, 2), (2, 2), "VALID"), ((3, 3), (1, 1), "SAME"), ((3, 3), (2, 2), "SAME"),
                               ((2, 1), (2, 1), "VALID"), ((3, 2), (2, 1), "SAME")]:
         shape = [1, int(rng.integers(4, 12)), int(rng.integers(4, 12)), int(rng.integers(3, 25)) | 1]
-        out.append(OpCase(f"{name}_{filt[0]}{filt[1]}_s{stride[0]}{stride[1]}_{pad}", [shape], [_range(rng)],
+        out.append(OpCase(f"{name}_{filt[0]}{filt[1]}_s{stride[0]}{stride[1]}_{pad}", shape, _range(rng),
                           lambda tf, x, f=filt, s=stride, p=pad: getattr(tf.nn, tf_fn)(x, f, s, p), (builtin,)))
     return out
 

@@ -47,12 +47,16 @@ class Concatenation(Op):
                 f"st = {self.c_function}(ins, in_d, {n}, {L.params.axis}, &out_d, {em.ptr(L.output)});"]
 
     def cases(self, rng):
+        """Two slices of one input concatenated (slices keep the input's quantisation, as the
+        converter needs for a byte-copy CONCATENATION)."""
         out = []
         for axis in (1, 2, 3):
-            a = [1, int(rng.integers(2, 8)), int(rng.integers(2, 8)), int(rng.integers(2, 9))]
-            b = list(a)
-            b[axis] = int(rng.integers(1, 6))
-            r = _range(rng)  # one range: the converter gives inputs and output one quantisation
-            out.append(OpCase(f"concat_axis{axis}", [a, b], [r, r],
-                              lambda tf, x, y, ax=axis: tf.concat([x, y], ax), ("CONCATENATION",)))
+            shape = [1, int(rng.integers(3, 8)), int(rng.integers(3, 8)), int(rng.integers(3, 9))]
+            k = int(rng.integers(1, shape[axis]))
+
+            def build(tf, x, ax=axis, k=k):
+                a = x[tuple(slice(0, k) if d == ax else slice(None) for d in range(4))]  # STRIDED_SLICE
+                return tf.concat([x, a], ax)
+
+            out.append(OpCase(f"concat_axis{axis}", shape, _range(rng), build, ("CONCATENATION",)))
         return out

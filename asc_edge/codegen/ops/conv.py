@@ -128,8 +128,7 @@ def conv_cases(rng, k, stride, padding, cin, cout=None, groups=1, name="conv"):
         y = tf.nn.bias_add(y, bias)
         return {"NONE": y, "RELU": tf.nn.relu(y), "RELU6": tf.nn.relu6(y)}[act]
 
-    return OpCase(f"{name}_k{k[0]}x{k[1]}_s{stride[0]}{stride[1]}_{padding}_c{cin}g{groups}", [[1, h, w, cin]],
-                  [_range(rng)], build, ("CONV_2D",))
+    return OpCase(f"{name}_k{k[0]}x{k[1]}_s{stride[0]}{stride[1]}_{padding}_c{cin}g{groups}", [1, h, w, cin], _range(rng), build, ("CONV_2D",))
 
 
 def _range(rng) -> tuple:

@@ -53,5 +53,5 @@ def _dw_case(rng, c, mult, k, stride, padding):
         y = tf.nn.bias_add(tf.nn.depthwise_conv2d(x, filt, strides=[1, *stride, 1], padding=padding), bias)
         return {"NONE": y, "RELU": tf.nn.relu(y), "RELU6": tf.nn.relu6(y)}[act]
 
-    return OpCase(f"dw_k{k[0]}_s{stride[0]}{stride[1]}_{padding}_c{c}m{mult}", [[1, h, w, c]], [_range(rng)], build,
+    return OpCase(f"dw_k{k[0]}_s{stride[0]}{stride[1]}_{padding}_c{c}m{mult}", [1, h, w, c], _range(rng), build,
                   ("DEPTHWISE_CONV_2D",))

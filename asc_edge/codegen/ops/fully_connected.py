@@ -66,5 +66,5 @@ class FullyConnected(Op):
                 y = tf.matmul(x, wt) + b
                 return tf.nn.relu(y) if relu else y
 
-            out.append(OpCase(f"fc_{depth}x{units}_{i}", [[1, depth]], [_range(rng)], build, ("FULLY_CONNECTED",)))
+            out.append(OpCase(f"fc_{depth}x{units}_{i}", [1, depth], _range(rng), build, ("FULLY_CONNECTED",)))
         return out

@@ -39,6 +39,6 @@ class Mean(Op):
         out = []
         for i in range(4):
             shape = [1, int(rng.integers(1, 20)), int(rng.integers(1, 20)), int(rng.integers(3, 33)) | 1]
-            out.append(OpCase(f"mean_hw_{i}", [shape], [_range(rng)],
+            out.append(OpCase(f"mean_hw_{i}", shape, _range(rng),
                               lambda tf, x, k=bool(i % 2): tf.reduce_mean(x, axis=[1, 2], keepdims=k), ("MEAN",)))
         return out

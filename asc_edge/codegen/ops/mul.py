@@ -37,5 +37,5 @@ class Mul(Op):
         for i in range(2):  # activation x per-channel constant
             shape = [1, int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 17)) | 1]
             c = (rng.uniform(-1, 1, shape[3]) * 10 ** rng.uniform(-1, 1)).astype(np.float32)
-            out.append(OpCase(f"mul_const_{i}", [shape], [_range(rng)], lambda tf, a, c=c: a * c, ("MUL",)))
+            out.append(OpCase(f"mul_const_{i}", shape, _range(rng), lambda tf, a, c=c: a * c, ("MUL",)))
         return out

@@ -76,6 +76,6 @@ class StridedSlice(Op):
             shape = [1, int(rng.integers(3, 10)), int(rng.integers(3, 10)), int(rng.integers(3, 17))]
             b = [0, int(rng.integers(0, 2)), int(rng.integers(0, 2)), 0]
             s = [1, int(rng.integers(1, 3)), int(rng.integers(1, 3)), 1]
-            out.append(OpCase(f"slice_{i}", [shape], [_range(rng)],
+            out.append(OpCase(f"slice_{i}", shape, _range(rng),
                               lambda tf, x, b=b, s=s, e=shape: tf.strided_slice(x, b, e, s), ("STRIDED_SLICE",)))
         return out

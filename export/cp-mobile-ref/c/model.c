@@ -4016,10 +4016,10 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     asc_nn_status st;
     /* layer 0: CONV_2D (tflite op 0,1) -> conv, out [1, 128, 33, 8] @ arena+32 */
     {
-        static const asc_nn_per_channel_quant q = {L0_mult, L0_shift};
-        static const asc_nn_dims in_d = {1, 256, 65, 1}, f_d = {8, 3, 3, 1}, out_d = {1, 128, 33, 8};
-        const asc_nn_context ctx = {arena + 0, 18};
-        static const asc_nn_conv_params p = {8, -128, {2, 2}, {1, 1}, {1, 1}, {-128, 127}};
+        const asc_nn_context ctx = {.buf = arena + 0, .size = 18};
+        static const asc_nn_per_channel_quant q = {.multiplier = L0_mult, .shift = L0_shift};
+        static const asc_nn_dims in_d = {.n = 1, .h = 256, .w = 65, .c = 1}, f_d = {.n = 8, .h = 3, .w = 3, .c = 1}, out_d = {.n = 1, .h = 128, .w = 33, .c = 8};
+        static const asc_nn_conv_params p = {.input_offset = 8, .output_offset = -128, .stride = {.h = 2, .w = 2}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
         st = asc_convolve_s8(&ctx, &p, &q, &in_d, ((int8_t *)input), &f_d, L0_filter, L0_bias, &out_d, ((int8_t *)(arena + 32)));
         if (st != ASC_NN_OK) return -1;
         if (cb) cb(0, ((int8_t *)(arena + 32)), 33792, user);
@@ -4027,60 +4027,48 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 1: CONV_2D (tflite op 2,3) -> conv, out [1, 64, 17, 32] @ arena+36864 */
     {
-        static const asc_nn_per_channel_quant q = {L1_mult, L1_shift};
-        static const asc_nn_dims in_d = {1, 128, 33, 8}, f_d = {32, 3, 3, 8}, out_d = {1, 64, 17, 32};
-        const asc_nn_context ctx = {arena + 33824, 144};
-        static const asc_nn_conv_params p = {128, -128, {2, 2}, {1, 1}, {1, 1}, {-128, 127}};
+        const asc_nn_context ctx = {.buf = arena + 33824, .size = 144};
+        static const asc_nn_per_channel_quant q = {.multiplier = L1_mult, .shift = L1_shift};
+        static const asc_nn_dims in_d = {.n = 1, .h = 128, .w = 33, .c = 8}, f_d = {.n = 32, .h = 3, .w = 3, .c = 8}, out_d = {.n = 1, .h = 64, .w = 17, .c = 32};
+        static const asc_nn_conv_params p = {.input_offset = 128, .output_offset = -128, .stride = {.h = 2, .w = 2}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
         st = asc_convolve_s8(&ctx, &p, &q, &in_d, ((int8_t *)(arena + 32)), &f_d, L1_filter, L1_bias, &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -2;
         if (cb) cb(1, ((int8_t *)(arena + 36864)), 34816, user);
         ASC_MODEL_LAYER_DONE(1);
     }
-    /* layers 2..5: fused inverted residual (conv1x1+depthwise+conv1x1+add), out [1, 64, 17, 32] @ arena+36864 (in place over the input); row buffers 13056 B @ arena+0 */
+    /* layers 2..5: fused inverted_residual (conv1x1+depthwise+conv1x1+add), out [1, 64, 17, 32] @ arena+36864 (in place over the input); scratch 13056 B @ arena+0 */
     {
-        static const asc_nn_conv_params pe = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}}, pp = {128, -18, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
-        static const asc_nn_dw_conv_params pd = {128, -128, 1, {1, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        static const asc_nn_add_params pa = {18, 1073741824, 0, 128, 2127428097, -2, 20, -128, 1883348514, -18, {-128, 127}};
-        static const asc_nn_inverted_residual_params p = {
-            &pe, {L2_mult, L2_shift}, L2_filter, L2_bias, 64,
-            &pd, {L3_mult, L3_shift}, {1, 3, 3, 64}, L3_filter, L3_bias,
-            &pp, {L4_mult, L4_shift}, L4_filter, L4_bias,
-            &pa, 1};
-        static const asc_nn_dims in_d = {1, 64, 17, 32}, out_d = {1, 64, 17, 32};
-        const asc_nn_context ctx = {arena + 0, 13056};
+        static const asc_nn_conv_params pe = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}}, pp = {.input_offset = 128, .output_offset = -18, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dw_conv_params pd = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.h = 1, .w = 1}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_add_params pa = {.input1_offset = 18, .input1_multiplier = 1073741824, .input1_shift = 0, .input2_offset = 128, .input2_multiplier = 2127428097, .input2_shift = -2, .left_shift = 20, .output_offset = -128, .output_multiplier = 1883348514, .output_shift = -18, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_inverted_residual_params p = {.expand = &pe, .expand_quant = {.multiplier = L2_mult, .shift = L2_shift}, .expand_filter = L2_filter, .expand_bias = L2_bias, .expand_channels = 64, .depthwise = &pd, .depthwise_quant = {.multiplier = L3_mult, .shift = L3_shift}, .depthwise_filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64}, .depthwise_filter = L3_filter, .depthwise_bias = L3_bias, .project = &pp, .project_quant = {.multiplier = L4_mult, .shift = L4_shift}, .project_filter = L4_filter, .project_bias = L4_bias, .add = &pa, .add_project_first = 1};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 17, .c = 32}, out_d = {.n = 1, .h = 64, .w = 17, .c = 32};
+        const asc_nn_context ctx = {.buf = arena + 0, .size = 13056};
         st = asc_inverted_residual_s8_w16(&ctx, &p, L2_w16, L4_w16, &in_d, ((int8_t *)(arena + 36864)), &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -6;
         if (cb) cb(5, ((int8_t *)(arena + 36864)), 34816, user);
         ASC_MODEL_LAYER_DONE(5);
     }
-    /* layers 6..9: fused inverted residual (conv1x1+depthwise+conv1x1+add), out [1, 64, 17, 32] @ arena+36864 (in place over the input); row buffers 13056 B @ arena+0 */
+    /* layers 6..9: fused inverted_residual (conv1x1+depthwise+conv1x1+add), out [1, 64, 17, 32] @ arena+36864 (in place over the input); scratch 13056 B @ arena+0 */
     {
-        static const asc_nn_conv_params pe = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}}, pp = {128, -34, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
-        static const asc_nn_dw_conv_params pd = {128, -128, 1, {1, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        static const asc_nn_add_params pa = {34, 1073741824, 0, 128, 1947858207, -2, 20, -128, 1943713563, -17, {-128, 127}};
-        static const asc_nn_inverted_residual_params p = {
-            &pe, {L6_mult, L6_shift}, L6_filter, L6_bias, 64,
-            &pd, {L7_mult, L7_shift}, {1, 3, 3, 64}, L7_filter, L7_bias,
-            &pp, {L8_mult, L8_shift}, L8_filter, L8_bias,
-            &pa, 1};
-        static const asc_nn_dims in_d = {1, 64, 17, 32}, out_d = {1, 64, 17, 32};
-        const asc_nn_context ctx = {arena + 0, 13056};
+        static const asc_nn_conv_params pe = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}}, pp = {.input_offset = 128, .output_offset = -34, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dw_conv_params pd = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.h = 1, .w = 1}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_add_params pa = {.input1_offset = 34, .input1_multiplier = 1073741824, .input1_shift = 0, .input2_offset = 128, .input2_multiplier = 1947858207, .input2_shift = -2, .left_shift = 20, .output_offset = -128, .output_multiplier = 1943713563, .output_shift = -17, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_inverted_residual_params p = {.expand = &pe, .expand_quant = {.multiplier = L6_mult, .shift = L6_shift}, .expand_filter = L6_filter, .expand_bias = L6_bias, .expand_channels = 64, .depthwise = &pd, .depthwise_quant = {.multiplier = L7_mult, .shift = L7_shift}, .depthwise_filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64}, .depthwise_filter = L7_filter, .depthwise_bias = L7_bias, .project = &pp, .project_quant = {.multiplier = L8_mult, .shift = L8_shift}, .project_filter = L8_filter, .project_bias = L8_bias, .add = &pa, .add_project_first = 1};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 17, .c = 32}, out_d = {.n = 1, .h = 64, .w = 17, .c = 32};
+        const asc_nn_context ctx = {.buf = arena + 0, .size = 13056};
         st = asc_inverted_residual_s8_w16(&ctx, &p, L6_w16, L8_w16, &in_d, ((int8_t *)(arena + 36864)), &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -10;
         if (cb) cb(9, ((int8_t *)(arena + 36864)), 34816, user);
         ASC_MODEL_LAYER_DONE(9);
     }
-    /* layers 10..12: fused inverted residual (conv1x1+depthwise+conv1x1), out [1, 64, 9, 32] @ arena+18432; row buffers 8832 B @ arena+0 */
+    /* layers 10..12: fused inverted_residual (conv1x1+depthwise+conv1x1), out [1, 64, 9, 32] @ arena+18432; scratch 8832 B @ arena+0 */
     {
-        static const asc_nn_conv_params pe = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}}, pp = {128, -16, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
-        static const asc_nn_dw_conv_params pd = {128, -128, 1, {1, 2}, {1, 1}, {1, 1}, {-128, 127}};
-        static const asc_nn_inverted_residual_params p = {
-            &pe, {L10_mult, L10_shift}, L10_filter, L10_bias, 64,
-            &pd, {L11_mult, L11_shift}, {1, 3, 3, 64}, L11_filter, L11_bias,
-            &pp, {L12_mult, L12_shift}, L12_filter, L12_bias,
-            0, 1};
-        static const asc_nn_dims in_d = {1, 64, 17, 32}, out_d = {1, 64, 9, 32};
-        const asc_nn_context ctx = {arena + 0, 8832};
+        static const asc_nn_conv_params pe = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}}, pp = {.input_offset = 128, .output_offset = -16, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dw_conv_params pd = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.h = 1, .w = 2}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_inverted_residual_params p = {.expand = &pe, .expand_quant = {.multiplier = L10_mult, .shift = L10_shift}, .expand_filter = L10_filter, .expand_bias = L10_bias, .expand_channels = 64, .depthwise = &pd, .depthwise_quant = {.multiplier = L11_mult, .shift = L11_shift}, .depthwise_filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64}, .depthwise_filter = L11_filter, .depthwise_bias = L11_bias, .project = &pp, .project_quant = {.multiplier = L12_mult, .shift = L12_shift}, .project_filter = L12_filter, .project_bias = L12_bias, .add = 0, .add_project_first = 1};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 17, .c = 32}, out_d = {.n = 1, .h = 64, .w = 9, .c = 32};
+        const asc_nn_context ctx = {.buf = arena + 0, .size = 8832};
         st = asc_inverted_residual_s8_w16(&ctx, &p, L10_w16, L12_w16, &in_d, ((int8_t *)(arena + 36864)), &out_d, ((int8_t *)(arena + 18432)));
         if (st != ASC_NN_OK) return -13;
         if (cb) cb(12, ((int8_t *)(arena + 18432)), 18432, user);
@@ -4088,8 +4076,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 13: AVERAGE_POOL_2D (tflite op 15) -> avgpool, out [1, 64, 9, 32] @ arena+0 */
     {
-        static const asc_nn_pool_params p = {{3, 3}, {1, 2}, {1, 1}, {-128, 127}};
-        static const asc_nn_dims in_d = {1, 64, 17, 32}, out_d = {1, 64, 9, 32};
+        static const asc_nn_pool_params p = {.filter = {.h = 3, .w = 3}, .stride = {.h = 1, .w = 2}, .padding = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 17, .c = 32}, out_d = {.n = 1, .h = 64, .w = 9, .c = 32};
         st = asc_avgpool_s8(&p, &in_d, ((int8_t *)(arena + 36864)), &out_d, ((int8_t *)(arena + 0)));
         if (st != ASC_NN_OK) return -14;
         if (cb) cb(13, ((int8_t *)(arena + 0)), 18432, user);
@@ -4097,7 +4085,7 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 14: STRIDED_SLICE (tflite op 16) -> strided_slice, out [1, 1, 9, 32] @ arena+36864 */
     {
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, b_d = {0, 0, 0, 0}, s_d = {1, 1, 1, 1}, out_d = {1, 1, 9, 32};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 0, .h = 0, .w = 0, .c = 0}, s_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 1, .w = 9, .c = 32};
         st = asc_strided_slice_s8(&in_d, ((int8_t *)(arena + 0)), &b_d, &s_d, &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -15;
         if (cb) cb(14, ((int8_t *)(arena + 36864)), 288, user);
@@ -4105,8 +4093,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 15: MUL (tflite op 17) -> mul, out [1, 1, 9, 32] @ arena+55296 */
     {
-        static const asc_nn_mul_params p = {128, 128, -128, 1437270144, -8, {-128, 127}};
-        static const asc_nn_dims a_d = {1, 1, 9, 32}, b_d = {1, 1, 1, 1}, out_d = {1, 1, 9, 32};
+        static const asc_nn_mul_params p = {.input1_offset = 128, .input2_offset = 128, .output_offset = -128, .output_multiplier = 1437270144, .output_shift = -8, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims a_d = {.n = 1, .h = 1, .w = 9, .c = 32}, b_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 1, .w = 9, .c = 32};
         st = asc_mul_s8(&p, &a_d, ((int8_t *)(arena + 36864)), &b_d, L15_c1, &out_d, ((int8_t *)(arena + 55296)));
         if (st != ASC_NN_OK) return -16;
         if (cb) cb(15, ((int8_t *)(arena + 55296)), 288, user);
@@ -4114,7 +4102,7 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 16: STRIDED_SLICE (tflite op 18) -> strided_slice, out [1, 62, 9, 32] @ arena+36864 */
     {
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, b_d = {0, 1, 0, 0}, s_d = {1, 1, 1, 1}, out_d = {1, 62, 9, 32};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 0, .h = 1, .w = 0, .c = 0}, s_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 62, .w = 9, .c = 32};
         st = asc_strided_slice_s8(&in_d, ((int8_t *)(arena + 0)), &b_d, &s_d, &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -17;
         if (cb) cb(16, ((int8_t *)(arena + 36864)), 17856, user);
@@ -4122,7 +4110,7 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 17: STRIDED_SLICE (tflite op 19) -> strided_slice, out [1, 1, 9, 32] @ arena+54720 */
     {
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, b_d = {0, 63, 0, 0}, s_d = {1, 1, 1, 1}, out_d = {1, 1, 9, 32};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 0, .h = 63, .w = 0, .c = 0}, s_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 1, .w = 9, .c = 32};
         st = asc_strided_slice_s8(&in_d, ((int8_t *)(arena + 0)), &b_d, &s_d, &out_d, ((int8_t *)(arena + 54720)));
         if (st != ASC_NN_OK) return -18;
         if (cb) cb(17, ((int8_t *)(arena + 54720)), 288, user);
@@ -4130,8 +4118,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 18: MUL (tflite op 20) -> mul, out [1, 1, 9, 32] @ arena+55008 */
     {
-        static const asc_nn_mul_params p = {128, 128, -128, 1437270144, -8, {-128, 127}};
-        static const asc_nn_dims a_d = {1, 1, 9, 32}, b_d = {1, 1, 1, 1}, out_d = {1, 1, 9, 32};
+        static const asc_nn_mul_params p = {.input1_offset = 128, .input2_offset = 128, .output_offset = -128, .output_multiplier = 1437270144, .output_shift = -8, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims a_d = {.n = 1, .h = 1, .w = 9, .c = 32}, b_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 1, .w = 9, .c = 32};
         st = asc_mul_s8(&p, &a_d, ((int8_t *)(arena + 54720)), &b_d, L18_c1, &out_d, ((int8_t *)(arena + 55008)));
         if (st != ASC_NN_OK) return -19;
         if (cb) cb(18, ((int8_t *)(arena + 55008)), 288, user);
@@ -4140,8 +4128,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     /* layer 19: CONCATENATION (tflite op 21) -> concat, out [1, 64, 9, 32] @ arena+0 */
     {
         const int8_t *const ins[3] = {((int8_t *)(arena + 55296)), ((int8_t *)(arena + 36864)), ((int8_t *)(arena + 55008))};
-        static const asc_nn_dims in_d[3] = {{1, 1, 9, 32}, {1, 62, 9, 32}, {1, 1, 9, 32}};
-        static const asc_nn_dims out_d = {1, 64, 9, 32};
+        static const asc_nn_dims in_d[3] = {{.n = 1, .h = 1, .w = 9, .c = 32}, {.n = 1, .h = 62, .w = 9, .c = 32}, {.n = 1, .h = 1, .w = 9, .c = 32}};
+        static const asc_nn_dims out_d = {.n = 1, .h = 64, .w = 9, .c = 32};
         st = asc_concatenation_s8(ins, in_d, 3, 1, &out_d, ((int8_t *)(arena + 0)));
         if (st != ASC_NN_OK) return -20;
         if (cb) cb(19, ((int8_t *)(arena + 0)), 18432, user);
@@ -4149,7 +4137,7 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 20: STRIDED_SLICE (tflite op 22) -> strided_slice, out [1, 64, 1, 32] @ arena+38912 */
     {
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, b_d = {0, 0, 0, 0}, s_d = {1, 1, 1, 1}, out_d = {1, 64, 1, 32};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 0, .h = 0, .w = 0, .c = 0}, s_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 64, .w = 1, .c = 32};
         st = asc_strided_slice_s8(&in_d, ((int8_t *)(arena + 0)), &b_d, &s_d, &out_d, ((int8_t *)(arena + 38912)));
         if (st != ASC_NN_OK) return -21;
         if (cb) cb(20, ((int8_t *)(arena + 38912)), 2048, user);
@@ -4157,8 +4145,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 21: MUL (tflite op 23) -> mul, out [1, 64, 1, 32] @ arena+36864 */
     {
-        static const asc_nn_mul_params p = {128, 128, -128, 1437270144, -8, {-128, 127}};
-        static const asc_nn_dims a_d = {1, 64, 1, 32}, b_d = {1, 1, 1, 1}, out_d = {1, 64, 1, 32};
+        static const asc_nn_mul_params p = {.input1_offset = 128, .input2_offset = 128, .output_offset = -128, .output_multiplier = 1437270144, .output_shift = -8, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims a_d = {.n = 1, .h = 64, .w = 1, .c = 32}, b_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 64, .w = 1, .c = 32};
         st = asc_mul_s8(&p, &a_d, ((int8_t *)(arena + 38912)), &b_d, L21_c1, &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -22;
         if (cb) cb(21, ((int8_t *)(arena + 36864)), 2048, user);
@@ -4166,7 +4154,7 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 22: STRIDED_SLICE (tflite op 24) -> strided_slice, out [1, 64, 7, 32] @ arena+40960 */
     {
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, b_d = {0, 0, 1, 0}, s_d = {1, 1, 1, 1}, out_d = {1, 64, 7, 32};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 0, .h = 0, .w = 1, .c = 0}, s_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 64, .w = 7, .c = 32};
         st = asc_strided_slice_s8(&in_d, ((int8_t *)(arena + 0)), &b_d, &s_d, &out_d, ((int8_t *)(arena + 40960)));
         if (st != ASC_NN_OK) return -23;
         if (cb) cb(22, ((int8_t *)(arena + 40960)), 14336, user);
@@ -4174,7 +4162,7 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 23: STRIDED_SLICE (tflite op 25) -> strided_slice, out [1, 64, 1, 32] @ arena+38912 */
     {
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, b_d = {0, 0, 8, 0}, s_d = {1, 1, 1, 1}, out_d = {1, 64, 1, 32};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 0, .h = 0, .w = 8, .c = 0}, s_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 64, .w = 1, .c = 32};
         st = asc_strided_slice_s8(&in_d, ((int8_t *)(arena + 0)), &b_d, &s_d, &out_d, ((int8_t *)(arena + 38912)));
         if (st != ASC_NN_OK) return -24;
         if (cb) cb(23, ((int8_t *)(arena + 38912)), 2048, user);
@@ -4182,8 +4170,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 24: MUL (tflite op 26) -> mul, out [1, 64, 1, 32] @ arena+55296 */
     {
-        static const asc_nn_mul_params p = {128, 128, -128, 1437270144, -8, {-128, 127}};
-        static const asc_nn_dims a_d = {1, 64, 1, 32}, b_d = {1, 1, 1, 1}, out_d = {1, 64, 1, 32};
+        static const asc_nn_mul_params p = {.input1_offset = 128, .input2_offset = 128, .output_offset = -128, .output_multiplier = 1437270144, .output_shift = -8, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims a_d = {.n = 1, .h = 64, .w = 1, .c = 32}, b_d = {.n = 1, .h = 1, .w = 1, .c = 1}, out_d = {.n = 1, .h = 64, .w = 1, .c = 32};
         st = asc_mul_s8(&p, &a_d, ((int8_t *)(arena + 38912)), &b_d, L24_c1, &out_d, ((int8_t *)(arena + 55296)));
         if (st != ASC_NN_OK) return -25;
         if (cb) cb(24, ((int8_t *)(arena + 55296)), 2048, user);
@@ -4192,8 +4180,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     /* layer 25: CONCATENATION (tflite op 27) -> concat, out [1, 64, 9, 32] @ arena+0 */
     {
         const int8_t *const ins[3] = {((int8_t *)(arena + 36864)), ((int8_t *)(arena + 40960)), ((int8_t *)(arena + 55296))};
-        static const asc_nn_dims in_d[3] = {{1, 64, 1, 32}, {1, 64, 7, 32}, {1, 64, 1, 32}};
-        static const asc_nn_dims out_d = {1, 64, 9, 32};
+        static const asc_nn_dims in_d[3] = {{.n = 1, .h = 64, .w = 1, .c = 32}, {.n = 1, .h = 64, .w = 7, .c = 32}, {.n = 1, .h = 64, .w = 1, .c = 32}};
+        static const asc_nn_dims out_d = {.n = 1, .h = 64, .w = 9, .c = 32};
         st = asc_concatenation_s8(ins, in_d, 3, 2, &out_d, ((int8_t *)(arena + 0)));
         if (st != ASC_NN_OK) return -26;
         if (cb) cb(25, ((int8_t *)(arena + 0)), 18432, user);
@@ -4201,57 +4189,45 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 26: ADD (tflite op 28) -> add, out [1, 64, 9, 32] @ arena+36864 */
     {
-        static const asc_nn_add_params p = {16, 1073741824, 0, 128, 1432754200, -2, 20, -128, 1910813487, -18, {-128, 127}};
-        static const asc_nn_dims a_d = {1, 64, 9, 32}, b_d = {1, 64, 9, 32}, out_d = {1, 64, 9, 32};
+        static const asc_nn_add_params p = {.input1_offset = 16, .input1_multiplier = 1073741824, .input1_shift = 0, .input2_offset = 128, .input2_multiplier = 1432754200, .input2_shift = -2, .left_shift = 20, .output_offset = -128, .output_multiplier = 1910813487, .output_shift = -18, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims a_d = {.n = 1, .h = 64, .w = 9, .c = 32}, b_d = {.n = 1, .h = 64, .w = 9, .c = 32}, out_d = {.n = 1, .h = 64, .w = 9, .c = 32};
         st = asc_add_s8(&p, &a_d, ((int8_t *)(arena + 18432)), &b_d, ((int8_t *)(arena + 0)), &out_d, ((int8_t *)(arena + 36864)));
         if (st != ASC_NN_OK) return -27;
         if (cb) cb(26, ((int8_t *)(arena + 36864)), 18432, user);
         ASC_MODEL_LAYER_DONE(26);
     }
-    /* layers 27..29: fused inverted residual (conv1x1+depthwise+conv1x1), out [1, 32, 9, 56] @ arena+10800; row buffers 7488 B @ arena+0 */
+    /* layers 27..29: fused inverted_residual (conv1x1+depthwise+conv1x1), out [1, 32, 9, 56] @ arena+10800; scratch 7488 B @ arena+0 */
     {
-        static const asc_nn_conv_params pe = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}}, pp = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
-        static const asc_nn_dw_conv_params pd = {128, -128, 1, {2, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        static const asc_nn_inverted_residual_params p = {
-            &pe, {L27_mult, L27_shift}, L27_filter, L27_bias, 64,
-            &pd, {L28_mult, L28_shift}, {1, 3, 3, 64}, L28_filter, L28_bias,
-            &pp, {L29_mult, L29_shift}, L29_filter, L29_bias,
-            0, 1};
-        static const asc_nn_dims in_d = {1, 64, 9, 32}, out_d = {1, 32, 9, 56};
-        const asc_nn_context ctx = {arena + 0, 7488};
+        static const asc_nn_conv_params pe = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}}, pp = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dw_conv_params pd = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.h = 2, .w = 1}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_inverted_residual_params p = {.expand = &pe, .expand_quant = {.multiplier = L27_mult, .shift = L27_shift}, .expand_filter = L27_filter, .expand_bias = L27_bias, .expand_channels = 64, .depthwise = &pd, .depthwise_quant = {.multiplier = L28_mult, .shift = L28_shift}, .depthwise_filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64}, .depthwise_filter = L28_filter, .depthwise_bias = L28_bias, .project = &pp, .project_quant = {.multiplier = L29_mult, .shift = L29_shift}, .project_filter = L29_filter, .project_bias = L29_bias, .add = 0, .add_project_first = 1};
+        static const asc_nn_dims in_d = {.n = 1, .h = 64, .w = 9, .c = 32}, out_d = {.n = 1, .h = 32, .w = 9, .c = 56};
+        const asc_nn_context ctx = {.buf = arena + 0, .size = 7488};
         st = asc_inverted_residual_s8_w16(&ctx, &p, L27_w16, L29_w16, &in_d, ((int8_t *)(arena + 36864)), &out_d, ((int8_t *)(arena + 10800)));
         if (st != ASC_NN_OK) return -30;
         if (cb) cb(29, ((int8_t *)(arena + 10800)), 16128, user);
         ASC_MODEL_LAYER_DONE(29);
     }
-    /* layers 30..33: fused inverted residual (conv1x1+depthwise+conv1x1+add), out [1, 32, 9, 56] @ arena+10800 (in place over the input); row buffers 12816 B @ arena+26928 */
+    /* layers 30..33: fused inverted_residual (conv1x1+depthwise+conv1x1+add), out [1, 32, 9, 56] @ arena+10800 (in place over the input); scratch 12816 B @ arena+26928 */
     {
-        static const asc_nn_conv_params pe = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}}, pp = {128, -10, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
-        static const asc_nn_dw_conv_params pd = {128, -128, 1, {1, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        static const asc_nn_add_params pa = {10, 1073741824, 0, 128, 1675149292, -2, 20, -128, 1994714377, -18, {-128, 127}};
-        static const asc_nn_inverted_residual_params p = {
-            &pe, {L30_mult, L30_shift}, L30_filter, L30_bias, 120,
-            &pd, {L31_mult, L31_shift}, {1, 3, 3, 120}, L31_filter, L31_bias,
-            &pp, {L32_mult, L32_shift}, L32_filter, L32_bias,
-            &pa, 1};
-        static const asc_nn_dims in_d = {1, 32, 9, 56}, out_d = {1, 32, 9, 56};
-        const asc_nn_context ctx = {arena + 26928, 12816};
+        static const asc_nn_conv_params pe = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}}, pp = {.input_offset = 128, .output_offset = -10, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dw_conv_params pd = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.h = 1, .w = 1}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_add_params pa = {.input1_offset = 10, .input1_multiplier = 1073741824, .input1_shift = 0, .input2_offset = 128, .input2_multiplier = 1675149292, .input2_shift = -2, .left_shift = 20, .output_offset = -128, .output_multiplier = 1994714377, .output_shift = -18, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_inverted_residual_params p = {.expand = &pe, .expand_quant = {.multiplier = L30_mult, .shift = L30_shift}, .expand_filter = L30_filter, .expand_bias = L30_bias, .expand_channels = 120, .depthwise = &pd, .depthwise_quant = {.multiplier = L31_mult, .shift = L31_shift}, .depthwise_filter_dims = {.n = 1, .h = 3, .w = 3, .c = 120}, .depthwise_filter = L31_filter, .depthwise_bias = L31_bias, .project = &pp, .project_quant = {.multiplier = L32_mult, .shift = L32_shift}, .project_filter = L32_filter, .project_bias = L32_bias, .add = &pa, .add_project_first = 1};
+        static const asc_nn_dims in_d = {.n = 1, .h = 32, .w = 9, .c = 56}, out_d = {.n = 1, .h = 32, .w = 9, .c = 56};
+        const asc_nn_context ctx = {.buf = arena + 26928, .size = 12816};
         st = asc_inverted_residual_s8_w16(&ctx, &p, L30_w16, L32_w16, &in_d, ((int8_t *)(arena + 10800)), &out_d, ((int8_t *)(arena + 10800)));
         if (st != ASC_NN_OK) return -34;
         if (cb) cb(33, ((int8_t *)(arena + 10800)), 16128, user);
         ASC_MODEL_LAYER_DONE(33);
     }
-    /* layers 34..36: fused inverted residual (conv1x1+depthwise+conv1x1), out [1, 32, 9, 104] @ arena+26928; row buffers 10800 B @ arena+0 */
+    /* layers 34..36: fused inverted_residual (conv1x1+depthwise+conv1x1), out [1, 32, 9, 104] @ arena+26928; scratch 10800 B @ arena+0 */
     {
-        static const asc_nn_conv_params pe = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}}, pp = {128, -128, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
-        static const asc_nn_dw_conv_params pd = {128, -128, 1, {1, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        static const asc_nn_inverted_residual_params p = {
-            &pe, {L34_mult, L34_shift}, L34_filter, L34_bias, 120,
-            &pd, {L35_mult, L35_shift}, {1, 3, 3, 120}, L35_filter, L35_bias,
-            &pp, {L36_mult, L36_shift}, L36_filter, L36_bias,
-            0, 1};
-        static const asc_nn_dims in_d = {1, 32, 9, 56}, out_d = {1, 32, 9, 104};
-        const asc_nn_context ctx = {arena + 0, 10800};
+        static const asc_nn_conv_params pe = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}}, pp = {.input_offset = 128, .output_offset = -128, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dw_conv_params pd = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.h = 1, .w = 1}, .padding = {.h = 1, .w = 1}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_inverted_residual_params p = {.expand = &pe, .expand_quant = {.multiplier = L34_mult, .shift = L34_shift}, .expand_filter = L34_filter, .expand_bias = L34_bias, .expand_channels = 120, .depthwise = &pd, .depthwise_quant = {.multiplier = L35_mult, .shift = L35_shift}, .depthwise_filter_dims = {.n = 1, .h = 3, .w = 3, .c = 120}, .depthwise_filter = L35_filter, .depthwise_bias = L35_bias, .project = &pp, .project_quant = {.multiplier = L36_mult, .shift = L36_shift}, .project_filter = L36_filter, .project_bias = L36_bias, .add = 0, .add_project_first = 1};
+        static const asc_nn_dims in_d = {.n = 1, .h = 32, .w = 9, .c = 56}, out_d = {.n = 1, .h = 32, .w = 9, .c = 104};
+        const asc_nn_context ctx = {.buf = arena + 0, .size = 10800};
         st = asc_inverted_residual_s8_w16(&ctx, &p, L34_w16, L36_w16, &in_d, ((int8_t *)(arena + 10800)), &out_d, ((int8_t *)(arena + 26928)));
         if (st != ASC_NN_OK) return -37;
         if (cb) cb(36, ((int8_t *)(arena + 26928)), 29952, user);
@@ -4259,9 +4235,9 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 37: CONV_2D (tflite op 40) -> conv1x1, out [1, 32, 9, 10] @ arena+0 */
     {
-        static const asc_nn_per_channel_quant q = {L37_mult, L37_shift};
-        static const asc_nn_dims in_d = {1, 32, 9, 104}, f_d = {10, 1, 1, 104}, out_d = {1, 32, 9, 10};
-        static const asc_nn_conv_params p = {128, -47, {1, 1}, {0, 0}, {1, 1}, {-128, 127}};
+        static const asc_nn_per_channel_quant q = {.multiplier = L37_mult, .shift = L37_shift};
+        static const asc_nn_dims in_d = {.n = 1, .h = 32, .w = 9, .c = 104}, f_d = {.n = 10, .h = 1, .w = 1, .c = 104}, out_d = {.n = 1, .h = 32, .w = 9, .c = 10};
+        static const asc_nn_conv_params p = {.input_offset = 128, .output_offset = -47, .stride = {.h = 1, .w = 1}, .padding = {.h = 0, .w = 0}, .dilation = {.h = 1, .w = 1}, .activation = {.min = -128, .max = 127}};
         st = asc_convolve_1x1_s8(0, &p, &q, &in_d, ((int8_t *)(arena + 26928)), &f_d, L37_filter, L37_bias, &out_d, ((int8_t *)(arena + 0)));
         if (st != ASC_NN_OK) return -38;
         if (cb) cb(37, ((int8_t *)(arena + 0)), 2880, user);
@@ -4269,8 +4245,8 @@ static int asc_model_run(const int8_t *input, int8_t *output, uint8_t *arena,
     }
     /* layer 38: MEAN (tflite op 41) -> mean, out [1, 1, 1, 10] @ arena+2880 */
     {
-        static const asc_nn_mean_params p = {47, -31, 1253435792, 3, {-128, 127}};
-        static const asc_nn_dims in_d = {1, 32, 9, 10};
+        static const asc_nn_mean_params p = {.input_offset = 47, .output_offset = -31, .multiplier = 1253435792, .shift = 3, .activation = {.min = -128, .max = 127}};
+        static const asc_nn_dims in_d = {.n = 1, .h = 32, .w = 9, .c = 10};
         st = asc_mean_s8(&p, &in_d, ((int8_t *)(arena + 0)), ((int8_t *)(arena + 2880)));
         if (st != ASC_NN_OK) return -39;
         if (cb) cb(38, ((int8_t *)(arena + 2880)), 10, user);
