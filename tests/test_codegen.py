@@ -57,7 +57,7 @@ def test_export_pipeline_report_and_files(tfl):
     import json
 
     out, rep, lines = tfl["dir"], tfl["report"], tfl["lines"]
-    for f in ("model.onnx", "model_int8.tflite", "onnx2tf.log", "c/model.h", "c/model.c", "report.json"):
+    for f in ("model.onnx", "model_int8.tflite", "onnx2tf.log", "c/model.h", "c/model.c", "graph.json", "report.json"):
         assert (out / f).is_file(), f
     assert not list(out.parent.glob(".export.*"))  # temp dir renamed, nothing left behind
     disk = json.loads((out / "report.json").read_text())
@@ -89,7 +89,7 @@ def test_pad_is_folded_into_the_following_convolution(tfl):
         (L,) = [L for L in g.layers if p in L.op_indices]
         assert L.op_indices == [p, p + 1] and L.kind in ("conv", "depthwise")
         before = info["ops"][p]["inputs"][1]["values"]
-        assert L.params["padding"] == (before[1][0], before[2][0])  # VALID conv on the padded input
+        assert L.params.padding == (before[1][0], before[2][0])  # VALID conv on the padded input
         assert L.inputs[0] == info["ops"][p]["inputs"][0]["tensor"]  # reads the unpadded tensor
         assert info["ops"][p]["outputs"][0]["tensor"] not in g.tensors  # PAD output never materialised
 
@@ -100,8 +100,8 @@ def test_grouped_conv_becomes_depthwise(tfl):
     for idx in info["grouped_conv"]:
         (L,) = [L for L in g.layers if idx in L.op_indices]
         c_out = info["ops"][idx]["outputs"][0]["shape"][3]
-        assert L.kind == "depthwise" and L.params["ch_mult"] == 1
-        assert L.consts["filter"].shape == (1, 3, 3, c_out) and L.params["filter_dims"] == (1, 3, 3, c_out)
+        assert L.kind == "depthwise" and L.params.ch_mult == 1
+        assert L.consts["filter"].shape == (1, 3, 3, c_out)
         assert len(L.consts["multiplier"]) == c_out
 
 
@@ -123,18 +123,17 @@ def test_reshape_is_an_alias_and_multipliers_are_tflite_exact(tfl):
 
 
 def _filter_scales(path, op_index):
-    import tflite
+    from asc_edge.codegen.tflite_reader import read_tflite
 
-    m = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
-    sg = m.Subgraphs(0)
-    t = sg.Tensors(int(sg.Operators(op_index).Inputs(1)))
-    return t.Quantization().ScaleAsNumpy().astype(np.float32)
+    m = read_tflite(path)
+    return m.tensors[m.ops[op_index].inputs[1]].scales
 
 
 def _with_op_replaced(path, op_name: str, new_code_name: str) -> bytes:
     import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+    from asc_edge.codegen.tflite_reader import schema
 
+    fb = schema()
     data = path.read_bytes()
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
     code = getattr(fb.BuiltinOperator, op_name)
@@ -156,8 +155,10 @@ def test_unsupported_operator_fails_with_operator_index_and_hint(tfl):
 
 def test_unsupported_mean_axes_fail(tfl):
     import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
+    from asc_edge.codegen.tflite_reader import schema
+
+    fb = schema()
     data = tfl["path"].read_bytes()
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
     sg = model.subgraphs[0]
@@ -250,7 +251,7 @@ def test_emitted_c_is_deterministic_and_compiles(tfl, tmp_path):
 
 def test_host_c_equals_tflite_micro_on_real_clips_every_layer(tfl, clips):
     n = 24
-    rep = compare_with_oracle(tfl["path"], clips["check"], n, oracle=tfl["oracle"], host=tfl["host"],
+    rep = compare_with_oracle(tfl["oracle"], tfl["host"], clips["check"], n,
                               debug_layers=n)
     assert rep["n_clips"] == n and rep["n_equal"] == n and rep["all_equal"], rep
     assert rep["first_mismatch"] is None
@@ -267,7 +268,7 @@ def test_unfused_host_c_equals_tflite_micro_every_layer(tfl, clips, tmp_path):
     emit_model(g, plan, tmp_path / "layers")
     host = HostModel(build_host_model(tmp_path / "layers"), g, plan.arena)
     n = 8
-    rep = compare_with_oracle(tfl["path"], clips["check"], n, oracle=tfl["oracle"], host=host, debug_layers=n)
+    rep = compare_with_oracle(tfl["oracle"], host, clips["check"], n, debug_layers=n)
     assert rep["all_equal"] and rep["first_mismatch"] is None
     assert rep["layer_outputs_compared"] == n * len(g.layers)
 
@@ -280,7 +281,7 @@ def test_mismatch_report_names_first_diverging_layer(tfl, clips, tmp_path):
     plan = plan_arena(g)  # layer by layer, so that the corrupted layer's own output is visible
     emit_model(g, plan, tmp_path / "bad")
     host = HostModel(build_host_model(tmp_path / "bad"), g, plan.arena)
-    rep = compare_with_oracle(tfl["path"], clips["check"], 3, oracle=tfl["oracle"], host=host)
+    rep = compare_with_oracle(tfl["oracle"], host, clips["check"], 3)
     fm = rep["first_mismatch"]
     assert not rep["all_equal"] or fm is not None
     assert fm is not None and fm["layer"] == target.index and fm["op"] == "CONV_2D"
@@ -325,7 +326,7 @@ def test_dsp_variant_equals_portable_and_oracle(tfl, clips):
     """The Cortex-M4 DSP paths (ACLE intrinsics emulated on the host; the general convolution uses
     its planned im2col scratch buffer) give the same bytes as the portable build and tflite-micro."""
     dsp = HostModel(build_host_model(tfl["dir"] / "c", variant="dsp"), tfl["graph"], tfl["plan"].arena)
-    rep = compare_with_oracle(tfl["path"], clips["check"], 6, oracle=tfl["oracle"], host=dsp, debug_layers=1)
+    rep = compare_with_oracle(tfl["oracle"], dsp, clips["check"], 6, debug_layers=1)
     assert rep["all_equal"] and rep["first_mismatch"] is None, rep
     q = tfl["oracle"].quantize(clips["check"][:3])
     for i in range(3):
