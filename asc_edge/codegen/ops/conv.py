@@ -6,8 +6,9 @@ C_in / groups)``, int32 bias, ``(multiplier, shift)`` per output channel from
 SAME padding as TFLite computes it, fused activation as a clamp in the output domain. A PAD
 before it (recorded by :mod:`.pad`) becomes explicit ``padding`` (the kernels skip out-of-image
 taps, which equals padding with the input zero point). A grouped CONV_2D with ``groups ==
-in_channels`` is parsed into the depthwise kernel (:mod:`.depthwise`); a 1×1 stride-any unpadded
-undilated convolution takes the 1×1 kernel. tflite-micro is the reference.
+in_channels`` is parsed into the depthwise kernel (:mod:`.depthwise`), other grouped ones run on
+``asc_convolve_s8`` (groups = in_channels / filter channels); a 1×1 stride-any unpadded undilated
+ungrouped convolution takes the 1×1 kernel. tflite-micro is the reference.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def conv_like(ctx, op, depthwise_builtin: bool):
                 kind, ch_mult = "depthwise", filt.shape[0] // in_ch
                 filt = np.ascontiguousarray(filt.transpose(3, 1, 2, 0))  # (1, kh, kw, C_out)
                 ctx.rewrites["grouped_as_depthwise"].append(op.index)
-            else:
-                ctx.fail(op, f"grouped convolution with groups={groups} ≠ in_channels", "use groups=1 or depthwise")
+            elif in_ch % filt.shape[3] or filt.shape[0] % groups:
+                ctx.fail(op, f"grouped convolution: {in_ch} input channels, filter {list(filt.shape)}", "invalid model")
+            # else: a grouped CONV_2D, which asc_convolve_s8 runs (groups = in_ch / filter channels)
         n_out = y.dims[3]
     else:
         kind, ch_mult = "depthwise", int(o.get("depthMultiplier", 1) or 1)
@@ -72,7 +74,7 @@ def conv_like(ctx, op, depthwise_builtin: bool):
     if kind == "depthwise":
         params = c_abi.params("asc_nn_dw_conv_params", ch_mult=ch_mult, **common)
     else:
-        if kh == 1 and kw == 1 and pad == (0, 0) and (dh, dw) == (1, 1):
+        if kh == 1 and kw == 1 and pad == (0, 0) and (dh, dw) == (1, 1) and filt.shape[3] == in_ch:
             kind = "conv1x1"
         params = c_abi.params("asc_nn_conv_params", **common)
     consts = dict(filter=np.ascontiguousarray(filt, dtype=np.int8), bias=bias, multiplier=mult, shift=shift)
@@ -111,7 +113,7 @@ def conv_macs(L, graph) -> int:
     return int(np.prod(graph.tensors[L.output].dims)) * int(f[1]) * int(f[2]) * int(f[3])
 
 
-def conv_cases(rng, k, stride, padding, cin, cout=None, groups=1, name="conv"):
+def conv_cases(rng, k, stride, cin, padding="SAME", cout=None, groups=1, name="conv"):
     """One random CONV_2D case (``padding`` SAME / VALID, or EXPLICIT = a PAD op before a VALID conv)."""
     h, w = int(rng.integers(5, 14)), int(rng.integers(5, 14))
     cout = cout or (groups * int(rng.integers(1, 4)) if groups > 1 else int(rng.integers(3, 24)) | 1)

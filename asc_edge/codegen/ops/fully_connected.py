@@ -62,9 +62,9 @@ class FullyConnected(Op):
             b = (rng.standard_normal(units) * wmag).astype(np.float32)
             relu = i == 1
 
-            def build(tf, x, wt=wt, b=b, relu=relu):
-                y = tf.matmul(x, wt) + b
+            def build(tf, x, wt=wt, b=b, relu=relu, depth=depth):
+                y = tf.matmul(tf.reshape(x, [1, depth]), wt) + b
                 return tf.nn.relu(y) if relu else y
 
-            out.append(OpCase(f"fc_{depth}x{units}_{i}", [1, depth], _range(rng), build, ("FULLY_CONNECTED",)))
+            out.append(OpCase(f"fc_{depth}x{units}_{i}", [1, 1, 1, depth], _range(rng), build, ("FULLY_CONNECTED",)))
         return out
