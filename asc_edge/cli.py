@@ -240,7 +240,7 @@ def import_ckpt(
                                        help="Output .ckpt or folder (default runs/imported/<ckpt stem>/model.ckpt)."),
 ) -> None:
     """Import a CPJKU-baseline-family checkpoint as an asc-edge checkpoint (for evaluate / export)."""
-    from .checkpoint_import import import_cpjku_checkpoint
+    from .models.cpjku import import_cpjku_checkpoint
 
     import_cpjku_checkpoint(ckpt, out, log=typer.echo)
 

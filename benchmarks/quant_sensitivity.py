@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from asc_edge.checkpoint import load_checkpoint
-from asc_edge.checkpoint_import import import_cpjku_checkpoint
+from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.export.onnx import fold_batchnorm
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
-from asc_edge.train.data import load_split_data
+from asc_edge.features import load_split_data
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -29,7 +29,7 @@ import re
 import time
 from pathlib import Path
 
-from asc_edge.checkpoint_import import import_cpjku_checkpoint
+from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.device.harness import bench
 from asc_edge.export.pipeline import export_model
 from asc_edge.report.io import file_sha256, markdown_table, write_json_atomic, write_text_atomic

@@ -48,7 +48,7 @@ def _small_test_split(shared_data: Path, dest: Path, per_class: int = 1) -> Path
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu(shared_data, feature_cache, tmp_path):
     from asc_edge.features import get_frontend
-    from asc_edge.train.data import load_split_data
+    from asc_edge.features import load_split_data
 
     splits = _small_test_split(shared_data, tmp_path / "splits")
     # Warm the feature cache here, so the two ranks do not both compute the same features.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from asc_edge.checkpoint_import import import_cpjku_checkpoint
+from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.device.harness import bench
 from asc_edge.export.pipeline import export_model
 

@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from asc_edge.checkpoint import load_checkpoint
-from asc_edge.checkpoint_import import (TAU_LABELS, cpjku_resample, import_cpjku_checkpoint, infer_cp_mobile_config,
-                                        infer_frontend, read_cpjku_checkpoint, sinc_resample_kernel)
 from asc_edge.complexity import measure
 from asc_edge.data import resample
 from asc_edge.errors import CheckpointError
 from asc_edge.features import FrontendConfig, hann_window, log_mel, mel_filterbank
+from asc_edge.features.cpjku import cpjku_resample, infer_frontend, sinc_resample_kernel
 from asc_edge.models import build_model
+from asc_edge.models.cpjku import TAU_LABELS, import_cpjku_checkpoint, infer_cp_mobile_config, read_cpjku_checkpoint
 from asc_edge.train import evaluate_checkpoint
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asc_edge.codegen.kernels_host import KernelError, build_shared_library
 from asc_edge.errors import ConfigError, DeviceError
 from asc_edge.features.config import FrontendConfig
 
@@ -408,34 +409,30 @@ def build_host_frontend(tables_dir: str | os.PathLike[str], build_dir: str | os.
     (:data:`cmsis_dsp.FRONTEND_SOURCES`, fetched by :func:`cmsis_dsp.ensure_cmsis_dsp` unless
     ``cmsis_root`` is given) with ``cc`` (default ``$CC`` or ``gcc``) and :data:`HOST_CFLAGS`
     (``-std=c99 -O2 -ffp-contract=off -DARM_MATH_LOOPUNROLL -fPIC``), linked ``-shared``, into
-    ``build_dir`` (default ``<repo>/build/frontend``). The file name carries a hash of all sources
-    and flags; an existing library is reused. Written to a temporary name, then renamed.
+    ``build_dir`` (default ``<repo>/build/frontend``) by the project's one host shared-library build,
+    :func:`asc_edge.codegen.kernels_host.build_shared_library`: the file name carries a hash of the
+    compiler, flags, sources, objects and headers; an existing library is reused. Written to a
+    temporary name, then renamed.
 
     Raises:
         ConfigError: ``tables_dir`` lacks the generated files.
         DeviceError: no compiler, CMSIS-DSP cannot be fetched, or a compile / link error.
     """
     tables_dir = Path(tables_dir)
-    cfg_h, tab_c = _tables_sources(tables_dir)
+    _, tab_c = _tables_sources(tables_dir)
     cc = _which(cc or os.environ.get("CC", "gcc"), _GCC_HINT)
     root = Path(cmsis_root) if cmsis_root is not None else cmsis_dsp.ensure_cmsis_dsp()
     out_dir = Path(build_dir) if build_dir is not None else DEFAULT_BUILD_DIR
     objs = _cmsis_objects(cc, HOST_CFLAGS, out_dir / "obj-host", root)
     srcs = [FRONTEND_DIR / s for s in _FRONTEND_SOURCES] + [FRONTEND_DIR / "asc_frontend_host.c", tab_c]
-    headers = sorted(FRONTEND_DIR.glob("*.h")) + [cfg_h]
-    key = _digest([cc, " ".join(HOST_CFLAGS), *[p.read_bytes() for p in srcs + headers],
-                   *[o.read_bytes() for o in objs]])
-    lib = out_dir / f"libasc_frontend_{key}.so"
-    if lib.is_file():
-        return lib
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = lib.with_name(f".{lib.name}.tmp{os.getpid()}")
-    incs = [f"-I{tables_dir}", f"-I{FRONTEND_DIR}", *[f"-I{d}" for d in cmsis_dsp.include_dirs(root)]]
-    _run([cc, *HOST_CFLAGS, "-Werror", *incs, *map(str, srcs), *map(str, objs), "-shared",
-          *cmsis_dsp.CMSIS_DSP_LDFLAGS, "-o", str(tmp)],
-         "host build of the C frontend", hint="fix the compile error in firmware/frontend or the tables")
-    os.replace(tmp, lib)
-    return lib
+    try:
+        return build_shared_library("asc_frontend", [*srcs, *objs],
+                                    [tables_dir, FRONTEND_DIR, *cmsis_dsp.include_dirs(root)],
+                                    [*HOST_CFLAGS, "-Werror", "-shared", *cmsis_dsp.CMSIS_DSP_LDFLAGS], cc=cc,
+                                    build_dir=out_dir)
+    except KernelError as exc:
+        raise DeviceError(f"host build of the C frontend failed: {exc}",
+                          hint="fix the compile error in firmware/frontend or the tables") from None
 
 
 def build_qemu_user_frontend(tables_dir: str | os.PathLike[str], build_dir: str | os.PathLike[str] | None = None,

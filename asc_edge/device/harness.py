@@ -349,8 +349,7 @@ def _load_clips(root: Path, split: str, limit: int | None, labels: list[str], fe
     Raises:
         DataError: an empty split, or clip labels the model does not know."""
     from asc_edge.data.tau import load_split, open_dataset
-    from asc_edge.features.cache import FeatureCache
-    from asc_edge.train.data import default_cache_dir
+    from asc_edge.features.cache import FeatureCache, default_cache_dir
 
     clips = load_split(open_dataset(root), split)
     if limit is not None:

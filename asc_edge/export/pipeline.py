@@ -5,7 +5,7 @@
 1. load the checkpoint; refuse an over-budget model (:func:`asc_edge.complexity.check_budget`)
    unless ``allow_over_budget``;
 2. features: the run's training split (calibration, default ``split100``) and the test split,
-   computed with the checkpoint's own frontend (:func:`asc_edge.train.data.load_split_data`);
+   computed with the checkpoint's own frontend (:func:`asc_edge.features.load_split_data`);
 3. ONNX (``target`` ≥ onnx): BatchNorm folded, legacy exporter, opset 17, onnxruntime parity with
    PyTorch on real test clips (≤ 1e-4 or ExportError);
 4. int8 TFLite (``target`` ≥ tflite): onnx2tf full-integer PTQ calibrated on ``n_calibration``
@@ -128,7 +128,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     stage("load_checkpoint", t0)
 
     t0 = time.perf_counter()
-    from asc_edge.train.data import load_split_data
+    from asc_edge.features import load_split_data
 
     hp = lm.hparams
     data = _resolve_data(data, hp)

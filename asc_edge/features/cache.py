@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bump when the stored arrays change meaning
 
 
+def default_cache_dir() -> Path:
+    """``$ASC_EDGE_CACHE`` or ``~/.cache/asc-edge``: the root of the feature cache (``features/``)
+    and of the teacher-logit cache (``teacher_logits/``)."""
+    return Path(os.environ.get("ASC_EDGE_CACHE", Path.home() / ".cache" / "asc-edge"))
+
+
 class FeatureCache:
     """Cache of log-mel features / waveforms for clips, under ``cache_dir/<cfg.key()>/``.
 

@@ -1,76 +1,30 @@
-"""A split's clips as model-ready arrays: log-mel features, class indices, device ids."""
+"""Training batches: a split's features, targets and teacher logits as a torch ``DataLoader``.
+
+The split itself (cached log-mel features, class indices, device ids) comes from
+:func:`asc_edge.features.load_split_data`.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
-
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from ..data import AudioStats, Clip, load_split, open_dataset
-from ..errors import DataError
-from ..features import FeatureCache, FrontendConfig
+# load_split_data is re-exported only for tests/conftest.py (which still imports it from here);
+# new code imports it from asc_edge.features.
+from asc_edge.features.splits import SplitData, load_split_data  # noqa: F401
 
-log = logging.getLogger(__name__)
-
-
-def default_cache_dir() -> Path:
-    """``$ASC_EDGE_CACHE`` or ``~/.cache/asc-edge``: features and teacher logits live here."""
-    return Path(os.environ.get("ASC_EDGE_CACHE", Path.home() / ".cache" / "asc-edge"))
+__all__ = ["training_loader"]
 
 
-@dataclass
-class SplitData:
-    """One split, ready for a model.
+def training_loader(split: SplitData, teacher: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    """Batches of ``(features (B, 1, n_mels, frames) float32, targets (B,) int64, teacher logits
+    (B, C) float32 — C = 0 without teachers, clip indices (B,) int64)``.
 
-    ``features``: (N, 1, n_mels, frames) float32 log-mel; ``targets``: (N,) int64 indices into
-    ``labels``; ``devices``: N device ids; ``clips``: the N :class:`Clip` rows in CSV order; ``frontend``: the
-    feature definition that produced ``features``.
-    """
-
-    clips: list[Clip]
-    features: np.ndarray
-    targets: np.ndarray
-    devices: list[str]
-    labels: tuple[str, ...]
-    frontend: FrontendConfig
-
-
-def load_split_data(data: str | Path, split: str, frontend: FrontendConfig, *,
-                    splits_dir: str | Path | None = None, labels: Sequence[str] | None = None,
-                    cache_dir: str | Path | None = None, progress: bool = True) -> SplitData:
-    """Read a split of a TAU-layout dataset and return its cached log-mel features.
-
-    ``labels``: the class order of the model's logits (e.g. from a checkpoint); default: the
-    dataset's own sorted label set. Labels are matched by name, never by position.
-
-    Raises:
-        DataError: bad layout / CSV / audio (see :mod:`asc_edge.data`), or a clip whose label the
-            model does not know.
-    """
-    ds = open_dataset(data)
-    clips = load_split(ds, split, Path(splits_dir) if splits_dir else None)
-    labels = tuple(labels) if labels is not None else ds.labels
-    index = {name: i for i, name in enumerate(labels)}
-    unknown = sorted({c.label for c in clips} - set(index))
-    if unknown:
-        raise DataError(f"split {split!r} of {data} has labels the model does not know: {', '.join(unknown)}",
-                        hint=f"the model was trained on: {', '.join(labels)}")
-    stats = AudioStats()
-    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
-    features = cache.features(clips, stats=stats, progress=progress)
-    if stats.loaded:
-        log.info("split %s: %s", split, stats.summary())
-    return SplitData(clips=clips, features=features,
-                     targets=np.array([index[c.label] for c in clips], dtype=np.int64),
-                     devices=[c.device for c in clips], labels=labels, frontend=frontend)
-
-
-def load_split_waveforms(split: SplitData, frontend: FrontendConfig,
-                         cache_dir: str | Path | None = None) -> np.ndarray:
-    """Waveforms (N, samples) float32 at the frontend's sample rate, for waveform augmentation."""
-    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
-    return cache.waveforms(split.clips, progress=False)
+    ``shuffle``: a seeded order (``torch.Generator().manual_seed(seed)``) and the last incomplete
+    batch dropped when the split has more than one batch; otherwise CSV order, every clip."""
+    ds = TensorDataset(torch.from_numpy(split.features), torch.from_numpy(split.targets),
+                       torch.from_numpy(teacher), torch.arange(len(split.targets)))
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=0,
+                      drop_last=shuffle and len(ds) > batch_size,
+                      generator=torch.Generator().manual_seed(seed) if shuffle else None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checkpoint import LoadedModel, load_checkpoint, predict_logits
+from ..features import SplitData, load_split_data
 from ..metrics import classification_metrics
-from .data import SplitData, load_split_data
 
 
 def evaluate_loaded(loaded: LoadedModel, split: SplitData) -> dict:

@@ -24,19 +24,18 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from ..checkpoint import LoadedModel, load_ensemble, predict_logits
 from ..complexity import check_budget, measure
 from ..data import load_dirs
 from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
 from ..errors import CheckpointError
-from ..features import get_frontend
+from ..features import SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
 from ..models import get_spec
 from ..report.io import write_json_atomic
 from ..report.plots import plot_confusion_matrix, plot_training_curves
 from .config import TrainConfig
-from .data import SplitData, default_cache_dir, load_split_data, load_split_waveforms
+from .data import training_loader
 from .evaluate import evaluate_loaded
 from .module import ASCModule
 
@@ -82,14 +81,6 @@ def _git_commit() -> str | None:
         return None
 
 
-def _loader(split: SplitData, teacher: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    ds = TensorDataset(torch.from_numpy(split.features), torch.from_numpy(split.targets),
-                       torch.from_numpy(teacher), torch.arange(len(split.targets)))
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=0,
-                      drop_last=shuffle and len(ds) > batch_size,
-                      generator=torch.Generator().manual_seed(seed) if shuffle else None)
-
-
 def train(cfg: TrainConfig) -> Path | None:
     """Train ``cfg.model`` on ``cfg.split`` and write the run directory; returns its path
     (``None`` in non-zero DDP ranks, which write nothing).
@@ -133,9 +124,9 @@ def train(cfg: TrainConfig) -> Path | None:
             warnings.filterwarnings("ignore", ".*does not have many workers.*")
             warnings.filterwarnings("ignore", ".*GPU available but not used.*")
             warnings.filterwarnings("ignore", ".*LeafSpec.*")
-            trainer.fit(module, _loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
-                        _loader(test_split, np.zeros((len(test_split.targets), 0), np.float32), 256, False,
-                                cfg.seed))
+            trainer.fit(module, training_loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
+                        training_loader(test_split, np.zeros((len(test_split.targets), 0), np.float32), 256, False,
+                                        cfg.seed))
     except SystemExit:
         # Lightning turns Ctrl-C into sys.exit(1): re-raise it as the interrupt it is (CLI: exit 130).
         if trainer.interrupted:

@@ -1,0 +1,78 @@
+"""A split's clips as model-ready arrays: log-mel features, class indices, device ids.
+
+Used by training, evaluation, export (calibration / check clips) and benchmarks alike, so it lives
+with the features (below models and train in the layering).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from asc_edge.data import AudioStats, Clip, load_split, open_dataset
+from asc_edge.errors import DataError
+from asc_edge.features.cache import FeatureCache, default_cache_dir
+from asc_edge.features.config import FrontendConfig
+
+__all__ = ["SplitData", "load_split_data", "load_split_waveforms"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitData:
+    """One split, ready for a model.
+
+    ``features``: (N, 1, n_mels, frames) float32 log-mel; ``targets``: (N,) int64 indices into
+    ``labels``; ``devices``: N device ids; ``clips``: the N :class:`Clip` rows in CSV order; ``frontend``: the
+    feature definition that produced ``features``.
+    """
+
+    clips: list[Clip]
+    features: np.ndarray
+    targets: np.ndarray
+    devices: list[str]
+    labels: tuple[str, ...]
+    frontend: FrontendConfig
+
+
+def load_split_data(data: str | Path, split: str, frontend: FrontendConfig, *,
+                    splits_dir: str | Path | None = None, labels: Sequence[str] | None = None,
+                    cache_dir: str | Path | None = None, progress: bool = True) -> SplitData:
+    """Read a split of a TAU-layout dataset and return its cached log-mel features.
+
+    ``labels``: the class order of the model's logits (e.g. from a checkpoint); default: the
+    dataset's own sorted label set. Labels are matched by name, never by position. ``cache_dir``:
+    the feature cache (default ``default_cache_dir() / "features"``).
+
+    Raises:
+        DataError: bad layout / CSV / audio (see :mod:`asc_edge.data`), or a clip whose label the
+            model does not know.
+    """
+    ds = open_dataset(data)
+    clips = load_split(ds, split, Path(splits_dir) if splits_dir else None)
+    labels = tuple(labels) if labels is not None else ds.labels
+    index = {name: i for i, name in enumerate(labels)}
+    unknown = sorted({c.label for c in clips} - set(index))
+    if unknown:
+        raise DataError(f"split {split!r} of {data} has labels the model does not know: {', '.join(unknown)}",
+                        hint=f"the model was trained on: {', '.join(labels)}")
+    stats = AudioStats()
+    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
+    features = cache.features(clips, stats=stats, progress=progress)
+    if stats.loaded:
+        log.info("split %s: %s", split, stats.summary())
+    return SplitData(clips=clips, features=features,
+                     targets=np.array([index[c.label] for c in clips], dtype=np.int64),
+                     devices=[c.device for c in clips], labels=labels, frontend=frontend)
+
+
+def load_split_waveforms(split: SplitData, frontend: FrontendConfig,
+                         cache_dir: str | Path | None = None) -> np.ndarray:
+    """Waveforms (N, samples) float32 at the frontend's sample rate, for waveform augmentation."""
+    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
+    return cache.waveforms(split.clips, progress=False)
