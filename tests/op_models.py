@@ -57,7 +57,9 @@ def convert(tf, case, seed: int) -> bytes:
     conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # int8 kernels where TFLite has them; float builtins (wrapped in DEQUANTIZE / QUANTIZE) where it
+    # has none, e.g. SIN: what onnx2tf produces for Snake (the LUT entry's islands)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     return conv.convert()

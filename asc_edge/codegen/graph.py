@@ -7,8 +7,11 @@ and hands every operator to the registry entry that parses its builtin
 TFLite(-Micro)'s ``Prepare`` via :mod:`asc_edge.codegen.quant`) and a table of :class:`Tensor`
 (activation buffers; shapes NHWC, sizes in bytes, quantisation).
 
-The exact rewrites the entries make (PAD folded into the next convolution, grouped CONV_2D as
-depthwise, RESHAPE as an alias) are recorded in :attr:`Graph.rewrites`. An operator no entry
+Before that, entries may *claim* groups of operators that become one layer (:meth:`Op.claim`: an
+element-wise island becomes one 256-entry table, :mod:`asc_edge.codegen.ops.lut`); a group is
+parsed at its last operator. The exact rewrites (PAD folded into the next convolution, grouped
+CONV_2D as depthwise, RESHAPE as an alias, islands as tables) are recorded in
+:attr:`Graph.rewrites`. An operator no entry
 parses raises :class:`~asc_edge.errors.ExportError` naming the operator, its index in the
 ``.tflite`` and a hint.
 
@@ -284,7 +287,19 @@ def build_graph(tflite_model) -> Graph:
                           hint="export a single-input classifier")
     ctx = ParseContext(model)
     ctx.input = ctx.act(model.inputs[0], OpInfo(-1, "INPUT", (), (), {}))
+    groups: dict[int, tuple] = {}  # last op index of a claimed group → (entry, op indices)
+    claimed: set[int] = set()
+    for entry in registry.KINDS.values():
+        for grp in entry.claim(model, ctx.consumers):
+            if not claimed & set(grp):
+                groups[max(grp)] = (entry, sorted(grp))
+                claimed |= set(grp)
     for op in model.ops:
+        if op.index in claimed:  # parsed as one layer at the group's last operator
+            if op.index in groups:
+                entry, grp = groups[op.index]
+                ctx.layers.append(entry.parse_group(ctx, [model.ops[i] for i in grp]))
+            continue
         entry = registry.BUILTINS.get(op.op)
         if entry is None:
             ctx.fail(op, "unsupported operator",

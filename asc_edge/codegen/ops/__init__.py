@@ -10,6 +10,8 @@ keeps an op as one table entry. Here an entry declares
 * :meth:`Op.parse` — TFLite operator → :class:`~asc_edge.codegen.graph.Layer` with a typed, frozen
   parameter value (:func:`asc_edge.codegen.c_abi.params` of the kernel's C struct, or a dataclass
   of the module's own) and named constant arrays; ``None`` when the operator is folded away;
+  :meth:`Op.claim` / :meth:`Op.parse_group` — a group of operators parsed as one layer (the
+  element-wise islands of :mod:`.lut`);
 * :meth:`Op.emit` — the C statements of the kernel call (they set ``st``);
 * :meth:`Op.scratch_bytes` — scratch from the kernel's C ``*_get_buffer_size`` (host build);
 * :meth:`Op.macs` — multiply-accumulates; ``report_type`` — the per-layer-type bucket of reports;
@@ -65,6 +67,16 @@ class Op:
         """``ctx``: :class:`~asc_edge.codegen.graph.ParseContext`; ``op``:
         :class:`~asc_edge.codegen.tflite_reader.OpInfo`. Returns a Layer (added by the caller) or
         None (folded). Raises ExportError (via ``ctx.fail``) on what the kernel cannot do."""
+        raise NotImplementedError
+
+    def claim(self, model, consumers: dict) -> list:
+        """Groups of TFLite operator indices this entry parses together, found before the
+        per-operator parse (e.g. an element-wise island → one table); default none. ``model``:
+        :class:`~asc_edge.codegen.tflite_reader.TfliteModel`; ``consumers``: tensor → reading ops."""
+        return []
+
+    def parse_group(self, ctx, ops: list):
+        """Parse a claimed group (operators in execution order) into one Layer."""
         raise NotImplementedError
 
     def emit(self, layer, em) -> list:
