@@ -90,7 +90,7 @@ def bn_calibrated_cp_mobile(features, seed: int = 0):
 def clips(shared_data):
     """Real split-25 clips: 200 for calibration, the other 50 for parity / oracle checks."""
     from asc_edge.features import get_frontend
-    from asc_edge.train.data import load_split_data
+    from asc_edge.features import load_split_data
 
     sd = load_split_data(shared_data, "25", get_frontend("dcase2024"), progress=False)
     assert sd.features.shape[1:] == (1, 256, 65) and len(sd.features) >= 250

@@ -97,7 +97,7 @@ def test_frontend_mismatch_is_named():
     ref = np.zeros((256, 65), np.int8)
     dev = ref.copy()
     dev[7, 30] = 5
-    fd = _first_divergence(dev.tobytes(), ref, oracle=None, graph=None, plan=None)
+    fd = _first_divergence(dev.tobytes(), ref, oracle=None, rec=None)
     assert fd["stage"] == "frontend" and fd["element"] == {"mel": 7, "frame": 30} and fd["n_diff"] == 1
 
 

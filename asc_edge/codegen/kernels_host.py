@@ -101,19 +101,27 @@ def cross_compile(out_dir: Path, cc: str = "arm-none-eabi-gcc", extra: Sequence[
 # ---------------------------------------------------------------------------------------------
 # ctypes mirrors of asc_nn.h
 # ---------------------------------------------------------------------------------------------
-# ctypes mirrors of asc_nn.h, generated from the header (asc_edge.codegen.c_abi): one source of truth
-Dims = c_abi.ctypes_struct("asc_nn_dims")
-Tile = c_abi.ctypes_struct("asc_nn_tile")
-Activation = c_abi.ctypes_struct("asc_nn_activation")
-Context = c_abi.ctypes_struct("asc_nn_context")
-PerChannelQuant = c_abi.ctypes_struct("asc_nn_per_channel_quant")
-ConvParams = c_abi.ctypes_struct("asc_nn_conv_params")
-DwConvParams = c_abi.ctypes_struct("asc_nn_dw_conv_params")
-FcParams = c_abi.ctypes_struct("asc_nn_fc_params")
-PoolParams = c_abi.ctypes_struct("asc_nn_pool_params")
-AddParams = c_abi.ctypes_struct("asc_nn_add_params")
-MulParams = c_abi.ctypes_struct("asc_nn_mul_params")
-MeanParams = c_abi.ctypes_struct("asc_nn_mean_params")
+# ctypes mirrors of asc_nn.h, generated from the header (asc_edge.codegen.c_abi): one source of truth.
+# Resolved on first use (module __getattr__), so importing this module runs no preprocessor.
+_STRUCTS = {"Dims": "asc_nn_dims", "Tile": "asc_nn_tile", "Activation": "asc_nn_activation",
+            "Context": "asc_nn_context", "PerChannelQuant": "asc_nn_per_channel_quant",
+            "ConvParams": "asc_nn_conv_params", "DwConvParams": "asc_nn_dw_conv_params",
+            "FcParams": "asc_nn_fc_params", "PoolParams": "asc_nn_pool_params", "AddParams": "asc_nn_add_params",
+            "MulParams": "asc_nn_mul_params", "MeanParams": "asc_nn_mean_params"}
+
+
+class _Structs:
+    def __getattr__(self, name: str):
+        return c_abi.ctypes_struct(_STRUCTS[name])
+
+
+_s = _Structs()
+
+
+def __getattr__(name: str):
+    if name in _STRUCTS:
+        return c_abi.ctypes_struct(_STRUCTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _SIZE_LIB: dict = {}
@@ -149,7 +157,7 @@ _i8p = _P(C.c_int8)
 _i32p = _P(C.c_int32)
 
 
-def _dims(shape: Sequence[int]) -> Dims:
+def _dims(shape: Sequence[int]):
     """NHWC dims from a shape of rank <= 4 (leading dims padded with 1; rank 2 = [n, c])."""
     s = [int(v) for v in shape]
     if len(s) == 2:
@@ -158,7 +166,7 @@ def _dims(shape: Sequence[int]) -> Dims:
         s = [1] + s
     if len(s) != 4:
         raise ValueError(f"rank {len(shape)} tensors are not supported")
-    return Dims(*s)
+    return _s.Dims(*s)
 
 
 def _i8(a: np.ndarray) -> np.ndarray:
@@ -180,9 +188,9 @@ def _ptr32(a: np.ndarray | None):
     return None if a is None else a.ctypes.data_as(_i32p)
 
 
-def _act(act) -> Activation:
+def _act(act):
     lo, hi = act if act is not None else (-128, 127)
-    return Activation(int(lo), int(hi))
+    return _s.Activation(int(lo), int(hi))
 
 
 class HostKernels:
@@ -193,32 +201,32 @@ class HostKernels:
         self.path = Path(lib_path) if lib_path else build_kernels(variant)
         self.lib = C.CDLL(str(self.path))
         L = self.lib
-        conv_sig = [_P(Context), _P(ConvParams), _P(PerChannelQuant), _P(Dims), _i8p, _P(Dims), _i8p,
-                    _i32p, _P(Dims), _i8p]
+        conv_sig = [_P(_s.Context), _P(_s.ConvParams), _P(_s.PerChannelQuant), _P(_s.Dims), _i8p, _P(_s.Dims), _i8p,
+                    _i32p, _P(_s.Dims), _i8p]
         for name in ("asc_convolve_s8", "asc_convolve_1x1_s8", "asc_convolve_wrapper_s8"):
             getattr(L, name).argtypes = conv_sig
             getattr(L, name).restype = C.c_int
-        L.asc_convolve_s8_get_buffer_size.argtypes = [_P(Dims), _P(Dims)]
+        L.asc_convolve_s8_get_buffer_size.argtypes = [_P(_s.Dims), _P(_s.Dims)]
         L.asc_convolve_s8_get_buffer_size.restype = C.c_int32
-        L.asc_depthwise_conv_s8.argtypes = [_P(Context), _P(DwConvParams), _P(PerChannelQuant), _P(Dims),
-                                            _i8p, _P(Dims), _i8p, _i32p, _P(Dims), _i8p]
+        L.asc_depthwise_conv_s8.argtypes = [_P(_s.Context), _P(_s.DwConvParams), _P(_s.PerChannelQuant), _P(_s.Dims),
+                                            _i8p, _P(_s.Dims), _i8p, _i32p, _P(_s.Dims), _i8p]
         L.asc_depthwise_conv_s8.restype = C.c_int
-        L.asc_fully_connected_s8.argtypes = [_P(FcParams), _P(PerChannelQuant), C.c_int32, _P(Dims), _i8p,
-                                             _P(Dims), _i8p, _i32p, _P(Dims), _i8p]
+        L.asc_fully_connected_s8.argtypes = [_P(_s.FcParams), _P(_s.PerChannelQuant), C.c_int32, _P(_s.Dims), _i8p,
+                                             _P(_s.Dims), _i8p, _i32p, _P(_s.Dims), _i8p]
         L.asc_fully_connected_s8.restype = C.c_int
-        L.asc_avgpool_s8.argtypes = [_P(PoolParams), _P(Dims), _i8p, _P(Dims), _i8p]
+        L.asc_avgpool_s8.argtypes = [_P(_s.PoolParams), _P(_s.Dims), _i8p, _P(_s.Dims), _i8p]
         L.asc_avgpool_s8.restype = C.c_int
-        L.asc_mean_s8.argtypes = [_P(MeanParams), _P(Dims), _i8p, _i8p]
+        L.asc_mean_s8.argtypes = [_P(_s.MeanParams), _P(_s.Dims), _i8p, _i8p]
         L.asc_mean_s8.restype = C.c_int
-        L.asc_add_s8.argtypes = [_P(AddParams), _P(Dims), _i8p, _P(Dims), _i8p, _P(Dims), _i8p]
+        L.asc_add_s8.argtypes = [_P(_s.AddParams), _P(_s.Dims), _i8p, _P(_s.Dims), _i8p, _P(_s.Dims), _i8p]
         L.asc_add_s8.restype = C.c_int
-        L.asc_mul_s8.argtypes = [_P(MulParams), _P(Dims), _i8p, _P(Dims), _i8p, _P(Dims), _i8p]
+        L.asc_mul_s8.argtypes = [_P(_s.MulParams), _P(_s.Dims), _i8p, _P(_s.Dims), _i8p, _P(_s.Dims), _i8p]
         L.asc_mul_s8.restype = C.c_int
-        L.asc_strided_slice_s8.argtypes = [_P(Dims), _i8p, _P(Dims), _P(Dims), _P(Dims), _i8p]
+        L.asc_strided_slice_s8.argtypes = [_P(_s.Dims), _i8p, _P(_s.Dims), _P(_s.Dims), _P(_s.Dims), _i8p]
         L.asc_strided_slice_s8.restype = C.c_int
-        L.asc_concatenation_s8.argtypes = [_P(_i8p), _P(Dims), C.c_int32, C.c_int32, _P(Dims), _i8p]
+        L.asc_concatenation_s8.argtypes = [_P(_i8p), _P(_s.Dims), C.c_int32, C.c_int32, _P(_s.Dims), _i8p]
         L.asc_concatenation_s8.restype = C.c_int
-        L.asc_pad_s8.argtypes = [_P(Dims), _i8p, _P(Dims), _P(Dims), C.c_int8, _i8p]
+        L.asc_pad_s8.argtypes = [_P(_s.Dims), _i8p, _P(_s.Dims), _P(_s.Dims), C.c_int8, _i8p]
         L.asc_pad_s8.restype = C.c_int
         L.asc_reshape_s8.argtypes = [_i8p, _i8p, C.c_int32]
         L.asc_reshape_s8.restype = C.c_int
@@ -245,14 +253,14 @@ class HostKernels:
         out = np.zeros((n, out_hw[0], out_hw[1], oc), dtype=np.int8)
         mult, sh = _i32(multipliers), _i32(shifts)
         b = None if bias is None else _i32(bias)
-        fd = Dims(*w.shape)
+        fd = _s.Dims(*w.shape)
         idims = _dims(x.shape)
         size = self.lib.asc_convolve_s8_get_buffer_size(C.byref(idims), C.byref(fd))
         scratch = np.zeros(max(int(size), 1), dtype=np.int8)
-        ctx = Context(scratch.ctypes.data_as(C.c_void_p), int(size))
-        prm = ConvParams(int(input_offset), int(output_offset), Tile(*stride), Tile(*padding),
-                         Tile(*dilation), _act(activation))
-        q = PerChannelQuant(_ptr32(mult), _ptr32(sh))
+        ctx = _s.Context(scratch.ctypes.data_as(C.c_void_p), int(size))
+        prm = _s.ConvParams(int(input_offset), int(output_offset), _s.Tile(*stride), _s.Tile(*padding),
+                         _s.Tile(*dilation), _act(activation))
+        q = _s.PerChannelQuant(_ptr32(mult), _ptr32(sh))
         st = getattr(self.lib, kernel)(C.byref(ctx), C.byref(prm), C.byref(q), C.byref(idims), _ptr8(x),
                                        C.byref(fd), _ptr8(w), _ptr32(b), C.byref(_dims(out.shape)),
                                        _ptr8(out))
@@ -270,11 +278,11 @@ class HostKernels:
         out = np.zeros((n, out_hw[0], out_hw[1], oc), dtype=np.int8)
         mult, sh = _i32(multipliers), _i32(shifts)
         b = None if bias is None else _i32(bias)
-        prm = DwConvParams(int(input_offset), int(output_offset), int(ch_mult), Tile(*stride),
-                           Tile(*padding), Tile(*dilation), _act(activation))
-        q = PerChannelQuant(_ptr32(mult), _ptr32(sh))
+        prm = _s.DwConvParams(int(input_offset), int(output_offset), int(ch_mult), _s.Tile(*stride),
+                           _s.Tile(*padding), _s.Tile(*dilation), _act(activation))
+        q = _s.PerChannelQuant(_ptr32(mult), _ptr32(sh))
         st = self.lib.asc_depthwise_conv_s8(None, C.byref(prm), C.byref(q), C.byref(_dims(x.shape)),
-                                            _ptr8(x), C.byref(Dims(*w.shape)), _ptr8(w), _ptr32(b),
+                                            _ptr8(x), C.byref(_s.Dims(*w.shape)), _ptr8(w), _ptr32(b),
                                             C.byref(_dims(out.shape)), _ptr8(out))
         self._check(st, "asc_depthwise_conv_s8")
         return out
@@ -291,12 +299,12 @@ class HostKernels:
         mult, sh = _i32(np.atleast_1d(multipliers)), _i32(np.atleast_1d(shifts))
         per_channel = 1 if mult.size > 1 else 0
         b = None if bias is None else _i32(bias)
-        prm = FcParams(int(input_offset), int(filter_offset), int(output_offset), _act(activation))
-        q = PerChannelQuant(_ptr32(mult), _ptr32(sh))
+        prm = _s.FcParams(int(input_offset), int(filter_offset), int(output_offset), _act(activation))
+        q = _s.PerChannelQuant(_ptr32(mult), _ptr32(sh))
         st = self.lib.asc_fully_connected_s8(C.byref(prm), C.byref(q), per_channel,
-                                             C.byref(Dims(batch, 1, 1, depth)), _ptr8(x),
-                                             C.byref(Dims(units, 1, 1, depth)), _ptr8(w), _ptr32(b),
-                                             C.byref(Dims(batch, 1, 1, units)), _ptr8(out))
+                                             C.byref(_s.Dims(batch, 1, 1, depth)), _ptr8(x),
+                                             C.byref(_s.Dims(units, 1, 1, depth)), _ptr8(w), _ptr32(b),
+                                             C.byref(_s.Dims(batch, 1, 1, units)), _ptr8(out))
         self._check(st, "asc_fully_connected_s8")
         return out
 
@@ -305,7 +313,7 @@ class HostKernels:
                 activation=None) -> np.ndarray:
         x = _i8(x)
         out = np.zeros((x.shape[0], out_hw[0], out_hw[1], x.shape[3]), dtype=np.int8)
-        prm = PoolParams(Tile(*filter_hw), Tile(*stride), Tile(*padding), _act(activation))
+        prm = _s.PoolParams(_s.Tile(*filter_hw), _s.Tile(*stride), _s.Tile(*padding), _act(activation))
         st = self.lib.asc_avgpool_s8(C.byref(prm), C.byref(_dims(x.shape)), _ptr8(x),
                                      C.byref(_dims(out.shape)), _ptr8(out))
         self._check(st, "asc_avgpool_s8")
@@ -316,7 +324,7 @@ class HostKernels:
         """MEAN over H, W of an NHWC tensor -> [n, c]."""
         x = _i8(x)
         out = np.zeros((x.shape[0], x.shape[3]), dtype=np.int8)
-        prm = MeanParams(int(input_offset), int(output_offset), int(multiplier), int(shift), _act(activation))
+        prm = _s.MeanParams(int(input_offset), int(output_offset), int(multiplier), int(shift), _act(activation))
         st = self.lib.asc_mean_s8(C.byref(prm), C.byref(_dims(x.shape)), _ptr8(x), _ptr8(out))
         self._check(st, "asc_mean_s8")
         return out
@@ -334,7 +342,7 @@ class HostKernels:
         x1, x2 = _i8(x1), _i8(x2)
         a, b, oshape = self._bshape(x1, x2)
         out = np.zeros(oshape, dtype=np.int8)
-        prm = AddParams(**{k: int(v) for k, v in params.items()}, activation=_act(activation))
+        prm = _s.AddParams(**{k: int(v) for k, v in params.items()}, activation=_act(activation))
         st = self.lib.asc_add_s8(C.byref(prm), C.byref(_dims(a.shape)), _ptr8(a), C.byref(_dims(b.shape)),
                                  _ptr8(b), C.byref(_dims(oshape)), _ptr8(out))
         self._check(st, "asc_add_s8")
@@ -344,7 +352,7 @@ class HostKernels:
         x1, x2 = _i8(x1), _i8(x2)
         a, b, oshape = self._bshape(x1, x2)
         out = np.zeros(oshape, dtype=np.int8)
-        prm = MulParams(**{k: int(v) for k, v in params.items()}, activation=_act(activation))
+        prm = _s.MulParams(**{k: int(v) for k, v in params.items()}, activation=_act(activation))
         st = self.lib.asc_mul_s8(C.byref(prm), C.byref(_dims(a.shape)), _ptr8(a), C.byref(_dims(b.shape)),
                                  _ptr8(b), C.byref(_dims(oshape)), _ptr8(out))
         self._check(st, "asc_mul_s8")
@@ -355,8 +363,8 @@ class HostKernels:
                       out_shape: Sequence[int]) -> np.ndarray:
         x = _i8(x)
         out = np.zeros(tuple(out_shape), dtype=np.int8)
-        st = self.lib.asc_strided_slice_s8(C.byref(_dims(x.shape)), _ptr8(x), C.byref(Dims(*begin)),
-                                           C.byref(Dims(*strides)), C.byref(_dims(out.shape)), _ptr8(out))
+        st = self.lib.asc_strided_slice_s8(C.byref(_dims(x.shape)), _ptr8(x), C.byref(_s.Dims(*begin)),
+                                           C.byref(_s.Dims(*strides)), C.byref(_dims(out.shape)), _ptr8(out))
         self._check(st, "asc_strided_slice_s8")
         return out
 
@@ -365,7 +373,7 @@ class HostKernels:
         axis = axis % 4
         out = np.zeros(np.concatenate(xs, axis=axis).shape, dtype=np.int8)
         ptrs = (_i8p * len(xs))(*[_ptr8(x) for x in xs])
-        dims = (Dims * len(xs))(*[_dims(x.shape) for x in xs])
+        dims = (_s.Dims * len(xs))(*[_dims(x.shape) for x in xs])
         st = self.lib.asc_concatenation_s8(ptrs, dims, len(xs), axis, C.byref(_dims(out.shape)), _ptr8(out))
         self._check(st, "asc_concatenation_s8")
         return out
@@ -376,8 +384,8 @@ class HostKernels:
         p = [tuple(map(int, pp)) for pp in paddings]
         out_shape = tuple(s + a + b for s, (a, b) in zip(x.shape, p))
         out = np.zeros(out_shape, dtype=np.int8)
-        st = self.lib.asc_pad_s8(C.byref(_dims(x.shape)), _ptr8(x), C.byref(Dims(*[a for a, _ in p])),
-                                 C.byref(Dims(*[b for _, b in p])), int(pad_value), _ptr8(out))
+        st = self.lib.asc_pad_s8(C.byref(_dims(x.shape)), _ptr8(x), C.byref(_s.Dims(*[a for a, _ in p])),
+                                 C.byref(_s.Dims(*[b for _, b in p])), int(pad_value), _ptr8(out))
         self._check(st, "asc_pad_s8")
         return out
 

@@ -27,7 +27,7 @@ from asc_edge.errors import ExportError
 __all__ = ["TensorInfo", "OpInfo", "TfliteModel", "read_tflite", "schema"]
 
 _NP_TYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-             "FLOAT32": np.float32, "FLOAT16": np.float16, "BOOL": np.bool_}
+             "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "BOOL": np.bool_}
 
 
 def schema():

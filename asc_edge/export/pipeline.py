@@ -279,7 +279,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
         report["versions"] = {"python": platform.python_version(), "gcc": gcc[0] if gcc else None,
                               **{d: _version(d) for d in ("torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow",
-                                                          "tflite", "tflite-micro", "numpy")}}
+                                                          "tflite-micro", "numpy")}}
         shutil.rmtree(tmp / ".host_build", ignore_errors=True)  # the loaded .so stays mapped (POSIX)
         report["hashes"] = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*"))
                             if p.is_file()}

@@ -10,9 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-# load_split_data is re-exported only for tests/conftest.py (which still imports it from here);
-# new code imports it from asc_edge.features.
-from asc_edge.features.splits import SplitData, load_split_data  # noqa: F401
+from asc_edge.features.splits import SplitData
 
 __all__ = ["training_loader"]
 
