@@ -305,9 +305,10 @@ def build_graph(tflite_model) -> Graph:
             ctx.fail(op, "unsupported operator",
                      f"supported: {', '.join(supported_ops())}; change the model or add an operator "
                      "(README: adding an operator)")
-        layer = entry.parse(ctx, op)
-        if layer is not None:
-            ctx.layers.append(layer)
+        layer = entry.parse(ctx, op)  # a Layer, a list of Layers (one per output), or None (folded)
+        for L in ([] if layer is None else layer if isinstance(layer, list) else [layer]):
+            L.index = len(ctx.layers)
+            ctx.layers.append(L)
     g_out = model.outputs[0]
     if g_out not in ctx.tensors:
         raise ExportError("graph output is not produced by any supported layer", hint="check the model")

@@ -65,8 +65,9 @@ class Op:
 
     def parse(self, ctx, op):
         """``ctx``: :class:`~asc_edge.codegen.graph.ParseContext`; ``op``:
-        :class:`~asc_edge.codegen.tflite_reader.OpInfo`. Returns a Layer (added by the caller) or
-        None (folded). Raises ExportError (via ``ctx.fail``) on what the kernel cannot do."""
+        :class:`~asc_edge.codegen.tflite_reader.OpInfo`. Returns a Layer (added by the caller), a
+        list of Layers (an operator with several outputs) or None (folded). Raises ExportError (via
+        ``ctx.fail``) on what the kernel cannot do."""
         raise NotImplementedError
 
     def claim(self, model, consumers: dict) -> list:
