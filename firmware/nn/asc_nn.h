@@ -251,6 +251,11 @@ asc_nn_status asc_pad_s8(const asc_nn_dims *input_dims, const int8_t *input_data
 /* RESHAPE: a byte copy (no-op when in-place). */
 asc_nn_status asc_reshape_s8(const int8_t *input_data, int8_t *output_data, int32_t total_size);
 
+/* TRANSPOSE (4-D): output dimension k is input dimension perm[k] (perm given as {n, h, w, c} =
+ * {perm[0], perm[1], perm[2], perm[3]}); output_dims must be the permuted input_dims. */
+asc_nn_status asc_transpose_s8(const asc_nn_dims *input_dims, const int8_t *input_data,
+                               const asc_nn_dims *perm, const asc_nn_dims *output_dims, int8_t *output_data);
+
 /* ---- fused execution ---- */
 /* One inverted-residual block executed row by row (MobileNetV2-style: expand 1x1 -> depthwise
  * kh x kw -> project 1x1 [-> ADD with the block input]), so that the expanded and depthwise
