@@ -158,15 +158,10 @@ _i32p = _P(C.c_int32)
 
 
 def _dims(shape: Sequence[int]):
-    """NHWC dims from a shape of rank <= 4 (leading dims padded with 1; rank 2 = [n, c])."""
-    s = [int(v) for v in shape]
-    if len(s) == 2:
-        s = [s[0], 1, 1, s[1]]
-    while len(s) < 4:
-        s = [1] + s
-    if len(s) != 4:
-        raise ValueError(f"rank {len(shape)} tensors are not supported")
-    return _s.Dims(*s)
+    """``asc_nn_dims`` of a shape of rank ≤ 4 (:func:`asc_edge.codegen.graph.nhwc`)."""
+    from .graph import nhwc
+
+    return _s.Dims(*nhwc(shape))
 
 
 def _i8(a: np.ndarray) -> np.ndarray:

@@ -42,6 +42,17 @@ def binary_operands(ctx, op):
     return ids, qp, consts, y_id
 
 
+def parse_binary(ctx, op, kind: str, struct: str, quant_fn):
+    """A two-operand element-wise layer: operands (:func:`binary_operands`), the kernel's
+    requantisation parameters ``quant_fn(s1, zp1, s2, zp2, s_out, zp_out)`` and the fused
+    activation, as the C struct ``struct``."""
+    ids, qp, consts, y_id = binary_operands(ctx, op)
+    y = ctx.tensors[y_id]
+    p = quant_fn(qp[0][0], qp[0][1], qp[1][0], qp[1][1], y.scale, y.zero_point)
+    act = quant.activation_range(op.options.get("fusedActivationFunction"), y.scale, y.zero_point)
+    return ctx.layer(kind, op, ids, y_id, c_abi.params(struct, activation=act, **p), consts)
+
+
 def emit_binary(L, em, fn: str) -> list:
     """``static const`` operands/dims and ``st = fn(&p, &a_d, a, &b_d, b, &out_d, y)``."""
     srcs, dims = [], []
@@ -85,11 +96,7 @@ class Add(Op):
     c_function = "asc_add_s8"
 
     def parse(self, ctx, op):
-        ids, qp, consts, y_id = binary_operands(ctx, op)
-        y = ctx.tensors[y_id]
-        p = quant.add_params(qp[0][0], qp[0][1], qp[1][0], qp[1][1], y.scale, y.zero_point)
-        act = quant.activation_range(op.options.get("fusedActivationFunction"), y.scale, y.zero_point)
-        return ctx.layer(self.kind, op, ids, y_id, c_abi.params("asc_nn_add_params", activation=act, **p), consts)
+        return parse_binary(ctx, op, self.kind, "asc_nn_add_params", quant.add_params)
 
     def emit(self, L, em):
         return emit_binary(L, em, self.c_function)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from asc_edge.codegen import c_abi, quant
+from asc_edge.codegen import quant
 
 from . import Op, OpCase, register
-from .add import binary_cases, binary_operands, emit_binary
+from .add import binary_cases, emit_binary, parse_binary
 from .conv import _range
 
 
@@ -23,11 +23,7 @@ class Mul(Op):
     c_function = "asc_mul_s8"
 
     def parse(self, ctx, op):
-        ids, qp, consts, y_id = binary_operands(ctx, op)
-        y = ctx.tensors[y_id]
-        p = quant.mul_params(qp[0][0], qp[0][1], qp[1][0], qp[1][1], y.scale, y.zero_point)
-        act = quant.activation_range(op.options.get("fusedActivationFunction"), y.scale, y.zero_point)
-        return ctx.layer(self.kind, op, ids, y_id, c_abi.params("asc_nn_mul_params", activation=act, **p), consts)
+        return parse_binary(ctx, op, self.kind, "asc_nn_mul_params", quant.mul_params)
 
     def emit(self, L, em):
         return emit_binary(L, em, self.c_function)
