@@ -305,6 +305,25 @@ asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
                                            const asc_nn_dims *input_dims, const int8_t *input_data,
                                            const asc_nn_dims *output_dims, int8_t *output_data);
 
+/* ==== More int8 operators: MAX_POOL_2D, element-wise LUT, RESIZE_NEAREST_NEIGHBOR, single-axis
+ * MEAN, SUB, SQUARED_DIFFERENCE, QUANTIZE (int8 -> int8). Each matches the tflite-micro kernel
+ * named in its comment bit-exactly (tflite-micro commit 90b983c2, the one in
+ * shared/tools/tflm). ==== */
+
+/* MAX_POOL_2D.  input [n, h, w, c] int8, output [n, oh, ow, c] int8 (same scale / zero point: the
+ * TFLite int8 kernel does not requantise). Parameters: asc_nn_pool_params (as AVERAGE_POOL_2D):
+ * filter {h, w}, stride {h, w}, padding {h = pad_top, w = pad_left} (SAME / VALID padding as
+ * TFLite's ComputePaddingHeightWidth gives it; bottom / right padding follows from output_dims),
+ * activation = fused NONE / RELU / RELU6 clamp in the output's quantised domain
+ * (CalculateActivationRangeQuantized).
+ * Matches tflite-micro kernels/pooling.cc MaxPoolingEvalQuantized<int8_t> ->
+ * reference_integer_ops::MaxPool (kernels/internal/reference/integer_ops/pooling.h): max over the
+ * in-image part of the window, starting from -128 (an all-padding window gives
+ * clamp(-128)), then clamp to [activation.min, activation.max]. */
+asc_nn_status asc_max_pool_s8(const asc_nn_pool_params *pool_params,
+                              const asc_nn_dims *input_dims, const int8_t *input_data,
+                              const asc_nn_dims *output_dims, int8_t *output_data);
+
 #ifdef __cplusplus
 }
 #endif
