@@ -23,6 +23,8 @@ __all__ = [
     "mean_params",
     "activation_range",
     "ADD_LEFT_SHIFT",
+    "sub_params",
+    "squared_difference_params",
     "tflite_padding",
     "requantize_ref",
 ]
@@ -86,6 +88,36 @@ def add_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) ->
                 input2_offset=-int(zp2), input2_multiplier=m2, input2_shift=sh2,
                 left_shift=ADD_LEFT_SHIFT, output_offset=int(zpo),
                 output_multiplier=mo, output_shift=sho)
+
+
+def sub_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) -> dict:
+    """tflite-micro int8 SUB parameters (``sub_common.cc`` CalculateOpDataSub): like ADD
+    (``left_shift = 20``), but the three real multipliers are computed in *float32*
+    (``twice_max = 2·max(s1, s2)``, ``s_i / twice_max``, ``twice_max / (2^20·s_out)``) before
+    QuantizeMultiplier. The ``asc_nn_add_params`` fields."""
+    f32 = np.float32
+    twice_max = f32(2.0) * max(f32(s1), f32(s2))
+    m1, sh1 = quantize_multiplier(float(f32(s1) / twice_max))
+    m2, sh2 = quantize_multiplier(float(f32(s2) / twice_max))
+    mo, sho = quantize_multiplier(float(twice_max / (f32(1 << ADD_LEFT_SHIFT) * f32(so))))
+    return dict(input1_offset=-int(zp1), input1_multiplier=m1, input1_shift=sh1,
+                input2_offset=-int(zp2), input2_multiplier=m2, input2_shift=sh2,
+                left_shift=ADD_LEFT_SHIFT, output_offset=int(zpo), output_multiplier=mo, output_shift=sho)
+
+
+def squared_difference_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) -> dict:
+    """tflite-micro int8 SQUARED_DIFFERENCE (``squared_difference.cc`` PrepareQuantized):
+    ``left_shift = 7``, ``twice_max = 2·max(s1, s2)`` in double, input multipliers
+    ``s_i / twice_max``, output multiplier ``twice_max² / (float(2^14)·s_out)`` (the product in
+    float32, then double). The ``asc_nn_squared_difference_params`` fields (without activation)."""
+    left = 7
+    twice_max = 2.0 * _f(max(np.float32(s1), np.float32(s2)))
+    m1, sh1 = quantize_multiplier(_f(s1) / twice_max)
+    m2, sh2 = quantize_multiplier(_f(s2) / twice_max)
+    mo, sho = quantize_multiplier(twice_max * twice_max / float(np.float32(1 << (2 * left)) * np.float32(so)))
+    return dict(input1_offset=-int(zp1), input1_multiplier=m1, input1_shift=sh1,
+                input2_offset=-int(zp2), input2_multiplier=m2, input2_shift=sh2,
+                left_shift=left, output_offset=int(zpo), output_multiplier=mo, output_shift=sho)
 
 
 def mul_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) -> dict:

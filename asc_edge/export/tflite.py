@@ -231,9 +231,34 @@ def _check_full_integer(info: dict) -> list[str]:
             problems.append(f"op {w['index']} {w['op']}: bias is {w['bias_dtype']}, not int32")
     for nb in info["non_builtin"]:
         problems.append(f"op {nb['index']}: non-builtin operator {nb['op']} (tflite-micro cannot run it)")
-    if info["float_tensors"]:
-        problems.append(f"{len(info['float_tensors'])} float activation tensors, e.g. {info['float_tensors'][0]}")
+    loose = _unenclosed_float_tensors(info)
+    if loose:
+        problems.append(f"{len(loose)} float activation tensors outside a DEQUANTIZE → … → QUANTIZE chain, "
+                        f"e.g. {loose[0]}")
     return problems
+
+
+def _unenclosed_float_tensors(info: dict) -> list[str]:
+    """Float activation tensors that are not strictly inside a DEQUANTIZE → float ops → QUANTIZE
+    chain. Such chains (onnx2tf writes Snake's sine as DEQUANTIZE → SIN → QUANTIZE) run on int8
+    tensors at both ends and become lookup tables in the code generator
+    (:mod:`asc_edge.codegen.ops.lut`); a float tensor anywhere else cannot run in int8."""
+    floats = {"FLOAT32", "FLOAT16", "FLOAT64"}
+    is_float = lambda t: t.get("tensor", -1) >= 0 and t["dtype"] in floats and not t["const"]  # noqa: E731
+    ends = {info["input"]["tensor"] if info["input"] else -1, info["output"]["tensor"] if info["output"] else -1}
+    bad = set()
+    for op in info["ops"]:
+        f_in = [t for t in op["inputs"] if is_float(t)]
+        f_out = [t for t in op["outputs"] if is_float(t)]
+        act_in = [t for t in op["inputs"] if t.get("tensor", -1) >= 0 and not t["const"]]
+        if op["op"] == "DEQUANTIZE" or op["op"] == "QUANTIZE" and f_in:
+            continue  # the chain's ends: int8 → float, float → int8
+        if f_out and len(f_in) != len(act_in):  # a float op reading an int8 activation
+            bad.update(t["name"] for t in f_out)
+        if f_in and not f_out:  # a float tensor read by an int8 op
+            bad.update(t["name"] for t in f_in)
+    bad.update(t["name"] for op in info["ops"] for t in op["outputs"] if is_float(t) and t["tensor"] in ends)
+    return sorted(bad)
 
 
 # ----------------------------------------------------------------------------- rewrite

@@ -324,6 +324,123 @@ asc_nn_status asc_max_pool_s8(const asc_nn_pool_params *pool_params,
                               const asc_nn_dims *input_dims, const int8_t *input_data,
                               const asc_nn_dims *output_dims, int8_t *output_data);
 
+/* Element-wise 256-entry table lookup (any element-wise chain on an int8 tensor: LOGISTIC, TANH,
+ * Snake, SiLU, ...; tables generated elsewhere, e.g. by running tflite-micro on all 256 inputs).
+ *   out[i] = table[t][(uint8_t)(in[i] + 128)]   i.e. table[t][in[i] + 128],
+ * t = 0 when n_tables == 1 (per tensor), t = channel (innermost NHWC dim, dims->c) when
+ * n_tables == dims->c (per channel). table: int8 [n_tables][256]. dims: the tensor's shape
+ * (input == output shape; only n*h*w*c and c matter). output may equal input (in place); otherwise
+ * the buffers must not overlap. No TFLite counterpart (it replaces one or more element-wise
+ * operators; the table carries their semantics). */
+asc_nn_status asc_lut_s8(const int8_t *table, int32_t n_tables, const asc_nn_dims *dims,
+                         const int8_t *input_data, int8_t *output_data);
+
+/* RESIZE_NEAREST_NEIGHBOR.  input [n, h, w, c] -> output [n, oh, ow, c] (same quantisation:
+ * TFLite int8 RESIZE_NEAREST_NEIGHBOR copies values). align_corners / half_pixel_centers: 0 or 1,
+ * the op's options. Source index per output index i along an axis of input size in and output size
+ * out, computed in IEEE single precision exactly as TFLite does:
+ *   scale = (align_corners && out > 1) ? (float)(in - 1) / (float)(out - 1) : (float)in / (float)out
+ *   v = ((float)i + (half_pixel_centers ? 0.5f : 0.0f)) * scale
+ *   src = min(align_corners ? roundf(v) : floorf(v), in - 1), and max(src, 0) with half_pixel_centers.
+ * Matches tflite-micro kernels/resize_nearest_neighbor.cc -> reference_ops::ResizeNearestNeighbor /
+ * GetNearestNeighbor (kernels/internal/reference/resize_nearest_neighbor.h). */
+typedef struct {
+    int32_t align_corners;
+    int32_t half_pixel_centers;
+} asc_nn_resize_nearest_params;
+
+asc_nn_status asc_resize_nearest_s8(const asc_nn_resize_nearest_params *params,
+                                    const asc_nn_dims *input_dims, const int8_t *input_data,
+                                    const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* MEAN over one axis of a 4-D NHWC tensor (axis 0 = n, 1 = h, 2 = w, 3 = c; keep_dims true or
+ * false: same data layout). input [n, h, w, c], output = input_dims with dimension `axis` set to 1
+ * (N = input_dims[axis] elements averaged per output). Parameters as asc_nn_mean_params:
+ * input_offset = -zp_in, output_offset = +zp_out, (multiplier, shift) = QuantizeMultiplier(s_in /
+ * s_out); the kernel folds 1/N in as TFLite does: k = min(floor(log2 N), 32, 31 + shift),
+ * m' = (m << k) / N (int64, truncating), shift' = shift - k; then
+ * out = clamp(MBQM(sum(x) - zp_in * N, m', shift') + zp_out). activation: {-128, 127} for TFLite.
+ * Matches tflite-micro kernels/reduce_common.cc EvalMeanHelper (int8) -> EvalIntegerMean ->
+ * reference_ops::QuantizedMeanOrSumExtraArgs -> QuantizedMeanOrSum (kernels/internal/reference/
+ * reduce.h); at this commit int8 MEAN takes that path for every axis set and whether or not the
+ * input and output quantisation match. */
+typedef struct {
+    int32_t axis;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    asc_nn_activation activation;
+} asc_nn_mean_axis_params;
+
+asc_nn_status asc_mean_axis_s8(const asc_nn_mean_axis_params *params,
+                               const asc_nn_dims *input_dims, const int8_t *input_data,
+                               int8_t *output_data);
+
+/* SUB with 4-D broadcasting (each input dim equal to the output's or 1). Parameters: the
+ * asc_nn_add_params fields as tflite-micro's CalculateOpDataSub (kernels/sub_common.cc) sets them:
+ * input offsets -zp, left_shift 20, twice_max = 2 * max(s1, s2) computed in *float*,
+ * input_i (multiplier, shift) = QuantizeMultiplierSmallerThanOneExp((double)(float)(s_i / twice_max)),
+ * output = QuantizeMultiplierSmallerThanOneExp((double)(float)(twice_max / ((1 << 20) * s_out)))
+ * (float arithmetic, unlike ADD's double), activation from the fused activation. Per element:
+ *   out = clamp(MBQM(MBQM((x1 + off1) << 20, m1, s1) - MBQM((x2 + off2) << 20, m2, s2), mo, so) + zp_out)
+ * Matches tflite-micro kernels/sub.cc EvalSubQuantized -> reference_ops::SubElementwise /
+ * BroadcastQuantSubSlow (kernels/internal/reference/sub.h). Not ADD with a negated input2
+ * multiplier: SaturatingRoundingDoublingHighMul rounds exact negative halves toward zero, so
+ * SRDHM(a, -m) != -SRDHM(a, m) at ties. */
+asc_nn_status asc_sub_s8(const asc_nn_add_params *params,
+                         const asc_nn_dims *input1_dims, const int8_t *input1_data,
+                         const asc_nn_dims *input2_dims, const int8_t *input2_data,
+                         const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* SQUARED_DIFFERENCE with 4-D broadcasting. Parameters as tflite-micro's squared_difference.cc
+ * PrepareQuantized (int8): offsets -zp1, -zp2, +zp_out, left_shift = 7,
+ * twice_max = 2.0 * (double)max(s1, s2), input_i = QuantizeMultiplierSmallerThanOneExp(s_i / twice_max),
+ * output = QuantizeMultiplier(twice_max^2 / (double)((float)(1 << 14) * s_out)), activation
+ * {-128, 127} (the op has no fused activation). Per element:
+ *   d = MBQM((x1 + off1) << 7, m1, s1) - MBQM((x2 + off2) << 7, m2, s2)
+ *   out = clamp(MBQM(d * d, mo, so) + zp_out)
+ * Matches tflite-micro kernels/squared_difference.cc SquaredDifference<int8_t>(x, y, params)
+ * (ElementWise / BroadcastBinaryFunction4DSlow). */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input1_multiplier;
+    int32_t input1_shift;
+    int32_t input2_offset;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t left_shift;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    asc_nn_activation activation;
+} asc_nn_squared_difference_params;
+
+asc_nn_status asc_squared_difference_s8(const asc_nn_squared_difference_params *params,
+                                        const asc_nn_dims *input1_dims, const int8_t *input1_data,
+                                        const asc_nn_dims *input2_dims, const int8_t *input2_data,
+                                        const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* QUANTIZE int8 -> int8 (requantisation), size elements (any shape), in place allowed:
+ *   out = clamp(MBQM(in + input_offset, multiplier, shift) + output_offset, -128, 127)
+ * input_offset = -zp_in, output_offset = +zp_out, (multiplier, shift) =
+ * QuantizeMultiplier((double)s_in / (double)s_out). Matches tflite-micro kernels/quantize_common.cc
+ * PrepareQuantizeReference / EvalQuantizeReference (int8 -> int8) -> reference_ops::Requantize
+ * (kernels/internal/reference/requantize.h). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+} asc_nn_quantize_params;
+
+asc_nn_status asc_quantize_s8(const asc_nn_quantize_params *params, const int8_t *input_data,
+                              int8_t *output_data, int32_t size);
+
+/* CONCATENATION int8: tflite-micro (kernels/concatenation.cc Prepare) *requires* every input's
+ * scale and zero point to equal the output's (TF_LITE_ENSURE_EQ; no requantisation), so
+ * asc_concatenation_s8 (a byte copy) is its complete int8 semantics. */
+
 #ifdef __cplusplus
 }
 #endif

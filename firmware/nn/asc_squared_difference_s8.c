@@ -1,0 +1,109 @@
+/* asc_squared_difference_s8.c - SQUARED_DIFFERENCE int8 with 4-D broadcasting (tflite-micro
+ * kernels/squared_difference.cc, SquaredDifference<int8_t>(x, y, params) through ElementWise /
+ * BroadcastBinaryFunction4DSlow):
+ *   d = MBQM((x1 + off1) << ls, m1, s1) - MBQM((x2 + off2) << ls, m2, s2)      (ls = 7)
+ *   out = clamp(MBQM(d * d, mo, so) + zp_out)
+ * (MultiplyByQuantizedMultiplierSmallerThanOneExp for the inputs is MBQM with shift <= 0.)
+ *
+ * DSP path (|offsets| <= 255, left_shift <= 20, multipliers >= 0, input shifts in [-31, 0]): the
+ * input rescaling is SMMULR(2a, m) + the branch-free RoundingDivideByPOT (exact for |a| < 2^30, the
+ * identities of the ADD fast path); the output requantisation uses the same form when
+ * output shift is in [-31, 0] and |d| < 2^15 (d * d < 2^30), else the portable MBQM. Every step is
+ * exact, so the result is bit-identical to the portable path. d * d wraps modulo 2^32 in both
+ * paths (as int32 multiplication on the targets; unreachable with TFLite's parameters). */
+#include "asc_nn_internal.h"
+
+static int asc_sqd_bcast_ok(const asc_nn_dims *a, const asc_nn_dims *o)
+{
+    return (a->n == o->n || a->n == 1) && (a->h == o->h || a->h == 1) && (a->w == o->w || a->w == 1) &&
+           (a->c == o->c || a->c == 1) && o->n > 0 && o->h > 0 && o->w > 0 && o->c > 0;
+}
+
+static inline int32_t asc_sqd_idx(const asc_nn_dims *a, int32_t n, int32_t h, int32_t w, int32_t c)
+{
+    return (((a->n == 1 ? 0 : n) * a->h + (a->h == 1 ? 0 : h)) * a->w + (a->w == 1 ? 0 : w)) * a->c +
+           (a->c == 1 ? 0 : c);
+}
+
+static inline int8_t asc_sqd_one(const asc_nn_squared_difference_params *p, int32_t x1, int32_t x2)
+{
+    const int32_t s1 = (int32_t)((uint32_t)(x1 + p->input1_offset) << p->left_shift);
+    const int32_t s2 = (int32_t)((uint32_t)(x2 + p->input2_offset) << p->left_shift);
+    const int32_t d = asc_mbqm(s1, p->input1_multiplier, p->input1_shift) -
+                      asc_mbqm(s2, p->input2_multiplier, p->input2_shift);
+    const int32_t sq = (int32_t)((uint32_t)d * (uint32_t)d);
+    const int32_t raw = asc_mbqm(sq, p->output_multiplier, p->output_shift) + p->output_offset;
+    return asc_clamp_s8(raw, &p->activation);
+}
+
+#if ASC_NN_USE_DSP
+/* MBQM(a, m, -r) for |a| < 2^30, m >= 0, r in [0, 31]; half = 2^(r-1) (0 when r == 0). */
+ASC_INLINE int32_t asc_sqd_rq(int32_t a, int32_t m, int32_t r, int32_t half)
+{
+    const int32_t v = asc_smmulr((int32_t)((uint32_t)a << 1), m);
+    if (r == 0) {
+        return v;
+    }
+    /* arithmetic shift of a negative value (gcc / clang) */
+    return (v + half - (int32_t)((uint32_t)v >> 31)) >> r;
+}
+#endif
+
+asc_nn_status asc_squared_difference_s8(const asc_nn_squared_difference_params *p,
+                                        const asc_nn_dims *d1, const int8_t *in1,
+                                        const asc_nn_dims *d2, const int8_t *in2,
+                                        const asc_nn_dims *od, int8_t *out)
+{
+    if (!p || !d1 || !d2 || !od || !in1 || !in2 || !out || !asc_sqd_bcast_ok(d1, od) ||
+        !asc_sqd_bcast_ok(d2, od) || p->left_shift < 0 || p->left_shift > 30 ||
+        !asc_act_ok(&p->activation)) {
+        return ASC_NN_ARG_ERROR;
+    }
+#if ASC_NN_USE_DSP
+    if (p->left_shift <= 20 && p->input1_offset >= -255 && p->input1_offset <= 255 && p->input2_offset >= -255 &&
+        p->input2_offset <= 255 && p->input1_multiplier >= 0 && p->input2_multiplier >= 0 &&
+        p->input1_shift <= 0 && p->input1_shift >= -31 && p->input2_shift <= 0 && p->input2_shift >= -31) {
+        const int32_t ls = p->left_shift;
+        const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
+        const int32_t r1 = -p->input1_shift, r2 = -p->input2_shift, ro = -p->output_shift;
+        const int32_t h1 = r1 > 0 ? (int32_t)(1u << (r1 - 1)) : 0, h2 = r2 > 0 ? (int32_t)(1u << (r2 - 1)) : 0;
+        const int out_fast = mo >= 0 && ro >= 0 && ro <= 31;
+        const int32_t ho = (out_fast && ro > 0) ? (int32_t)(1u << (ro - 1)) : 0;
+        const int32_t lo = p->activation.min, hi = p->activation.max;
+        int32_t i = 0;
+        for (int32_t n = 0; n < od->n; n++) {
+            for (int32_t h = 0; h < od->h; h++) {
+                for (int32_t w = 0; w < od->w; w++) {
+                    for (int32_t c = 0; c < od->c; c++) {
+                        const int32_t a1 = (int32_t)((uint32_t)(in1[asc_sqd_idx(d1, n, h, w, c)] + p->input1_offset) << ls);
+                        const int32_t a2 = (int32_t)((uint32_t)(in2[asc_sqd_idx(d2, n, h, w, c)] + p->input2_offset) << ls);
+                        const int32_t d = asc_sqd_rq(a1, m1, r1, h1) - asc_sqd_rq(a2, m2, r2, h2);
+                        const int32_t sq = (int32_t)((uint32_t)d * (uint32_t)d);
+                        int32_t v;
+                        if (out_fast && (uint32_t)(d + 32767) <= 65534u) {
+                            v = asc_sqd_rq(sq, mo, ro, ho);
+                        } else {
+                            v = asc_mbqm(sq, p->output_multiplier, p->output_shift);
+                        }
+                        v += p->output_offset;
+                        v = v < lo ? lo : (v > hi ? hi : v);
+                        out[i++] = (int8_t)v;
+                    }
+                }
+            }
+        }
+        return ASC_NN_OK;
+    }
+#endif
+    int32_t i = 0;
+    for (int32_t n = 0; n < od->n; n++) {
+        for (int32_t h = 0; h < od->h; h++) {
+            for (int32_t w = 0; w < od->w; w++) {
+                for (int32_t c = 0; c < od->c; c++) {
+                    out[i++] = asc_sqd_one(p, in1[asc_sqd_idx(d1, n, h, w, c)], in2[asc_sqd_idx(d2, n, h, w, c)]);
+                }
+            }
+        }
+    }
+    return ASC_NN_OK;
+}
