@@ -306,7 +306,7 @@ asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
                                            const asc_nn_dims *output_dims, int8_t *output_data);
 
 /* ==== More int8 operators: MAX_POOL_2D, element-wise LUT, RESIZE_NEAREST_NEIGHBOR, single-axis
- * MEAN, SUB, SQUARED_DIFFERENCE, QUANTIZE (int8 -> int8). Each matches the tflite-micro kernel
+ * MEAN, SUB, SQUARED_DIFFERENCE. Each matches the tflite-micro kernel
  * named in its comment bit-exactly (tflite-micro commit 90b983c2, the one in
  * shared/tools/tflm). ==== */
 
@@ -420,22 +420,6 @@ asc_nn_status asc_squared_difference_s8(const asc_nn_squared_difference_params *
                                         const asc_nn_dims *input1_dims, const int8_t *input1_data,
                                         const asc_nn_dims *input2_dims, const int8_t *input2_data,
                                         const asc_nn_dims *output_dims, int8_t *output_data);
-
-/* QUANTIZE int8 -> int8 (requantisation), size elements (any shape), in place allowed:
- *   out = clamp(MBQM(in + input_offset, multiplier, shift) + output_offset, -128, 127)
- * input_offset = -zp_in, output_offset = +zp_out, (multiplier, shift) =
- * QuantizeMultiplier((double)s_in / (double)s_out). Matches tflite-micro kernels/quantize_common.cc
- * PrepareQuantizeReference / EvalQuantizeReference (int8 -> int8) -> reference_ops::Requantize
- * (kernels/internal/reference/requantize.h). */
-typedef struct {
-    int32_t input_offset;
-    int32_t output_offset;
-    int32_t multiplier;
-    int32_t shift;
-} asc_nn_quantize_params;
-
-asc_nn_status asc_quantize_s8(const asc_nn_quantize_params *params, const int8_t *input_data,
-                              int8_t *output_data, int32_t size);
 
 /* CONCATENATION int8: tflite-micro (kernels/concatenation.cc Prepare) *requires* every input's
  * scale and zero point to equal the output's (TF_LITE_ENSURE_EQ; no requantisation), so
