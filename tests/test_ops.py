@@ -4,7 +4,7 @@ goes through the real code generator and is compared with tflite-micro.
 For each case (a single-operator int8 ``.tflite`` from tests/op_models.py, random shapes and
 quantisation): build the graph (it must use the entry under test), plan, emit ``model.c``, build
 it on the host with the portable and the DSP (emulated) kernels, and compare every output byte
-with tflite-micro on random int8 inputs (plus the all -128 / all 127 extremes). A second test
+with tflite-micro on 16 random int8 inputs (plus the all -128 / all 127 extremes). A second test
 builds every case's ``model.c`` for the Cortex-M4 (real ``<arm_acle.h>``) into one qemu-arm
 program and checks DSP build == host portable build. An operator added to the registry is tested
 here without editing this file.
@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import subprocess
+import zlib
 import sys
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def case_dir() -> Path:
 
 def _inputs(shape, seed: int) -> list:
     rng = np.random.default_rng(seed)
-    xs = [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(3)]
+    xs = [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(16)]
     return xs + [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]
 
 
@@ -85,7 +86,7 @@ def test_op_equals_tflite_micro(case_dir, kind, case, tmp_path):
     path = case_dir / kind / f"{case}.tflite"
     g, plan = _generate(path, kind, tmp_path / "c")
     oracle = TflmOracle(path)
-    xs = _inputs(oracle.input_shape, hash(case) % 2**32)
+    xs = _inputs(oracle.input_shape, zlib.crc32(case.encode()))
     refs = [oracle.invoke(x) for x in xs]
     for variant in ("portable", "dsp"):
         host = HostModel(build_host_model(tmp_path / "c", variant=variant, build_dir=tmp_path / variant), g, plan.arena)

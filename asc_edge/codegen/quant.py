@@ -23,7 +23,6 @@ __all__ = [
     "mean_params",
     "activation_range",
     "ADD_LEFT_SHIFT",
-    "sub_params",
     "squared_difference_params",
     "tflite_padding",
     "requantize_ref",
@@ -79,7 +78,10 @@ def conv_multipliers(input_scale: float, filter_scales: Iterable[float], output_
 
 
 def add_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) -> dict:
-    """TFLite(-Micro) int8 ADD parameters (CalculateOpDataAdd), left_shift = 20."""
+    """TFLite(-Micro) int8 ADD parameters (CalculateOpDataAdd), left_shift = 20, ratios in double.
+    SUB uses the same: measured against the tflite-micro interpreter the project pins, whose SUB
+    takes double ratios (its float-ratio source variant differs by one LSB on about 2 % of
+    broadcast cases)."""
     twice_max = 2.0 * _f(max(np.float32(s1), np.float32(s2)))
     m1, sh1 = quantize_multiplier(_f(s1) / twice_max)
     m2, sh2 = quantize_multiplier(_f(s2) / twice_max)
@@ -88,21 +90,6 @@ def add_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) ->
                 input2_offset=-int(zp2), input2_multiplier=m2, input2_shift=sh2,
                 left_shift=ADD_LEFT_SHIFT, output_offset=int(zpo),
                 output_multiplier=mo, output_shift=sho)
-
-
-def sub_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) -> dict:
-    """tflite-micro int8 SUB parameters (``sub_common.cc`` CalculateOpDataSub): like ADD
-    (``left_shift = 20``), but the three real multipliers are computed in *float32*
-    (``twice_max = 2·max(s1, s2)``, ``s_i / twice_max``, ``twice_max / (2^20·s_out)``) before
-    QuantizeMultiplier. The ``asc_nn_add_params`` fields."""
-    f32 = np.float32
-    twice_max = f32(2.0) * max(f32(s1), f32(s2))
-    m1, sh1 = quantize_multiplier(float(f32(s1) / twice_max))
-    m2, sh2 = quantize_multiplier(float(f32(s2) / twice_max))
-    mo, sho = quantize_multiplier(float(twice_max / (f32(1 << ADD_LEFT_SHIFT) * f32(so))))
-    return dict(input1_offset=-int(zp1), input1_multiplier=m1, input1_shift=sh1,
-                input2_offset=-int(zp2), input2_multiplier=m2, input2_shift=sh2,
-                left_shift=ADD_LEFT_SHIFT, output_offset=int(zpo), output_multiplier=mo, output_shift=sho)
 
 
 def squared_difference_params(s1: float, zp1: int, s2: float, zp2: int, so: float, zpo: int) -> dict:

@@ -2,19 +2,7 @@
  * MulElementwise semantics) with 4-D broadcasting. */
 #include "asc_nn_internal.h"
 
-/* Broadcast-compatible 4-D shapes: every input dim equals the output dim or is 1. */
-static int asc_bcast_ok(const asc_nn_dims *a, const asc_nn_dims *o)
-{
-    return (a->n == o->n || a->n == 1) && (a->h == o->h || a->h == 1) && (a->w == o->w || a->w == 1) &&
-           (a->c == o->c || a->c == 1) && o->n > 0 && o->h > 0 && o->w > 0 && o->c > 0;
-}
-
-static inline int32_t asc_bidx(const asc_nn_dims *a, int32_t n, int32_t h, int32_t w, int32_t c)
-{
-    return (((a->n == 1 ? 0 : n) * a->h + (a->h == 1 ? 0 : h)) * a->w + (a->w == 1 ? 0 : w)) * a->c +
-           (a->c == 1 ? 0 : c);
-}
-
+/* Same 4-D shape (the same-shape fast paths). */
 static int asc_same(const asc_nn_dims *a, const asc_nn_dims *b)
 {
     return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;

@@ -378,11 +378,10 @@ asc_nn_status asc_mean_axis_s8(const asc_nn_mean_axis_params *params,
                                int8_t *output_data);
 
 /* SUB with 4-D broadcasting (each input dim equal to the output's or 1). Parameters: the
- * asc_nn_add_params fields as tflite-micro's CalculateOpDataSub (kernels/sub_common.cc) sets them:
- * input offsets -zp, left_shift 20, twice_max = 2 * max(s1, s2) computed in *float*,
- * input_i (multiplier, shift) = QuantizeMultiplierSmallerThanOneExp((double)(float)(s_i / twice_max)),
- * output = QuantizeMultiplierSmallerThanOneExp((double)(float)(twice_max / ((1 << 20) * s_out)))
- * (float arithmetic, unlike ADD's double), activation from the fused activation. Per element:
+ * asc_nn_add_params fields computed as for ADD (input offsets -zp, left_shift 20,
+ * twice_max = 2 * max(s1, s2), input_i (multiplier, shift) = QuantizeMultiplier(s_i / twice_max),
+ * output = QuantizeMultiplier(twice_max / (2^20 * s_out)), in double: what the pinned tflite-micro
+ * interpreter computes), activation from the fused activation. Per element:
  *   out = clamp(MBQM(MBQM((x1 + off1) << 20, m1, s1) - MBQM((x2 + off2) << 20, m2, s2), mo, so) + zp_out)
  * Matches tflite-micro kernels/sub.cc EvalSubQuantized -> reference_ops::SubElementwise /
  * BroadcastQuantSubSlow (kernels/internal/reference/sub.h). Not ADD with a negated input2

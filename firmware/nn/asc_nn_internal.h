@@ -282,4 +282,18 @@ static inline int32_t asc_dot_s8(const int8_t *in, const int8_t *w, int32_t n, i
     return acc;
 }
 
+/* 4-D NumPy-style broadcasting of the element-wise kernels: a operand's dims broadcast onto the
+ * output's (each equal or 1), and the offset of element (n, h, w, c) of the output in operand a. */
+static inline int asc_bcast_ok(const asc_nn_dims *a, const asc_nn_dims *o)
+{
+    return (a->n == o->n || a->n == 1) && (a->h == o->h || a->h == 1) && (a->w == o->w || a->w == 1) &&
+           (a->c == o->c || a->c == 1) && o->n > 0 && o->h > 0 && o->w > 0 && o->c > 0;
+}
+
+static inline int32_t asc_bidx(const asc_nn_dims *a, int32_t n, int32_t h, int32_t w, int32_t c)
+{
+    return (((a->n == 1 ? 0 : n) * a->h + (a->h == 1 ? 0 : h)) * a->w + (a->w == 1 ? 0 : w)) * a->c +
+           (a->c == 1 ? 0 : c);
+}
+
 #endif /* ASC_NN_INTERNAL_H */

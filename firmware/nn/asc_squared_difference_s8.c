@@ -13,18 +13,6 @@
  * paths (as int32 multiplication on the targets; unreachable with TFLite's parameters). */
 #include "asc_nn_internal.h"
 
-static int asc_sqd_bcast_ok(const asc_nn_dims *a, const asc_nn_dims *o)
-{
-    return (a->n == o->n || a->n == 1) && (a->h == o->h || a->h == 1) && (a->w == o->w || a->w == 1) &&
-           (a->c == o->c || a->c == 1) && o->n > 0 && o->h > 0 && o->w > 0 && o->c > 0;
-}
-
-static inline int32_t asc_sqd_idx(const asc_nn_dims *a, int32_t n, int32_t h, int32_t w, int32_t c)
-{
-    return (((a->n == 1 ? 0 : n) * a->h + (a->h == 1 ? 0 : h)) * a->w + (a->w == 1 ? 0 : w)) * a->c +
-           (a->c == 1 ? 0 : c);
-}
-
 static inline int8_t asc_sqd_one(const asc_nn_squared_difference_params *p, int32_t x1, int32_t x2)
 {
     const int32_t s1 = (int32_t)((uint32_t)(x1 + p->input1_offset) << p->left_shift);
@@ -54,8 +42,8 @@ asc_nn_status asc_squared_difference_s8(const asc_nn_squared_difference_params *
                                         const asc_nn_dims *d2, const int8_t *in2,
                                         const asc_nn_dims *od, int8_t *out)
 {
-    if (!p || !d1 || !d2 || !od || !in1 || !in2 || !out || !asc_sqd_bcast_ok(d1, od) ||
-        !asc_sqd_bcast_ok(d2, od) || p->left_shift < 0 || p->left_shift > 30 ||
+    if (!p || !d1 || !d2 || !od || !in1 || !in2 || !out || !asc_bcast_ok(d1, od) ||
+        !asc_bcast_ok(d2, od) || p->left_shift < 0 || p->left_shift > 30 ||
         !asc_act_ok(&p->activation)) {
         return ASC_NN_ARG_ERROR;
     }
@@ -75,8 +63,8 @@ asc_nn_status asc_squared_difference_s8(const asc_nn_squared_difference_params *
             for (int32_t h = 0; h < od->h; h++) {
                 for (int32_t w = 0; w < od->w; w++) {
                     for (int32_t c = 0; c < od->c; c++) {
-                        const int32_t a1 = (int32_t)((uint32_t)(in1[asc_sqd_idx(d1, n, h, w, c)] + p->input1_offset) << ls);
-                        const int32_t a2 = (int32_t)((uint32_t)(in2[asc_sqd_idx(d2, n, h, w, c)] + p->input2_offset) << ls);
+                        const int32_t a1 = (int32_t)((uint32_t)(in1[asc_bidx(d1, n, h, w, c)] + p->input1_offset) << ls);
+                        const int32_t a2 = (int32_t)((uint32_t)(in2[asc_bidx(d2, n, h, w, c)] + p->input2_offset) << ls);
                         const int32_t d = asc_sqd_rq(a1, m1, r1, h1) - asc_sqd_rq(a2, m2, r2, h2);
                         const int32_t sq = (int32_t)((uint32_t)d * (uint32_t)d);
                         int32_t v;
@@ -100,7 +88,7 @@ asc_nn_status asc_squared_difference_s8(const asc_nn_squared_difference_params *
         for (int32_t h = 0; h < od->h; h++) {
             for (int32_t w = 0; w < od->w; w++) {
                 for (int32_t c = 0; c < od->c; c++) {
-                    out[i++] = asc_sqd_one(p, in1[asc_sqd_idx(d1, n, h, w, c)], in2[asc_sqd_idx(d2, n, h, w, c)]);
+                    out[i++] = asc_sqd_one(p, in1[asc_bidx(d1, n, h, w, c)], in2[asc_bidx(d2, n, h, w, c)]);
                 }
             }
         }

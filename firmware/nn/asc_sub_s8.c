@@ -1,8 +1,7 @@
 /* asc_sub_s8.c - SUB int8 with 4-D broadcasting (tflite-micro kernels/sub.cc EvalSubQuantized ->
  * reference_ops::SubElementwise / BroadcastQuantSubSlow, kernels/internal/reference/sub.h):
  *   out = clamp(MBQM(MBQM((x1 + off1) << ls, m1, s1) - MBQM((x2 + off2) << ls, m2, s2), mo, so) + zp_out)
- * Parameters: asc_nn_add_params filled as CalculateOpDataSub does (left_shift 20; multipliers from
- * float arithmetic, see asc_nn.h).
+ * Parameters: asc_nn_add_params as for ADD (left_shift 20; see asc_nn.h).
  *
  * Not a wrapper around asc_add_s8 with a negated input2 multiplier: gemmlowp's
  * SaturatingRoundingDoublingHighMul rounds a product of exactly -1/2 LSB toward zero but +1/2 away
@@ -16,18 +15,6 @@
  * 2^29, their rescaled values too (m < 2^31) and the difference stays below 2^30, so every step is exact
  * and the result is bit-identical to the portable path. Otherwise the portable arithmetic. */
 #include "asc_nn_internal.h"
-
-static int asc_sub_bcast_ok(const asc_nn_dims *a, const asc_nn_dims *o)
-{
-    return (a->n == o->n || a->n == 1) && (a->h == o->h || a->h == 1) && (a->w == o->w || a->w == 1) &&
-           (a->c == o->c || a->c == 1) && o->n > 0 && o->h > 0 && o->w > 0 && o->c > 0;
-}
-
-static inline int32_t asc_sub_idx(const asc_nn_dims *a, int32_t n, int32_t h, int32_t w, int32_t c)
-{
-    return (((a->n == 1 ? 0 : n) * a->h + (a->h == 1 ? 0 : h)) * a->w + (a->w == 1 ? 0 : w)) * a->c +
-           (a->c == 1 ? 0 : c);
-}
 
 static inline int8_t asc_sub_one(const asc_nn_add_params *p, int32_t x1, int32_t x2)
 {
@@ -66,8 +53,8 @@ asc_nn_status asc_sub_s8(const asc_nn_add_params *p,
                          const asc_nn_dims *d2, const int8_t *in2,
                          const asc_nn_dims *od, int8_t *out)
 {
-    if (!p || !d1 || !d2 || !od || !in1 || !in2 || !out || !asc_sub_bcast_ok(d1, od) ||
-        !asc_sub_bcast_ok(d2, od) || p->left_shift < 0 || p->left_shift > 30 ||
+    if (!p || !d1 || !d2 || !od || !in1 || !in2 || !out || !asc_bcast_ok(d1, od) ||
+        !asc_bcast_ok(d2, od) || p->left_shift < 0 || p->left_shift > 30 ||
         !asc_act_ok(&p->activation)) {
         return ASC_NN_ARG_ERROR;
     }
@@ -84,8 +71,8 @@ asc_nn_status asc_sub_s8(const asc_nn_add_params *p,
             for (int32_t h = 0; h < od->h; h++) {
                 for (int32_t w = 0; w < od->w; w++) {
                     for (int32_t c = 0; c < od->c; c++) {
-                        const int32_t a1 = (int32_t)((uint32_t)(in1[asc_sub_idx(d1, n, h, w, c)] + p->input1_offset) << ls);
-                        const int32_t a2 = (int32_t)((uint32_t)(in2[asc_sub_idx(d2, n, h, w, c)] + p->input2_offset) << ls);
+                        const int32_t a1 = (int32_t)((uint32_t)(in1[asc_bidx(d1, n, h, w, c)] + p->input1_offset) << ls);
+                        const int32_t a2 = (int32_t)((uint32_t)(in2[asc_bidx(d2, n, h, w, c)] + p->input2_offset) << ls);
                         const int32_t raw = asc_sub_rq(a1, m1, r1, h1) - asc_sub_rq(a2, m2, r2, h2);
                         int32_t v = asc_sub_rq(raw, mo, ro, ho) + p->output_offset;
                         v = v < lo ? lo : (v > hi ? hi : v);
@@ -102,7 +89,7 @@ asc_nn_status asc_sub_s8(const asc_nn_add_params *p,
         for (int32_t h = 0; h < od->h; h++) {
             for (int32_t w = 0; w < od->w; w++) {
                 for (int32_t c = 0; c < od->c; c++) {
-                    out[i++] = asc_sub_one(p, in1[asc_sub_idx(d1, n, h, w, c)], in2[asc_sub_idx(d2, n, h, w, c)]);
+                    out[i++] = asc_sub_one(p, in1[asc_bidx(d1, n, h, w, c)], in2[asc_bidx(d2, n, h, w, c)]);
                 }
             }
         }

@@ -1,8 +1,9 @@
 """SUB → ``asc_sub_s8`` (4-D broadcasting; an operand may be a constant).
 
 tflite-micro int8 SUB (``sub.cc``, ``reference_ops::SubElementwise`` / ``BroadcastQuantSubSlow``):
-ADD's arithmetic on both rescaled inputs with their difference, parameters from
-:func:`asc_edge.codegen.quant.sub_params` (float32 ratios). ResNorm / instance normalisation
+ADD's arithmetic on both rescaled inputs with their difference, and ADD's parameters
+(:func:`asc_edge.codegen.quant.add_params`: ratios in double, as the pinned tflite-micro computes
+them — a float32 variant of the ratios differs by one LSB on some inputs). ResNorm / instance normalisation
 (``x − mean``) converts to it. tflite-micro is the reference.
 """
 
@@ -22,7 +23,7 @@ class Sub(Op):
     c_function = "asc_sub_s8"
 
     def parse(self, ctx, op):
-        return parse_binary(ctx, op, self.kind, "asc_nn_add_params", quant.sub_params)
+        return parse_binary(ctx, op, self.kind, "asc_nn_add_params", quant.add_params)
 
     def emit(self, L, em):
         return emit_binary(L, em, self.c_function)
