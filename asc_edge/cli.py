@@ -128,8 +128,8 @@ def evaluate(
 @_errors_as_one_line
 def complexity(
     model: Optional[str] = typer.Argument(None, help="Model name, e.g. cp-mobile."),
-    frontend: str = typer.Option("dcase2024", help="Log-mel preset fixing the input shape."),
-    list_models: bool = typer.Option(False, "--list", help="List the registered models."),
+    frontend: Optional[str] = typer.Option(None, help="Log-mel preset fixing the input shape (default: the model's)."),
+    list_models: bool = typer.Option(False, "--list", help="List the registered models and their presets."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Parameters, MACs and parameter bytes of a model against the DCASE Task 1 limits."""
@@ -138,12 +138,13 @@ def complexity(
 
     from .complexity import MAX_MACS, MAX_PARAM_BYTES, measure
     from .features import get_frontend
-    from .models import MODELS, build_model
+    from .models import MODELS, build_model, get_spec
 
     if list_models or model is None:
         for n in sorted(MODELS):
-            typer.echo(f"{n:<16} {MODELS[n].role:<8} {MODELS[n].source}")
+            typer.echo(f"{n:<16} {MODELS[n].role:<8} {MODELS[n].frontend:<10} {MODELS[n].source}")
         return
+    frontend = frontend or get_spec(model).frontend
     fe = get_frontend(frontend)
     c = measure(build_model(model), n_mels=fe.n_mels, frames=fe.n_frames)
     if as_json:

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from . import register_model
+
 
 def make_divisible(value: float, divisor: int = 8) -> int:
     """Round ``value`` to the nearest multiple of ``divisor``, never going below 90 % of it.
@@ -173,3 +175,10 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.normal_(m.weight, 0, 0.01)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
+
+
+register_model("cp-mobile", CPMobile, {}, source="DCASE 2024 Task 1 baseline (Schmid et al.): 32 base ch., ×1.8, expansion 2.1")
+register_model("cp-mobile-24", CPMobile, {"base_channels": 24}, frontend="44k-256",
+               source="24-base-channel CP-Mobile (SNTL-NTU DCASE 2024 '24-BCBL', 44.1 kHz input)")
+register_model("cp-mobile-wide", CPMobile, {"base_channels": 64, "channels_multiplier": 2.0, "expansion_rate": 3.0},
+               role="teacher", source="wider CP-Mobile teacher (CP-JKU DCASE 2023 used widths up to 128)")

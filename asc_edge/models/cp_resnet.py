@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from . import register_model
+
 
 class BasicBlock(nn.Module):
     """Two ConvNormAct with kernel sizes (k1, k2) plus an identity / 1×1-projected shortcut.
@@ -106,3 +108,6 @@ class CPResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x))).flatten(1)
+
+
+register_model("cp-resnet", CPResNet, {}, role="teacher", source="CP-ResNet (Koutini et al., DCASE 2019 / TASLP 2021)")
