@@ -154,6 +154,12 @@ PRESETS: dict[str, FrontendConfig] = {
     "16k-128": FrontendConfig(sample_rate=16000, n_fft=2048, win_length=1536, hop_length=250, n_mels=128),
     # Quarter rate: 140 x 65.
     "8k-140": FrontendConfig(sample_rate=8000, n_fft=1024, win_length=768, hop_length=125, n_mels=140),
+    # KT (DCASE 2024) Ghost-BC-Res2Net students: the baseline's STFT with 288 mel bins: 288 x 65.
+    "kt-288": FrontendConfig(n_mels=288),
+    # ITMO (DCASE 2024) CP-Mobile: 16 kHz, 128 mels, 128-ms window, 10-ms hop: 128 x 101.
+    "itmo-16k": FrontendConfig(sample_rate=16000, n_fft=2048, win_length=2048, hop_length=160, n_mels=128),
+    # AI4EDGE (DCASE 2023) SM1-SM3 preset: added by the SM family's issue-11 work (models/ai4edge_sm.py)
+    # Tencent (DCASE 2023) CP-ResNet s1-s4 preset: added by its issue-11 work (models/tencent_cp_resnet.py)
 }
 
 
