@@ -47,7 +47,8 @@ def train(
     split: str = typer.Option("100", help="Train subset: 5, 10, 25, 50 or 100 (split5 … split100)."),
     splits: Optional[Path] = typer.Option(None, help="Folder with split*.csv / test.csv (default: data root or split_setup/)."),
     model: str = typer.Option("cp-mobile", help="Model name (see `asc-edge complexity --list`)."),
-    frontend: str = typer.Option("dcase2024", help="Log-mel preset: dcase2024, 44k-256, 16k-128, 8k-140."),
+    frontend: Optional[str] = typer.Option(None, help="Log-mel preset (default: the model's; `asc-edge complexity --list`)."),
+    base_channels: Optional[int] = typer.Option(None, help="CP-Mobile base channels N (SNTL-NTU N-BCBL: 24, 32)."),
     epochs: int = typer.Option(100),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(0.005, help="Peak learning rate (AdamW), DCASE24 baseline."),
@@ -77,10 +78,13 @@ def train(
     """Train a student (or teacher), optionally distilled from teacher checkpoints."""
     _setup_logging()
     from .augment import AugmentConfig
+    from .models import get_spec
     from .train import TrainConfig, train as run_train
 
     cfg = TrainConfig(
-        data=str(data), split=split, splits_dir=str(splits) if splits else None, model=model, frontend=frontend,
+        data=str(data), split=split, splits_dir=str(splits) if splits else None, model=model,
+        model_kwargs={} if base_channels is None else {"base_channels": base_channels},
+        frontend=frontend or get_spec(model).frontend,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
         seed=seed, teachers=[str(t) for t in teacher], kd_lambda=kd_lambda, kd_tau=kd_tau,
         augment=AugmentConfig(freq_mask=freq_mask, time_roll=time_roll, mixup_alpha=mixup_alpha,
@@ -129,6 +133,7 @@ def evaluate(
 def complexity(
     model: Optional[str] = typer.Argument(None, help="Model name, e.g. cp-mobile."),
     frontend: Optional[str] = typer.Option(None, help="Log-mel preset fixing the input shape (default: the model's)."),
+    base_channels: Optional[int] = typer.Option(None, help="CP-Mobile base channels N (SNTL-NTU N-BCBL)."),
     list_models: bool = typer.Option(False, "--list", help="List the registered models and their presets."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -146,7 +151,8 @@ def complexity(
         return
     frontend = frontend or get_spec(model).frontend
     fe = get_frontend(frontend)
-    c = measure(build_model(model), n_mels=fe.n_mels, frames=fe.n_frames)
+    kwargs = {} if base_channels is None else {"base_channels": base_channels}
+    c = measure(build_model(model, **kwargs), n_mels=fe.n_mels, frames=fe.n_frames)
     if as_json:
         typer.echo(json.dumps({"model": model, **c.to_dict()}, indent=2))
         return

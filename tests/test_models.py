@@ -37,8 +37,25 @@ def test_cp_mobile_channel_plan_and_state_dict_layout():
 
 @pytest.mark.parametrize("name", model_names())
 def test_every_model_builds_and_runs(name):
+    """At the input shape of the model's own log-mel preset."""
+    from asc_edge.features import get_frontend
+    from asc_edge.models import get_spec
+
     m = build_model(name, n_classes=7).eval()
-    assert m(torch.randn(1, 1, 256, 65)).shape == (1, 7)
+    assert m(torch.randn(1, *get_frontend(get_spec(name).frontend).shape)).shape == (1, 7)
+
+
+def test_n_bcbl_and_itmo_cp_mobile():
+    """SNTL-NTU N-BCBL = CP-Mobile with N base channels (24: the shared 24-BCBL students' 35,062
+    params); ITMO 2024's CP-Mobile on its own 16 kHz preset (issue 11: 61,148 params, 21.9 M MACs
+    at 128×101)."""
+    from asc_edge.features import get_frontend
+
+    assert measure(build_model("cp-mobile", base_channels=24), n_mels=256, frames=89).params == 35_062
+    fe = get_frontend("itmo-16k")
+    assert fe.shape == (1, 128, 101)
+    c = measure(build_model("cp-mobile-itmo"), n_mels=fe.n_mels, frames=fe.n_frames)
+    assert c.params == 61_148 and abs(c.macs - 21.9e6) <= 0.03 * 21.9e6
 
 
 def test_teachers_are_larger_than_the_student():

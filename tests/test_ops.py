@@ -101,7 +101,7 @@ def test_every_entry_has_cases_or_is_structural():
 
     ops.load()
     tested = {k for k, _ in CASES}
-    structural = {"pad", "reshape"}  # folded / aliased: covered by the CP-Mobile export tests
+    structural = {"reshape"}  # aliased: covered by the CP-Mobile export tests
     assert set(ops.KINDS) - tested <= structural, set(ops.KINDS) - tested - structural
 
 

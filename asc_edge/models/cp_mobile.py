@@ -180,5 +180,7 @@ def _init_weights(m: nn.Module) -> None:
 register_model("cp-mobile", CPMobile, {}, source="DCASE 2024 Task 1 baseline (Schmid et al.): 32 base ch., ×1.8, expansion 2.1")
 register_model("cp-mobile-24", CPMobile, {"base_channels": 24}, frontend="44k-256",
                source="24-base-channel CP-Mobile (SNTL-NTU DCASE 2024 '24-BCBL', 44.1 kHz input)")
+register_model("cp-mobile-itmo", CPMobile, {}, frontend="itmo-16k",
+               source="ITMO DCASE 2024: the baseline CP-Mobile on 16 kHz, 128 mels, 128-ms window, 10-ms hop (128×101)")
 register_model("cp-mobile-wide", CPMobile, {"base_channels": 64, "channels_multiplier": 2.0, "expansion_rate": 3.0},
                role="teacher", source="wider CP-Mobile teacher (CP-JKU DCASE 2023 used widths up to 128)")
