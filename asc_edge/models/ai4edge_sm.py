@@ -127,7 +127,7 @@ class AI4EdgeSM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = (self.config.in_channels, self.config.n_mels, self.config.n_frames)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        if not torch.jit.is_tracing() and (x.dim() != 4 or tuple(x.shape[1:]) != expected):
             raise ConfigError(f"sm: expected input (batch, {', '.join(map(str, expected))}), got {tuple(x.shape)}",
                               hint="use the 'ai4edge-8k' frontend preset (140 mels × 8 frames)")
         return self.head(self.features(x))
