@@ -158,7 +158,8 @@ PRESETS: dict[str, FrontendConfig] = {
     "kt-288": FrontendConfig(n_mels=288),
     # ITMO (DCASE 2024) CP-Mobile: 16 kHz, 128 mels, 128-ms window, 10-ms hop: 128 x 101.
     "itmo-16k": FrontendConfig(sample_rate=16000, n_fft=2048, win_length=2048, hop_length=160, n_mels=128),
-    # AI4EDGE (DCASE 2023) SM1-SM3 preset: added by the SM family's issue-11 work (models/ai4edge_sm.py)
+    # AI4EDGE (DCASE 2023) SM1-SM3: 8 kHz, 140 mels, window 2048, hop 1024 (our choice, models/ai4edge_sm.py): 140 x 8.
+    "ai4edge-8k": FrontendConfig(sample_rate=8000, n_fft=2048, win_length=2048, hop_length=1024, n_mels=140),
     # Tencent (DCASE 2023) CP-ResNet s1-s4: 32 kHz, 256 mels, 2048 window, hop 744 (43 hops span the 1-s clip): 256 x 44.
     "tencent-32k": FrontendConfig(sample_rate=32000, n_fft=2048, win_length=2048, hop_length=744, n_mels=256),
 }
