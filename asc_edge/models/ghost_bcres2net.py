@@ -54,6 +54,13 @@ SMALL 63,992 / 26.48 M, torchinfo at 1×1×288×65); the search that fixed them 
 * DFC attention: down-sampling ×2 by average pooling, kernel 5 (GhostNetV2's defaults), computed
   from the block input, gating the first Ghost module's output (GhostNetV2 bottleneck).
 * BN after every conv (GhostNetV2 / BC-ResNet); block output ``ReLU([x +] f2 + f1)``.
+* Export: the Ghost module and the DFC gate are built per Res2Net group (the same weights,
+  parameters and MACs as one module split by output channel), so the graph never slices channels:
+  onnx2tf put a channel ``Slice`` of the Ghost output (N, 32, 144, 33) on the wrong axis (strided
+  slice output (1, 8, 33, 32) instead of (1, 144, 33, 8); the next depthwise conv then failed with
+  "Eager execution of tf.constant with unsupported shape"), and ``torch.split`` is a Flex SplitV.
+  The DFC up-sampling uses constant scale factors (``size=`` exports a Shape → Concat → Resize
+  whose output shape onnx2tf cannot infer).
 * Head: global average pooling + linear (bias), as in the report.
 
 Counts reached (``tests/test_models_kt.py``): LARGE 87,280 params (+1.7 %) / 28,639,156 MACs
@@ -149,49 +156,84 @@ def _conv_bn(in_c: int, out_c: int, kernel, groups: int = 1, stride=1) -> nn.Seq
                          nn.BatchNorm2d(out_c))
 
 
+def _nearest_scales(in_hw, out_hw) -> tuple:
+    """Nearest-neighbour scale factors taking ``in_hw`` to exactly ``out_hw`` (Python floats).
+
+    Constant scales, not ``size=``: torch exports ``size=`` as Shape → Concat → Resize, whose output
+    shape onnx2tf cannot infer. 16 → 33 frames (stage 1) is the scale 33/16 = 2.0625, for which
+    PyTorch, ONNX (asymmetric, floor) and TFLite all take source index ``floor(i · 16/33)``."""
+    scales = []
+    for n_in, n_out in zip(in_hw, out_hw):
+        n_in, n_out = int(n_in), int(n_out)
+        s = n_out / n_in
+        while math.floor(n_in * s) < n_out:
+            s = math.nextafter(s, math.inf)
+        scales.append(s)
+    return tuple(scales)
+
+
 class GhostModule(nn.Module):
-    """GhostNet module: 1×1 primary conv ``in → ceil(out/ratio)`` + BN (+ReLU), cheap depthwise conv
-    on those (``(ratio-1)·`` channels) + BN (+ReLU), concatenated and cut to ``out`` channels.
+    """GhostNet module: 1×1 primary conv ``in → out/ratio`` + BN (+ReLU), cheap depthwise conv on those
+    (``(ratio-1)·`` channels) + BN (+ReLU), concatenated ``[primary, cheap]``.
 
-    Shape: (N, in, H, W) → (N, out, H, W)."""
+    ``n_groups`` > 1 builds the same module as ``n_groups / ratio`` primary convs of ``out /
+    n_groups`` channels each, with one cheap depthwise conv per primary group — the same weights
+    (a 1×1 conv split by output channels, a depthwise conv split by channels), parameters and
+    MACs — so that :meth:`groups` returns the Res2Net channel groups ``[p_1, …, c_1, …]`` without
+    slicing a tensor: onnx2tf lays out a channel ``Slice`` of this model's maps along the wrong
+    axis (the int8 conversion then fails in the next conv), and ``torch.split`` becomes a Flex
+    SplitV. ``forward`` concatenates the groups: ``(N, in, H, W) → (N, out, H, W)``."""
 
-    def __init__(self, in_c: int, out_c: int, ratio: int = 2, cheap_kernel=3, relu: bool = True):
+    def __init__(self, in_c: int, out_c: int, ratio: int = 2, cheap_kernel=3, relu: bool = True,
+                 n_groups: int = 1):
         super().__init__()
-        self.out_c = out_c
-        init_c = math.ceil(out_c / ratio)
-        self.primary = _conv_bn(in_c, init_c, 1)
-        self.cheap = _conv_bn(init_c, init_c * (ratio - 1), cheap_kernel, groups=init_c)
-        self.relu = relu
+        if out_c % ratio or (n_groups > 1 and (out_c % n_groups or n_groups % ratio)):
+            raise ValueError(f"Ghost module: {out_c} channels, ratio {ratio}, {n_groups} groups do not divide")
+        n_primary = max(1, n_groups // ratio)
+        w = out_c // ratio // n_primary
+        self.primary = nn.ModuleList(_conv_bn(in_c, w, 1) for _ in range(n_primary))
+        self.cheap = nn.ModuleList(_conv_bn(w, w * (ratio - 1), cheap_kernel, groups=w) for _ in range(n_primary))
+        self.ratio, self.relu = ratio, relu
+
+    def groups(self, x: torch.Tensor) -> list[torch.Tensor]:
+        act = F.relu if self.relu else (lambda t: t)
+        a = [act(conv(x)) for conv in self.primary]
+        b = [act(conv(t)) for conv, t in zip(self.cheap, a)]
+        if self.ratio > 2 and len(b) > 1:  # keep the channel order of the unsplit module
+            raise NotImplementedError("grouped Ghost module with ratio > 2")
+        return a + b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.primary(x)
-        if self.relu:
-            a = F.relu(a)
-        b = self.cheap(a)
-        if self.relu:
-            b = F.relu(b)
-        y = torch.cat([a, b], dim=1)
-        return y if y.shape[1] == self.out_c else y[:, : self.out_c]
+        g = self.groups(x)
+        return g[0] if len(g) == 1 else torch.cat(g, dim=1)
 
 
 class DFCAttention(nn.Module):
     """GhostNetV2's decoupled fully-connected attention: average-pool ``down``× → 1×1 conv + BN →
-    (1×k) depthwise + BN → (k×1) depthwise + BN → sigmoid; :meth:`forward` returns the gate
-    nearest-up-sampled to ``size``.
+    (1×k) depthwise + BN → (k×1) depthwise + BN → sigmoid → nearest up-sampling to ``size``.
 
-    Shape: (N, in, H, W) → (N, out, *size)."""
+    Built per channel group like :class:`GhostModule` (``n_groups`` 1×1 convs of ``out / n_groups``
+    channels, depthwise convs per group: the same parameters and MACs as one module), so that
+    :meth:`groups` returns one gate per Res2Net group without slicing.
+    Shape: (N, in, H, W) → ``n_groups`` × (N, out / n_groups, *size)."""
 
-    def __init__(self, in_c: int, out_c: int, kernel: int = 5, down: int = 2):
+    def __init__(self, in_c: int, out_c: int, kernel: int = 5, down: int = 2, n_groups: int = 1):
         super().__init__()
         self.down = down
-        self.proj = _conv_bn(in_c, out_c, 1)
-        self.horizontal = _conv_bn(out_c, out_c, (1, kernel), groups=out_c)
-        self.vertical = _conv_bn(out_c, out_c, (kernel, 1), groups=out_c)
+        w = out_c // n_groups
+        self.proj = nn.ModuleList(_conv_bn(in_c, w, 1) for _ in range(n_groups))
+        self.horizontal = nn.ModuleList(_conv_bn(w, w, (1, kernel), groups=w) for _ in range(n_groups))
+        self.vertical = nn.ModuleList(_conv_bn(w, w, (kernel, 1), groups=w) for _ in range(n_groups))
+
+    def groups(self, x: torch.Tensor, size) -> list[torch.Tensor]:
+        p = F.avg_pool2d(x, self.down, self.down)
+        gates = [torch.sigmoid(v(h(c(p)))) for c, h, v in zip(self.proj, self.horizontal, self.vertical)]
+        scales = _nearest_scales(gates[0].shape[-2:], size)
+        return [F.interpolate(g, scale_factor=scales, mode="nearest") for g in gates]
 
     def forward(self, x: torch.Tensor, size) -> torch.Tensor:
-        g = F.avg_pool2d(x, self.down, self.down)
-        g = torch.sigmoid(self.vertical(self.horizontal(self.proj(g))))
-        return F.interpolate(g, size=tuple(size), mode="nearest")
+        g = self.groups(x, size)
+        return g[0] if len(g) == 1 else torch.cat(g, dim=1)
 
 
 class BCRes2Block(nn.Module):
@@ -201,8 +243,8 @@ class BCRes2Block(nn.Module):
     and no identity path. Frequency part ``f2``: Res2Net groups with frequency-wise depthwise
     convs (3×1) + BN; temporal part ``f1``: mean over frequency → depthwise (1×3) + BN → Snake or
     Swish → Ghost ``out → out`` → dropout. Output ``ReLU([x +] f2 + f1)``, ``f1`` broadcast over
-    frequency. Channel groups are slices (``x[:, a:b]``), not ``torch.split``, so the int8 graph
-    has no Flex SplitV.
+    frequency. The Res2Net groups come straight from the grouped Ghost module and DFC gates
+    (:class:`GhostModule`), so the int8 graph has no channel slice and no Flex SplitV.
 
     Shape: (N, in, F, T) → (N, out, F, T)."""
 
@@ -211,9 +253,10 @@ class BCRes2Block(nn.Module):
         self.transition = transition
         self.has_ghost_in = transition or cfg.ghost_every_block
         if self.has_ghost_in:
-            self.ghost_in = GhostModule(in_c, out_c, cfg.ghost_ratio, cfg.ghost_cheap_kernel, relu=True)
+            self.ghost_in = GhostModule(in_c, out_c, cfg.ghost_ratio, cfg.ghost_cheap_kernel, relu=True,
+                                        n_groups=cfg.res2_scale)
         if transition:
-            self.dfc = DFCAttention(in_c, out_c, cfg.dfc_kernel, cfg.dfc_down)
+            self.dfc = DFCAttention(in_c, out_c, cfg.dfc_kernel, cfg.dfc_down, n_groups=cfg.res2_scale)
         s = cfg.res2_scale
         if out_c % s:
             raise ValueError(f"channels {out_c} not divisible by res2_scale {s}")
@@ -232,14 +275,16 @@ class BCRes2Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.ghost_in(x) if self.has_ghost_in else x
-        if self.transition:
-            h = h * self.dfc(x, h.shape[-2:])
         w = self.width
-        ys = [h[:, :w]]
+        if self.has_ghost_in:
+            hs = self.ghost_in.groups(x)                      # the Res2Net groups, no channel slices
+            if self.transition:
+                hs = [h * g for h, g in zip(hs, self.dfc.groups(x, hs[0].shape[-2:]))]
+        else:
+            hs = [x[:, i * w:(i + 1) * w] for i in range(len(self.freq) + 1)]
+        ys = [hs[0]]
         for i, conv in enumerate(self.freq, start=1):
-            xi = h[:, i * w:(i + 1) * w]
-            ys.append(conv(xi if i == 1 else xi + ys[-1]))
+            ys.append(conv(hs[i] if i == 1 else hs[i] + ys[-1]))
         f2 = torch.cat(ys, dim=1)
         if self.se is not None:
             f2 = f2 * self.se(f2.mean(dim=(2, 3), keepdim=True))
