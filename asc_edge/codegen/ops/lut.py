@@ -139,10 +139,17 @@ def find_islands(model, consumers: dict, has_kernel) -> list:
     return islands
 
 
-def island_tables(model, ops: list, x: int, y: int, arena_size: int = 1 << 20) -> np.ndarray:
-    """``(C, 256)`` int8 tables of the island ``ops`` (input tensor ``x``, output ``y``): the island
-    cut out of ``model`` (same tensors, buffers and operators) and run on tflite-micro with every
-    input value in every channel. Raises ExportError when tflite-micro cannot run it."""
+def island_tables(model, ops: list, x: int, y: int, arena_size: int = 1 << 18) -> np.ndarray:
+    """``(C, 256)`` int8 tables of the island ``ops`` (input tensor ``x``, output ``y``).
+
+    The island is cut out of ``model`` as a model of its own: its operators, only the tensors they
+    use (indices remapped; buffers, quantisation and options unchanged) and every activation tensor
+    re-shaped to ``(…, 256, C)`` — legal because all of them have the input's shape and constants
+    broadcast along the channel axis only — so one tflite-micro invoke, whatever the layer's size,
+    sees every input value in every channel (rank < 2: several invokes at the original shape).
+
+    Raises:
+        ExportError: tflite-micro cannot run the cut-out island."""
     import flatbuffers
     from tflite_micro import runtime
 
@@ -150,12 +157,29 @@ def island_tables(model, ops: list, x: int, y: int, arena_size: int = 1 << 20) -
 
     m = copy.deepcopy(model.model)
     sg = m.subgraphs[0]
-    sg.operators = [sg.operators[i] for i in ops]
-    sg.inputs, sg.outputs = np.array([x], np.int32), np.array([y], np.int32)
-    b = flatbuffers.Builder(1 << 16)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    used = sorted({t for i in ops for t in (*model.ops[i].inputs, *model.ops[i].outputs) if t >= 0})
+    new_id = {t: k for k, t in enumerate(used)}
     shape = tuple(int(s) for s in model.tensors[x].shape)
     n_ch = shape[-1] if shape else 1
+    flat = len(shape) >= 2
+    if flat:
+        shape = (1,) * (len(shape) - 2) + (256, n_ch)
+    tensors = []
+    for t in used:
+        ten = sg.tensors[t]
+        if flat and not model.tensors[t].const:
+            ten.shape = np.array(shape, np.int32)
+            ten.shapeSignature = None
+        tensors.append(ten)
+    island = [sg.operators[i] for i in ops]
+    for op in island:
+        op.inputs = np.array([new_id[t] if t >= 0 else -1 for t in op.inputs], np.int32)
+        op.outputs = np.array([new_id[t] for t in op.outputs], np.int32)
+        op.intermediates = None
+    sg.tensors, sg.operators = tensors, island
+    sg.inputs, sg.outputs = np.array([new_id[x]], np.int32), np.array([new_id[y]], np.int32)
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     per = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
     tables = np.zeros((n_ch, 256), np.int8)
     try:
