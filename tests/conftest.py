@@ -65,16 +65,17 @@ def tiny_dataset(tmp_path):
     return make
 
 
-def bn_calibrated_cp_mobile(features, seed: int = 0):
-    """A random CP-Mobile whose BatchNorm running statistics are those of real clips (cumulative
-    average over ``features`` (N, 1, 256, 65)): realistic activations, hence realistic int8
-    ranges, without training. Used by the export and code-generator tests."""
+def bn_calibrated(name: str, features, seed: int = 0, **kwargs):
+    """A random registered model ``name`` whose BatchNorm running statistics are those of real clips
+    (cumulative average over ``features`` (N, 1, n_mels, frames), batches of 32): realistic
+    activations, hence realistic int8 ranges, without training. Used by the export, code-generator
+    and device tests."""
     import torch
 
     from asc_edge.models import build_model
 
     torch.manual_seed(seed)
-    model = build_model("cp-mobile", n_classes=10)
+    model = build_model(name, n_classes=10, **kwargs)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # cumulative moving average over the calibration batches
@@ -84,6 +85,46 @@ def bn_calibrated_cp_mobile(features, seed: int = 0):
         for i in range(0, len(features), 32):
             model(torch.from_numpy(features[i:i + 32]))
     return model.eval()
+
+
+def bn_calibrated_cp_mobile(features, seed: int = 0):
+    """:func:`bn_calibrated` for the DCASE 2024 baseline CP-Mobile."""
+    return bn_calibrated("cp-mobile", features, seed)
+
+
+def export_and_bench(name: str, shared_data, tmp_path, model_kwargs: dict | None = None, tweak=None,
+                     n_check: int = 40, limit: int = 3) -> tuple[dict, dict]:
+    """The device path of a registered student: :func:`bn_calibrated` on 96 split-25 clips of the
+    model's own preset, saved as an asc-edge checkpoint (``tweak(model)`` may adjust it first),
+    ``export_model(..., "cmsis-nn")`` and ``bench`` on the first ``limit`` test clips. Returns
+    (export report, bench report); asserts host C == tflite-micro and device == reference."""
+    import torch
+
+    from asc_edge.device.harness import bench
+    from asc_edge.export.pipeline import export_model
+    from asc_edge.features import get_frontend, load_split_data
+    from asc_edge.models import get_spec
+
+    fe = get_frontend(get_spec(name).frontend)
+    sd = load_split_data(shared_data, "25", fe, progress=False)
+    model = bn_calibrated(name, sd.features[:96], **(model_kwargs or {}))
+    if tweak is not None:
+        with torch.no_grad():
+            tweak(model)
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"hyper_parameters": {"model_name": name, "model_kwargs": dict(model_kwargs or {}),
+                                     "labels": list(sd.labels), "frontend": fe.to_dict(),
+                                     "train": {"data": str(shared_data), "split": "25"}},
+                "state_dict": {"model." + k: v for k, v in model.state_dict().items()}}, run / "model.ckpt")
+    rep = export_model(run, "cmsis-nn", tmp_path / "export", n_check=n_check, debug_clips=1, log=lambda *a: None)
+    hc = rep["c_model"]["host_check"]
+    assert hc["all_equal"] and hc["n_equal"] == hc["n_clips"], hc
+    b = bench(tmp_path / "export", data=shared_data, split="test", limit=limit, out_dir=tmp_path / "bench",
+              log=lambda *a: None)
+    assert b["bit_exact"]["all_equal"] and b["bit_exact"]["n_equal"] == b["bit_exact"]["n_clips"] == limit, \
+        b["bit_exact"]
+    return rep, b
 
 
 @pytest.fixture(scope="module")

@@ -66,34 +66,7 @@ def test_cli_complexity():
 
 def test_sm1_exports_and_runs_bit_exact(shared_data, tmp_path):
     """BN-calibrated random sm1 → export (cmsis-nn) → bench on 3 test clips, bit-exact, RAM ≤ 128 KiB."""
-    from asc_edge.device.harness import bench
-    from asc_edge.export.pipeline import export_model
-    from asc_edge.features import load_split_data
+    from conftest import export_and_bench
 
-    fe = get_frontend("ai4edge-8k")
-    sd = load_split_data(shared_data, "25", fe, progress=False)
-    torch.manual_seed(0)
-    model = build_model("sm1")
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average over the calibration batches
-            m.reset_running_stats()
-    model.train()
-    with torch.no_grad():
-        for i in range(0, 96, 32):
-            model(torch.from_numpy(sd.features[i:i + 32]))
-    model.eval()
-    run = tmp_path / "run"
-    run.mkdir()
-    torch.save({"hyper_parameters": {"model_name": "sm1", "model_kwargs": {}, "labels": list(sd.labels),
-                                     "frontend": fe.to_dict(),
-                                     "train": {"data": str(shared_data), "split": "25"}},
-                "state_dict": {"model." + k: v for k, v in model.state_dict().items()}}, run / "model.ckpt")
-    out = tmp_path / "export"
-    report = export_model(run, "cmsis-nn", out, n_check=40, log=lambda *a: None)
-    hc = report["c_model"]["host_check"]
-    assert hc["n_equal"] == hc["n_clips"] == 40, hc
-    rep = bench(out, data=shared_data, split="test", limit=3, out_dir=tmp_path / "bench", log=lambda *a: None)
-    b = rep["bit_exact"]
-    assert b["all_equal"] and b["n_equal"] == b["n_clips"] == 3, b
-    assert rep["memory"]["ram_bytes"] <= 128 * 1024, rep["memory"]
+    _, b = export_and_bench("sm1", shared_data, tmp_path)
+    assert b["memory"]["ram_bytes"] <= 128 * 1024, b["memory"]

@@ -64,41 +64,14 @@ def test_small_on_the_emulated_device_bit_exact(shared_data, tmp_path):
     STM32F405: 3 test clips, every logit byte equal to the reference.
 
     At the report's width (C = 32) the stem's output alone is 64 × 144 × 33 int8 = 304,128 bytes,
-    more than the STM32F405's 128 KiB SRAM (tflite-micro asks for a 608,256-byte arena), and the
-    code generator's element-wise table builder (``codegen/ops/lut.py::island_tables``, a 1 MiB
-    tflite-micro arena holding every tensor of the graph) refuses it; at C = 8 the planned arena is
-    142,560 bytes. So the device test runs the same graph narrowed to stem 8, stages 4/8/8/8
+    more than the STM32F405's 128 KiB SRAM (tflite-micro asks for a 608,256-byte arena); at C = 8
+    the planned arena is 142,560 bytes. So the device test runs the same graph narrowed to stem 8, stages 4/8/8/8
     channels (Res2Net groups of 1–2 channels, SE ratio 4 so that it keeps a channel)."""
-    from asc_edge.device.harness import bench
-    from asc_edge.export.pipeline import export_model
-    from asc_edge.features import get_frontend, load_split_data
+    from conftest import export_and_bench
 
-    fe = get_frontend("kt-288")
-    sd = load_split_data(shared_data, "25", fe, progress=False)
-    assert sd.features.shape[1:] == (1, 288, 65)
-    torch.manual_seed(0)
-    model = build_model("ghost-bcres2net-snake-small", n_classes=10, **DEVICE_KWARGS)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average over the calibration batches
-            m.reset_running_stats()
-    model.train()
-    with torch.no_grad():
-        for i in range(0, 96, 32):
-            model(torch.from_numpy(sd.features[i:i + 32]))
-    model.eval()
-    with torch.no_grad():  # smaller random logits: float32 noise of BN folding stays under the 1e-4 parity bound
+    def smaller_logits(model):  # float32 noise of BN folding stays under the 1e-4 ONNX parity bound
         model.head.weight.mul_(0.1)
         model.head.bias.mul_(0.1)
-    run = tmp_path / "run"
-    run.mkdir()
-    torch.save({"hyper_parameters": {"model_name": "ghost-bcres2net-snake-small", "model_kwargs": dict(DEVICE_KWARGS),
-                                     "labels": list(sd.labels), "frontend": fe.to_dict(),
-                                     "train": {"data": str(shared_data), "split": "25"}},
-                "state_dict": {"model." + k: v for k, v in model.state_dict().items()}}, run / "model.ckpt")
-    out = tmp_path / "export"
-    export_model(run, "cmsis-nn", out, n_check=40, log=lambda *a: None)
-    rep = bench(out, data=shared_data, split="test", limit=3, out_dir=tmp_path / "bench", log=lambda *a: None)
-    b = rep["bit_exact"]
-    assert b["all_equal"] and b["n_equal"] == b["n_clips"] == 3, b
-    assert rep["memory"]["ram_bytes"] <= 128 * 1024
+
+    _, b = export_and_bench("ghost-bcres2net-snake-small", shared_data, tmp_path, DEVICE_KWARGS, smaller_logits)
+    assert b["memory"]["ram_bytes"] <= 128 * 1024

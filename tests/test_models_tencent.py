@@ -71,32 +71,8 @@ def test_cli_complexity():
 
 
 def test_cp_resnet_s4_exports_and_runs_bit_exact(shared_data, tmp_path):
-    """BN-calibrated random cp-resnet-s4 → export (cmsis-nn) → bench on 3 test clips."""
-    from asc_edge.device.harness import bench
-    from asc_edge.export.pipeline import export_model
-    from asc_edge.features import load_split_data
+    """BN-calibrated random cp-resnet-s4 → export (cmsis-nn) → bench on 3 test clips, RAM ≤ 128 KiB."""
+    from conftest import export_and_bench
 
-    fe = get_frontend("tencent-32k")
-    sd = load_split_data(shared_data, "25", fe, progress=False)
-    assert sd.features.shape[1:] == (1, 256, 44)
-    torch.manual_seed(0)
-    model = build_model("cp-resnet-s4", n_classes=len(sd.labels))
-    for m in model.modules():  # BatchNorm statistics of real clips: realistic int8 ranges without training
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    model.train()
-    with torch.no_grad():
-        model(torch.from_numpy(sd.features[:96]))
-    model.eval()
-    run = tmp_path / "run"
-    run.mkdir()
-    torch.save({"hyper_parameters": {"model_name": "cp-resnet-s4", "model_kwargs": {}, "labels": list(sd.labels),
-                                     "frontend": fe.to_dict(), "train": {"data": str(shared_data), "split": "25"}},
-                "state_dict": {"model." + k: v for k, v in model.state_dict().items()}}, run / "model.ckpt")
-    out = tmp_path / "export"
-    rep = export_model(run, "cmsis-nn", out, n_check=40, debug_clips=1, log=lambda *a: None)
-    assert rep["c_model"]["host_check"]["all_equal"]
-    b = bench(out, data=shared_data, split="test", limit=3, out_dir=tmp_path / "bench", log=lambda *a: None)
-    assert b["bit_exact"]["all_equal"] and b["bit_exact"]["n_clips"] == 3, b["bit_exact"]
+    _, b = export_and_bench("cp-resnet-s4", shared_data, tmp_path)
     assert b["memory"]["ram_bytes"] <= 128 * 1024, b["memory"]
