@@ -215,6 +215,10 @@ def test_fused_device_plan(tfl):
     in_bytes = g.tensors[g.input].size
     assert plan.arena < 0.5 * (layer.arena + in_bytes)
     assert layer.lower_bound > 128 * 1024 > plan.arena + 8 * 1024
+    # where the memory goes: the step with the most live bytes, named with its layers and buffers
+    pk = plan.peak()
+    assert pk["live_bytes"] == sum(b["bytes"] for b in pk["buffers"]) <= plan.arena
+    assert pk["layers"] and plan.to_dict()["peak"] == pk
     # the frontend's work area is placed beside the input at step -1, never over it
     p = plan_for_device(g, pre_scratch=44_000)
     validate_plan(p)

@@ -55,6 +55,16 @@ class Plan:
     input_offset: int | None = None  # graph input's offset when planned in the arena
     pre_scratch: int = 0
     pre_scratch_offset: int | None = None
+    peak_step: int = -1  # the step (index into steps; -1 = before layer 0) with the most live bytes
+    peak_buffers: list = field(default_factory=list)  # (buffer id, bytes) live then, largest first
+
+    def peak(self) -> dict:
+        """Where the memory goes: the step with the most live bytes, its layers and live buffers
+        (buffer ids: tensor ids; negative: a step's scratch, or the frontend work area)."""
+        st = None if self.peak_step < 0 else self.steps[self.peak_step]
+        layers = [] if st is None else ([st] if isinstance(st, int) else list(st.layers))
+        return {"step": self.peak_step, "layers": layers, "live_bytes": sum(n for _, n in self.peak_buffers),
+                "buffers": [{"id": int(t), "bytes": int(n)} for t, n in self.peak_buffers]}
 
     def to_dict(self) -> dict:
         fused = [b for b in self.steps if not isinstance(b, int)]
@@ -63,7 +73,7 @@ class Plan:
                 "fused_blocks": [{"layers": b.layers, "scratch_bytes": b.scratch, "in_place": b.in_place}
                                  for b in fused],
                 "input_offset": self.input_offset, "pre_scratch_bytes": self.pre_scratch,
-                "pre_scratch_offset": self.pre_scratch_offset}
+                "pre_scratch_offset": self.pre_scratch_offset, "peak": self.peak()}
 
 
 def _align(x: int, a: int) -> int:
@@ -148,6 +158,9 @@ def plan_arena(graph, alignment: int = 16, buffer_sizes: dict | None = None, *, 
     lower = 0
     for step in range(-1, len(steps)):
         lower = max(lower, sum(b.size for b in bufs if b.first <= step <= b.last and b.tensor >= 0))
+    # the step with the most live bytes (tensors, scratch and the frontend area): where the memory goes
+    live = {k: [b for b in bufs if b.first <= k <= b.last] for k in range(-1, len(steps))}
+    peak_step = max(live, key=lambda k: (sum(b.size for b in live[k]), -k))
     by_id = {b.tensor: b for b in bufs}
     offsets = {}
     for tid in graph.tensors:
@@ -159,7 +172,9 @@ def plan_arena(graph, alignment: int = 16, buffer_sizes: dict | None = None, *, 
     plan = Plan(buffers=by_id, arena=arena, naive=naive, lower_bound=lower, alignment=alignment, offsets=offsets,
                 steps=steps, input_offset=by_id[in_root].offset if input_in_arena else None,
                 pre_scratch=int(pre_scratch),
-                pre_scratch_offset=by_id[PRE_SCRATCH_ID].offset if pre_scratch > 0 else None)
+                pre_scratch_offset=by_id[PRE_SCRATCH_ID].offset if pre_scratch > 0 else None,
+                peak_step=peak_step, peak_buffers=sorted(((b.tensor, b.size) for b in live[peak_step]),
+                                                         key=lambda t: (-t[1], t[0])))
     validate_plan(plan)
     return plan
 

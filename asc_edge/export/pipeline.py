@@ -222,7 +222,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             from asc_edge.codegen.emit_c import emit_model
             from asc_edge.codegen.graph import build_graph
             from asc_edge.codegen.host_model import HOST_MODEL_CFLAGS, HostModel, build_host_model, compare_with_oracle
-            from asc_edge.codegen.planner import plan_arena, plan_for_device
+            from asc_edge.codegen.planner import PRE_SCRATCH_ID, plan_arena, plan_for_device
             from asc_edge.codegen.record import graph_record
 
             t0 = time.perf_counter()
@@ -268,6 +268,11 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                                              "offset": plan.offsets.get(L.output)} for L in graph.layers],
                                  "host_check": cmp, "host_cflags": " ".join(HOST_MODEL_CFLAGS)}
             n_fused = sum(not isinstance(st, int) for st in plan.steps)
+            pk = plan.peak()
+            names = [graph.tensors[b["id"]].name if b["id"] >= 0 else ("frontend work" if b["id"] == PRE_SCRATCH_ID
+                                                                      else "scratch") for b in pk["buffers"][:2]]
+            log(f"memory peak at step {pk['step']} (layers {pk['layers']}): {pk['live_bytes']:,} B live, largest "
+                + ", ".join(f"{n} {b['bytes']:,} B" for n, b in zip(names, pk["buffers"])))
             log(f"arena plan: {plan.arena:,} B incl. the {in_bytes:,}-B input ({n_fused} inverted-residual blocks "
                 f"fused row by row; lower bound of this schedule {plan.lower_bound:,} B) vs layer by layer "
                 f"{layer_plan.arena + in_bytes:,} B (lower bound {layer_plan.lower_bound + in_bytes:,} B) vs "
