@@ -88,6 +88,28 @@ def test_model_mismatch_is_found_and_named(tmp_path, shared_data):
     assert fd["element"][-1] == 0 and fd["device"] != fd["reference"]
 
 
+def test_missing_or_stale_graph_record_is_a_clear_error(tmp_path):
+    """bench reads the graph and plan the export wrote (graph.json): a missing one, or one recorded
+    for another .tflite, is one clear error naming the file and the fix, before any build."""
+    import shutil
+
+    from asc_edge.device.harness import load_graph_record
+    from asc_edge.errors import ExportError
+
+    exp = tmp_path / "exp"
+    shutil.copytree(REF, exp)
+    assert load_graph_record(exp)["source_sha256"]
+    rec = json.loads((exp / "graph.json").read_text())
+    rec["source_sha256"] = "0" * 64
+    (exp / "graph.json").write_text(json.dumps(rec))
+    with pytest.raises(ExportError, match="another model_int8.tflite") as e:
+        bench(exp, limit=1, log=lambda s: None)
+    assert "re-run `asc-edge export" in e.value.hint
+    (exp / "graph.json").unlink()
+    with pytest.raises(ExportError, match="graph.json is missing"):
+        bench(exp, limit=1, log=lambda s: None)
+
+
 def test_frontend_mismatch_is_named():
     """A device dump whose int8 input differs from the host C frontend's is reported as a frontend
     divergence with its (mel, frame) position (the reference is built from the same tables, so a

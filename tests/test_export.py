@@ -250,3 +250,27 @@ def test_oracle_rejects_bad_input(exported):
         oracle.invoke(np.zeros((1, 128, 65, 1), np.int8))
     with pytest.raises(ExportError, match="not found"):
         TflmOracle(exported["dir"] / "missing.tflite")
+
+
+def test_float_tensors_only_inside_dequantize_quantize_chains():
+    """Float activations are accepted between DEQUANTIZE and QUANTIZE (onnx2tf's Snake sine, which
+    the code generator turns into a table) and refused anywhere else."""
+    from asc_edge.export.tflite import _unenclosed_float_tensors
+
+    def t(i, dtype, name=None):
+        return {"tensor": i, "dtype": dtype, "const": False, "name": name or f"t{i}"}
+
+    def info(ops, out=3):
+        return {"ops": [{"op": o, "inputs": ins, "outputs": outs} for o, ins, outs in ops],
+                "input": t(0, "INT8"), "output": t(out, "INT8")}
+
+    chain = [("DEQUANTIZE", [t(0, "INT8")], [t(1, "FLOAT32")]), ("SIN", [t(1, "FLOAT32")], [t(2, "FLOAT32")]),
+             ("QUANTIZE", [t(2, "FLOAT32")], [t(3, "INT8")])]
+    assert _unenclosed_float_tensors(info(chain)) == []
+    leak = chain[:2] + [("ADD", [t(2, "FLOAT32"), t(0, "INT8")], [t(3, "INT8")])]  # int8 op reads a float
+    assert _unenclosed_float_tensors(info(leak)) == ["t2"]
+    mixed = [("MUL", [t(0, "INT8"), t(1, "FLOAT32")], [t(2, "FLOAT32")]),  # float op reads an int8 activation
+             ("QUANTIZE", [t(2, "FLOAT32")], [t(3, "INT8")])]
+    assert "t2" in _unenclosed_float_tensors(info(mixed))
+    float_out = chain[:2]
+    assert _unenclosed_float_tensors({**info(float_out), "output": t(2, "FLOAT32")}) == ["t2"]

@@ -88,3 +88,21 @@ def test_budget_check_refuses_or_warns():
         check_budget(over, allow_over_budget=True)
     ok = Complexity(params=MAX_PARAM_BYTES, macs=MAX_MACS, input_shape=(1, 1, 256, 65))
     check_budget(ok)  # exactly at the limit is allowed
+
+
+@pytest.mark.parametrize("name,params,macs", [
+    ("ghost-bcres2net-snake-large", 87_280, 28_639_156), ("ghost-bcres2net-snake-small", 64_934, 26_840_622),
+    ("ghost-bcres2net", 86_224, 28_639_156),
+    ("sm1", 52_390, 25_386_830), ("sm2", 68_414, 29_183_390), ("sm3", 85_486, 36_865_374),
+    ("cp-resnet-s1", 125_268, 29_516_652), ("cp-resnet-s2", 78_164, 21_980_012),
+    ("cp-resnet-s3", 78_164, 21_980_012), ("cp-resnet-s4", 61_780, 19_358_572),
+    ("cp-mobile-itmo", 61_148, 21_896_340)])
+def test_registered_student_counts_at_their_presets(name, params, macs):
+    """The exact counts the README's model table states (each family's own test compares them
+    with its report within ±3 %)."""
+    from asc_edge.features import get_frontend
+    from asc_edge.models import get_spec
+
+    fe = get_frontend(get_spec(name).frontend)
+    c = measure(build_model(name), n_mels=fe.n_mels, frames=fe.n_frames)
+    assert (c.params, c.macs) == (params, macs)

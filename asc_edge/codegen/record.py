@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import ops as registry
+from .graph import scratch_id
 
 __all__ = ["graph_record", "FORMAT"]
 
@@ -39,8 +40,8 @@ def graph_record(graph, plan) -> dict:
     steps = []
     for st in plan.steps:
         if isinstance(st, int):
-            L = graph.layers[st]
-            steps.append({"layers": [st], "pattern": None, "parts": [], "scratch": int(L.entry.scratch_bytes(L, graph)),
+            L, sb = graph.layers[st], plan.buffers.get(scratch_id(st))  # the planned scratch, not recomputed
+            steps.append({"layers": [st], "pattern": None, "parts": [], "scratch": 0 if sb is None else int(sb.size),
                           "in_place": False, "input": L.inputs[0] if L.inputs else -1, "output": L.output})
         else:
             steps.append({"layers": list(st.layers), "pattern": st.pattern, "parts": list(st.parts),

@@ -188,8 +188,10 @@ def load_graph_record(export_dir) -> dict:
     arena plan its C was generated from.
 
     Raises:
-        ExportError: missing, unreadable or of another format (re-export)."""
+        ExportError: missing, unreadable, of another format, or recorded for another
+            ``model_int8.tflite`` than the one in ``export_dir`` (re-export)."""
     from asc_edge.codegen.record import FORMAT
+    from asc_edge.report.io import file_sha256
 
     path = Path(export_dir) / "graph.json"
     hint = "re-run `asc-edge export RUN --target cmsis-nn` (exports before this version have no graph.json)"
@@ -201,6 +203,9 @@ def load_graph_record(export_dir) -> dict:
         raise ExportError(f"{path} is unreadable ({exc})", hint=hint) from None
     if not isinstance(rec, dict) or rec.get("format") != FORMAT:
         raise ExportError(f"{path} has an unknown format", hint=hint)
+    tfl = Path(export_dir) / "model_int8.tflite"
+    if tfl.is_file() and rec.get("source_sha256") != file_sha256(tfl):
+        raise ExportError(f"{path} was written for another model_int8.tflite than {tfl}", hint=hint)
     return rec
 
 

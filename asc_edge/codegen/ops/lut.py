@@ -49,8 +49,11 @@ def _const_ok(t, n_ch: int) -> bool:
 
 
 class _Island:
-    def __init__(self, model, consumers, ops: set):
-        self.model, self.consumers, self.ops = model, consumers, set(ops)
+    """A candidate island: operator indices ``ops`` of ``model``; ``consumers`` / ``producers``:
+    tensor → reading operators / writing operator (computed once per model)."""
+
+    def __init__(self, model, consumers, ops: set, producers: dict | None = None):
+        self.model, self.consumers, self.producers, self.ops = model, consumers, producers or {}, set(ops)
 
     def produced(self) -> set:
         return {t for i in self.ops for t in self.model.ops[i].outputs}
@@ -72,7 +75,7 @@ class _Island:
                 break
             grown = False
             for t in sorted(ext):
-                p = self._producer(t)
+                p = self.producers.get(t)
                 if p is not None and p not in self.ops and self.model.ops[p].op in ELEMENTWISE \
                         and all(c in self.ops for c in self.consumers.get(t, [])):
                     self.ops.add(p)
@@ -82,12 +85,6 @@ class _Island:
                 return False
         outs = self.outputs()
         return len(outs) == 1 and self._int8(next(iter(outs))) and self._shapes_ok()
-
-    def _producer(self, t: int):
-        for op in self.model.ops:
-            if t in op.outputs:
-                return op.index
-        return None
 
     def _int8(self, t: int) -> bool:
         ti = self.model.tensors[t]
@@ -115,10 +112,11 @@ def find_islands(model, consumers: dict, has_kernel) -> list:
     docstring); ``has_kernel(builtin)`` says which builtins have an entry of their own."""
     taken: set = set()
     islands = []
+    producers = {t: op.index for op in model.ops for t in op.outputs}
     for op in model.ops:
         if op.index in taken or op.op not in ELEMENTWISE or has_kernel(op.op):
             continue
-        isl = _Island(model, consumers, {op.index})
+        isl = _Island(model, consumers, {op.index}, producers)
         if not isl.resolve():
             continue
         changed = True
@@ -128,7 +126,7 @@ def find_islands(model, consumers: dict, has_kernel) -> list:
                 for c in consumers.get(t, []):
                     if c in isl.ops or c in taken or model.ops[c].op not in ELEMENTWISE:
                         continue
-                    trial = _Island(model, consumers, isl.ops | {c})
+                    trial = _Island(model, consumers, isl.ops | {c}, producers)
                     if trial.resolve() and not (trial.ops & taken):
                         isl, changed = trial, True
                         break

@@ -37,10 +37,10 @@ class Mean(Op):
                              c_abi.params("asc_nn_mean_params", activation=(-128, 127), **p))
         # adjacent axes a..b are one axis of the row-major view (d0..d(a-1), d(a)·…·d(b), d(b+1)..): the
         # kernel sums the same N elements and divides once, so the result is the same
-        d = list(x.dims)
-        view = d[:axes[0]] + [int(np.prod(d[axes[0]:axes[-1] + 1]))] + d[axes[-1] + 1:]
-        view = [1] * (4 - len(view)) + view
-        axis = axes[0] + 4 - len(d[:axes[0]] + [0] + d[axes[-1] + 1:])
+        a, b, d = axes[0], axes[-1], list(x.dims)
+        merged = d[:a] + [int(np.prod(d[a:b + 1]))] + d[b + 1:]
+        pad = 4 - len(merged)  # merging b - a + 1 axes into one frees that many - 1 leading dims
+        view, axis = [1] * pad + merged, a + pad
         return ctx.layer("mean_axis", op, [x_id], y_id,
                          c_abi.params("asc_nn_mean_axis_params", axis=axis, activation=(-128, 127), **p),
                          {"view": np.array(view, np.int32)})
