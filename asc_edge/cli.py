@@ -195,9 +195,11 @@ def export(
 @app.command()
 @_errors_as_one_line
 def bench(
-    export_dir: Path = typer.Argument(..., help="Export directory from `asc-edge export --target cmsis-nn`."),
+    export_dir: Optional[Path] = typer.Argument(None, help="Export directory from `asc-edge export --target cmsis-nn`."),
     qemu: bool = typer.Option(False, "--qemu", help="Emulate with qemu-system-arm (netduinoplus2); the default."),
-    renode: bool = typer.Option(False, "--renode", help="Emulate with Renode 1.14 (must be on PATH)."),
+    renode: bool = typer.Option(False, "--renode", help="Emulate with Renode 1.14 (on PATH or set up in .tools/renode)."),
+    check: bool = typer.Option(False, "--check", help="Only say which emulator (and, for Renode, which Python) "
+                                                      "would run, with versions."),
     data: Optional[Path] = typer.Option(None, help="Dataset root (default: the export's own data root)."),
     split: str = typer.Option("test", help="Split whose clips run on the device (5..100, test, or all)."),
     limit: Optional[int] = typer.Option(None, help="Run only the first N clips."),
@@ -215,6 +217,24 @@ def bench(
         raise ConfigError("--qemu and --renode both given", hint="pick one backend")
     if kernels not in ("dsp", "portable"):
         raise ConfigError(f"unknown --kernels {kernels!r}", hint="dsp or portable")
+    if check:
+        if renode:
+            from .device.renode import renode_info
+
+            i = renode_info()
+            typer.echo(f"renode: {i['renode']} ({i['renode_version']})\nrenode-test: {i['renode_test']}\n"
+                       f"python for renode-test: {i['python']} (robotframework {i['robotframework'] or 'MISSING'})")
+            if i["robotframework"] is None:
+                raise ConfigError(f"{i['python']} cannot import Robot Framework, which renode-test needs",
+                                  hint=f"{i['python']} -m pip install 'robotframework==6.0.2' psutil PyYAML requests")
+        else:
+            from .device.qemu import qemu_info
+
+            i = qemu_info()
+            typer.echo(f"qemu: {i['qemu']} ({i['version']}), machine {i['machine']}")
+        return
+    if export_dir is None:
+        raise ConfigError("no export directory given", hint="asc-edge bench EXPORT_DIR (from `asc-edge export`)")
     run_bench(export_dir, data=data, split=split, limit=limit, backend="renode" if renode else "qemu", nn=kernels,
               out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo)
 

@@ -15,6 +15,7 @@ APT_PACKAGES=(libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-user qe
 
 want=$(cat pyproject.toml scripts/setup.sh scripts/requirements-export.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  bash scripts/setup_renode.sh  # quick when Renode is already in place
   exit 0
 fi
 
@@ -54,4 +55,6 @@ grep '^#no-deps ' scripts/requirements-export.txt | cut -d' ' -f2- | xargs "$VEN
 # CMSIS-DSP sources for the firmware (pinned sdist from PyPI, unpacked into the ignored firmware/build/).
 "$VENV/bin/python" -c "from asc_edge.device.cmsis_dsp import ensure_cmsis_dsp; print('[setup] CMSIS-DSP:', ensure_cmsis_dsp())"
 echo "$want" > "$STAMP"
+# Renode (the second emulator backend, `bench --renode`), where a copy is at hand.
+bash scripts/setup_renode.sh
 echo "[setup] done: $VENV"

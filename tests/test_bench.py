@@ -170,7 +170,9 @@ def test_parse_bench_output():
 def test_cli_bench_renode_absent_points_to_qemu(tmp_path):
     """Run with a PATH that holds no renode (none is installable here; the restriction keeps the
     test meaningful on a machine that has one)."""
-    res = subprocess.run([sys.executable, "-c", "from asc_edge.cli import app; app()", "bench", str(REF), "--renode",
+    code = ("from pathlib import Path; import asc_edge.device.renode as r; r.LOCAL_RENODE = Path('/nonexistent'); "
+            "from asc_edge.cli import app; app()")  # nor the copy set-up unpacks into the checkout
+    res = subprocess.run([sys.executable, "-c", code, "bench", str(REF), "--renode",
                           "--limit", "1"], capture_output=True, text=True, timeout=120, env={"PATH": str(tmp_path)})
     assert res.returncode == 2, res.stderr
     assert "renode" in res.stderr.lower() and "--qemu" in res.stderr

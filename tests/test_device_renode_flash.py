@@ -52,6 +52,7 @@ def _empty_path(monkeypatch, tmp_path: Path) -> Path:
     d = tmp_path / "bin"
     d.mkdir(exist_ok=True)
     monkeypatch.setenv("PATH", str(d))
+    monkeypatch.setattr(renode_mod, "LOCAL_RENODE", tmp_path / "no-local-renode")  # nor the checkout's copy
     return d
 
 
@@ -120,13 +121,15 @@ def test_repl_peripherals_and_counter_clocks():
     assert (per["nvic"].type, per["nvic"].address) == ("IRQControllers.NVIC", 0xE000E000)
     assert (per["usart1"].type, per["usart1"].address) == ("UART.STM32_UART", 0x40011000)
     assert (per["usart2"].type, per["usart2"].address) == ("UART.STM32_UART", 0x40004400)
-    assert (per["timer2"].type, per["timer2"].address) == ("Timers.STM32_Timer", 0x40000000)
-    assert int(per["timer2"].attributes["initialLimit"], 0) == 0xFFFFFFFF  # 32-bit free-running
+    # TIM2 is not a timer model: bench.resc attaches the exact instruction counter there
+    assert "timer2" not in per
+    resc = (REPO / "firmware" / "renode" / "bench.resc").read_text()
+    assert re.search(r"^machine PyDevFromFile \$ORIGIN/asc_icount_timer.py 0x40000000 0x400 True \"timer2\"$", resc, re.M)
+    assert "ExecutedInstructions" in (REPO / "firmware" / "renode" / "asc_icount_timer.py").read_text()
     # Renode 1.14 has Miscellaneous.DWT (CYCCNT); the .repl declares it at the ARMv7-M address
     assert (per["dwt"].type, per["dwt"].address) == ("Miscellaneous.DWT", 0xE0001000)
-    # one TIM2 / DWT tick = one instruction: counters at PerformanceInMips MHz, as documented
     mips = int(per["cpu"].attributes["PerformanceInMips"])
-    for name, key in (("timer2", "frequency"), ("dwt", "frequency"), ("nvic", "systickFrequency")):
+    for name, key in (("dwt", "frequency"), ("nvic", "systickFrequency")):
         assert int(per[name].attributes[key]) == mips * 1_000_000, name
     assert "CYCCNT" in PLATFORM_REPL.read_text() and "time quantum" in PLATFORM_REPL.read_text()
 
@@ -138,6 +141,7 @@ def test_every_peripheral_the_board_code_touches_is_modelled():
     spans = [(p.address, p.address + p.size, p.name) for p in per.values()
              if p.address is not None and p.size is not None]
     spans.append((0x40023800, 0x40023C00, "rcc (PyDevFromFile in bench.resc)"))
+    spans.append((0x40000000, 0x40000400, "timer2 (asc_icount_timer.py, PyDevFromFile in bench.resc)"))
     spans.append((0xE000E000, 0xE000F000, "nvic"))  # NVIC, SysTick and the SCB (CPACR, CFSR, ...)
     spans.append((0xE0001000, 0xE0002000, "dwt"))
     addrs = set()
@@ -249,11 +253,12 @@ def test_resc_loads_the_platform_elf_and_clips():
     m = [ln for ln in lines if ln.startswith("sysbus LoadBinary $clips ")]
     assert len(m) == 1 and int(m[0].split()[-1], 0) == CLIPS_ADDRESS == repl_peripherals()["clipmem"].address
     pydev = [ln for ln in lines if ln.startswith("machine PyDevFromFile ")]
-    assert len(pydev) == 1
+    assert len(pydev) == 2
     _, _, path, addr, size, initable, name = pydev[0].split()
     assert path == "$ORIGIN/" + RCC_MODEL.name and RCC_MODEL.is_file()
     assert (int(addr, 0), int(size, 0), initable, name) == (0x40023800, 0x400, "True", '"rcc"')
     assert "sysbus.usart1 CreateFileBackend $uart_log true" in lines
+    assert "sysbus.usart2 CreateFileBackend $debug_log true" in lines  # the layer-debug dump channel
     assert not any(ln == "start" or ln.startswith("start ") for ln in lines), \
         "bench.resc must leave starting to the caller (the Robot test attaches its tester first)"
     assert "$uart_log?=" in text
@@ -358,6 +363,11 @@ _FAKE_RENODE_TEST = textwrap.dedent(f"""\
     if sc == "hang":
         put("uart.log", "ASC-BENCH v1 items=2 kind=0\\n")
         time.sleep(30)
+    if sc == "rfwarn":  # renode-test's warning for another Robot Framework version; the run goes on
+        print("Required `robotframework` version is `6.0.2`, while `7.0.1` is installed. Tests may not work.")
+        put("uart.log", "ASC-BENCH v1 items=1 kind=0 classes=10\\nR 0 100 200 1 2\\nASC-BENCH done\\n")
+        put("executed_instructions.txt", "42")
+        sys.exit(0)
     if sc == "nodeps":
         print("No module named 'robot'\\nPlease install required dependencies with `pip install -r x`")
         sys.exit(1)
@@ -376,6 +386,7 @@ _FAKE_RENODE_TEST = textwrap.dedent(f"""\
         put("executed_instructions.txt", "5000")
         sys.exit(1)
     if sc == "silent":
+        print("Output:  " + os.path.join(v["OUT_DIR"], "robot", "output.xml"))
         put("uart.log", "")
         sys.exit(1)
     sys.exit(2)
@@ -412,7 +423,7 @@ def test_run_renode_parses_the_robot_outputs(fake_renode, tmp_path):
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["renode-run"]
 
 
-def test_run_renode_failures(fake_renode):
+def test_run_renode_failures(fake_renode, tmp_path):
     with pytest.raises(DeviceError) as ei:
         fake_renode("fault")
     msg = str(ei.value)
@@ -420,8 +431,11 @@ def test_run_renode_failures(fake_renode):
     assert "arm-none-eabi-addr2line" in msg and "0x08000456 0x08000123" in msg
     with pytest.raises(DeviceError, match=r"error on Renode \(logs: .*\): ASC-BENCH error: bad clips.bin header"):
         fake_renode("error")
-    with pytest.raises(DeviceError, match="never printed 'ASC-BENCH done'"):
+    with pytest.raises(DeviceError, match="never printed 'ASC-BENCH done'") as ei:
         fake_renode("silent")
+    # messages name the results directory under its final name, not the staging name it had while running
+    final = str((tmp_path / "work" / "renode-run").resolve())
+    assert f"{final}/robot/output.xml" in str(ei.value) and "renode-run.tmp-" not in str(ei.value)
     with pytest.raises(DeviceError, match="Robot Framework") as ei:
         fake_renode("nodeps")
     assert "requirements.txt" in str(ei.value)
@@ -430,6 +444,18 @@ def test_run_renode_failures(fake_renode):
         fake_renode("hang", timeout_s=2)
     assert time.monotonic() - t0 < 15
     assert "ASC-BENCH v1 items=2" in str(ei.value)
+
+
+def test_other_robot_framework_version_only_warns(fake_renode):
+    """renode-test prints a warning for a Robot Framework other than 6.0.2 and runs: so must we."""
+    assert fake_renode("rfwarn").executed_instructions == 42
+
+
+def test_renode_test_gets_a_python_with_robot_framework(monkeypatch):
+    monkeypatch.delenv("RENODE_PYTHON", raising=False)
+    assert renode_mod.renode_python() == sys.executable  # the project's environment has the requirements
+    monkeypatch.setenv("RENODE_PYTHON", "/opt/py/bin/python3")
+    assert renode_mod.renode_python() == "/opt/py/bin/python3"
 
 
 def test_count_parser():

@@ -35,6 +35,7 @@ import os
 import struct
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +220,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         data: dataset root (TAU layout; default: the export's own data root).
         split: the split whose clips are run (default ``test``).
         limit: run only the first ``limit`` clips (CSV order).
-        backend: ``"qemu"`` (default; what CI tests) or ``"renode"`` (needs ``renode`` on PATH).
+        backend: ``"qemu"`` (default) or ``"renode"`` (Renode on PATH or in .tools/renode; both tested in CI).
         nn: kernel build, ``"dsp"`` (Cortex-M4 DSP extension paths) or ``"portable"``.
         out_dir: where the report goes (default: the run's ``bench/``, else ``<export>/bench``), with
             the firmware's ``bench_<nn>.elf`` and ``.map``.
@@ -286,7 +287,8 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         write_clips_bin(work / "clips.bin", audio, kind=0)
         limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
         t0 = time.perf_counter()
-        text = _run_device(backend, image, work, limit_s)
+        run = _run_device(backend, image, work, limit_s)
+        text = run.text
         timings["device_run"] = round(time.perf_counter() - t0, 3)
         res = parse_bench_output(text, n_classes, n_steps)
         if not res["done"] or len(res["items"]) != len(clips):
@@ -303,15 +305,21 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             bad = int(np.argmin(equal))
             log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
             write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
-            _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP)
+            dbg = _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP).debug
+            if not dbg.is_file():
+                raise DeviceError(f"the layer-debug re-run on {backend} wrote no {dbg}",
+                                  hint="see the device output; the bench image writes it in debug mode")
             first = {"clip": bad, "file": clips[bad].filename,
-                     **_first_divergence((work / "debug.bin").read_bytes(), ref_in[bad], oracle, rec)}
+                     **_first_divergence(dbg.read_bytes(), ref_in[bad], oracle, rec)}
         out_dir.mkdir(parents=True, exist_ok=True)
         kept = {kind: out_dir / f"bench_{nn}.{kind}" for kind in ("elf", "map")}
         write_bytes_atomic(kept["elf"], image.elf.read_bytes())
         write_bytes_atomic(kept["map"], image.map.read_bytes())
 
     ins = _instruction_report(res, len(clips), rec)
+    ins["counter"] = COUNTERS[backend]
+    # Renode: every instruction since reset (boot, frontend, model, printing), from sysbus.cpu
+    ins["executed_instructions_total"] = run.executed_instructions
     dev_pred = dev_logits.astype(np.int32).argmax(1)
     ref_pred = ref_logits.astype(np.int32).argmax(1)
     stack_hw, stack_res = res["stack"] or (None, None)
@@ -327,6 +335,10 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
                    "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
                    "handler_stack_bytes": mem.handler_stack_bytes},
         "instructions": ins,
+        # clip by clip: the device's int8 logits and its frontend / model instruction counts
+        "clips": [{"file": c.filename, "logits": [int(v) for v in dev_logits[i]],
+                   "frontend_instructions": int(res["items"][i]["frontend"]),
+                   "model_instructions": int(res["items"][i]["model"])} for i, c in enumerate(clips)],
         "firmware": {"elf": str(kept["elf"]), "map": str(kept["map"]),
                      "sections": {k: int(v) for k, v in mem.sections.items()}},
         "timings_s": timings,
@@ -414,18 +426,34 @@ def _instruction_report(res: dict, n_clips: int, rec: dict) -> dict:
             "model_min": int(model_instr.min()), "model_max": int(model_instr.max()),
             "total_mean": float((fe_instr + model_instr).mean()), "model_macs": total_macs,
             "model_instructions_per_mac": float(model_instr.mean() / total_macs),
-            "by_layer_type": by_type, "steps": step_rows,
-            "counter": "TIM2 under qemu -icount shift=0: one tick per executed instruction"}
+            "by_layer_type": by_type, "steps": step_rows}
 
 
-def _run_device(backend: str, image, work: Path, limit_s: float) -> str:
+#: What one tick of the firmware's TIM2 counter is, per backend.
+COUNTERS = {
+    "qemu": "TIM2 under qemu -icount shift=0: one tick per executed instruction",
+    "renode": "TIM2 replaced by firmware/renode/asc_icount_timer.py (CNT = sysbus.cpu ExecutedInstructions): "
+              "one tick per executed instruction",
+}
+
+
+@dataclass(frozen=True)
+class _DeviceRun:
+    text: str  # console output
+    debug: Path  # where a layer-debug run leaves its dump
+    executed_instructions: int | None  # Renode's total since reset (None on QEMU)
+
+
+def _run_device(backend: str, image, work: Path, limit_s: float) -> _DeviceRun:
     if backend == "qemu":
         from .qemu import run_qemu
 
-        return run_qemu(image.elf, workdir=work, timeout_s=limit_s, icount=True).stdout
+        text = run_qemu(image.elf, workdir=work, timeout_s=limit_s, icount=True).stdout
+        return _DeviceRun(text, work / "debug.bin", None)
     from .renode import run_renode
 
-    return run_renode(image.elf, work / "clips.bin", workdir=work, timeout_s=limit_s).uart_text
+    r = run_renode(image.elf, work / "clips.bin", workdir=work, timeout_s=limit_s)
+    return _DeviceRun(r.uart_text, r.results_dir / "debug.bin", r.executed_instructions)
 
 
 def _markdown(r: dict) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,17 @@ class QemuResult:
 def _semihosting_arg(value: str) -> str:
     """One ``arg=`` of -semihosting-config (QEMU option syntax: a literal comma is doubled)."""
     return "arg=" + value.replace(",", ",,")
+
+
+def qemu_info() -> dict:
+    """Which ``qemu-system-arm`` :func:`run_qemu` uses: ``{"qemu": path, "version": first line of
+    --version, "machine": MACHINE}``.
+
+    Raises:
+        DeviceError: qemu-system-arm is not installed."""
+    exe = qemu_system_arm()
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    return {"qemu": exe, "version": (out.stdout.strip().splitlines() or ["?"])[0], "machine": MACHINE}
 
 
 def qemu_command(

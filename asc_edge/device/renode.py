@@ -15,8 +15,15 @@ provides no semihosting host, and a bare-metal program cannot exit, so the run e
 ``ASC-BENCH done`` line (or at a fault / error line). Nothing model-specific is parsed here; the
 bench harness parses the UART lines.
 
-Renode is not installed in this project's environments (it is not on PyPI or in Debian); the
-QEMU backend (:mod:`asc_edge.device.qemu`) is the one CI runs.
+Which Renode: ``renode`` on PATH, else the copy ``scripts/setup.sh`` unpacks into the checkout
+(``.tools/renode/``, from ``$ASC_EDGE_RENODE`` or ``../shared/tools/renode/``). Which Python runs
+``renode-test``: ``$RENODE_PYTHON`` if set, else this interpreter when it has Robot Framework (set-up
+installs Renode's test requirements into the project's environment), else ``python3`` on PATH.
+:func:`renode_info` reports both (``asc-edge bench --renode --check``).
+
+Counts: ``bench.resc`` replaces TIM2 with ``asc_icount_timer.py``, whose CNT returns
+``sysbus.cpu ExecutedInstructions`` (exact; Renode's own timer model advances once per time quantum),
+so the firmware's per-step counts mean what they mean under QEMU ``-icount shift=0``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +46,9 @@ PLATFORM_REPL = RENODE_DIR / "stm32f405.repl"
 BENCH_RESC = RENODE_DIR / "bench.resc"
 BENCH_ROBOT = RENODE_DIR / "bench.robot"
 RCC_MODEL = RENODE_DIR / "stm32f4_rcc.py"
+ICOUNT_TIMER = RENODE_DIR / "asc_icount_timer.py"
+#: Where scripts/setup.sh unpacks Renode when it is not on PATH (ignored by git).
+LOCAL_RENODE = Path(__file__).resolve().parents[2] / ".tools" / "renode"
 
 #: Where bench.resc loads clips.bin (the ``clipmem`` region of the .repl).
 CLIPS_ADDRESS = 0x6000_0000
@@ -45,12 +57,13 @@ DONE_LINE = "ASC-BENCH done"
 RENODE_HINT = (
     "install Renode 1.14 from its release packages (https://github.com/renode/renode/releases: "
     "renode_1.14.0_amd64.deb or the portable .tar.gz, which provide `renode` and `renode-test`), "
-    "or use `asc-edge bench --qemu` (the backend CI tests)"
+    "or run scripts/setup.sh with $ASC_EDGE_RENODE naming a Renode tarball or folder; "
+    "or use `asc-edge bench --qemu`"
 )
 ROBOT_DEPS_HINT = (
-    "renode-test runs the `python3` found on PATH, which needs Renode's test requirements: "
-    "python3 -m pip install -r <renode install dir>/tests/requirements.txt "
-    "(deactivate a virtual environment that lacks them)"
+    "renode-test needs Renode's test requirements in the Python it runs ($RENODE_PYTHON): "
+    "<python> -m pip install -r <renode install dir>/tests/requirements.txt (scripts/setup.sh installs "
+    "them into .venv)"
 )
 
 # Lines after which the bench prints nothing more (same alternatives as bench.robot).
@@ -151,31 +164,68 @@ def repl_peripherals(path: str | os.PathLike[str] = PLATFORM_REPL) -> dict[str, 
 
 
 def find_renode() -> str:
-    """Absolute path of ``renode`` on ``PATH``.
+    """Absolute path of ``renode``: on ``PATH``, else the checkout's ``.tools/renode/bin/renode``.
 
     Raises:
-        DeviceError: Renode is not installed (the hint names the release packages and the QEMU
-            backend).
+        DeviceError: Renode is not installed (the hint names the release packages, set-up and the
+            QEMU backend).
     """
     path = shutil.which("renode")
+    local = LOCAL_RENODE / "bin" / "renode"
+    if path is None and local.is_file() and os.access(local, os.X_OK):
+        path = str(local)
     if path is None:
-        raise DeviceError("Renode is not installed (`renode` is not on PATH; it is not available from "
-                          "the package registries this project uses)", hint=RENODE_HINT)
+        raise DeviceError("Renode is not installed (`renode` is not on PATH nor in .tools/renode/ of this "
+                          "checkout; it is not available from the package registries this project uses)",
+                          hint=RENODE_HINT)
     return path
 
 
 def find_renode_test() -> str:
-    """Absolute path of ``renode-test`` (Renode's Robot Framework runner) on ``PATH``.
+    """Absolute path of ``renode-test`` (Renode's Robot Framework runner) beside ``renode``.
 
     Raises:
         DeviceError: Renode is not installed, or its package lacks ``renode-test``.
     """
-    find_renode()
-    path = shutil.which("renode-test")
-    if path is None:
-        raise DeviceError("`renode` is on PATH but `renode-test` is not (run_renode drives Renode "
-                          "through its Robot Framework runner)", hint=RENODE_HINT)
-    return path
+    renode = Path(find_renode())
+    on_path = shutil.which("renode-test")
+    for cand in [renode.with_name("renode-test")] + ([Path(on_path)] if on_path else []):
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return str(cand)
+    raise DeviceError(f"`renode` is at {renode} but `renode-test` is not beside it (run_renode drives Renode "
+                      "through its Robot Framework runner)", hint=RENODE_HINT)
+
+
+def renode_python() -> str:
+    """The Python interpreter ``renode-test`` will run: ``$RENODE_PYTHON``, else this interpreter
+    when it can import Robot Framework, else ``python3``."""
+    env = os.environ.get("RENODE_PYTHON")
+    if env:
+        return env
+    try:
+        import robot  # noqa: F401
+
+        return sys.executable
+    except ImportError:
+        return shutil.which("python3") or "python3"
+
+
+def renode_info() -> dict:
+    """Which Renode and which Python ``asc-edge bench --renode`` would use, and their versions.
+
+    Returns ``{"renode": path, "renode_version": str, "renode_test": path, "python": path,
+    "robotframework": version or None}``.
+
+    Raises:
+        DeviceError: Renode or renode-test is not installed.
+    """
+    renode, renode_test, py = find_renode(), find_renode_test(), renode_python()
+    out = subprocess.run([renode, "--version"], capture_output=True, text=True, timeout=60)
+    version = (out.stdout.strip().splitlines() or [out.stderr.strip()])[0]
+    rf = subprocess.run([py, "-c", "import robot; print(robot.__version__)"], capture_output=True, text=True,
+                        timeout=60)
+    return {"renode": renode, "renode_version": version, "renode_test": renode_test, "python": py,
+            "robotframework": rf.stdout.strip() if rf.returncode == 0 else None}
 
 
 def _check_monitor_path(p: Path, what: str) -> None:
@@ -265,7 +315,8 @@ def run_renode(
             ``executed_instructions.txt``, ``robot/`` logs), replaced as a whole after each run.
         timeout_s: host wall-clock limit in seconds for the whole renode-test run (start-up of
             Renode included); its process group is killed after it.
-        uart_timeout_s: the Robot test's own wait for the stop line (default: ``timeout_s``).
+        uart_timeout_s: the Robot test's own wait for the stop line, in seconds of emulated time
+            (Renode 1.14's terminal tester; default: ``timeout_s``).
 
     Returns:
         The :class:`RenodeResult`.
@@ -299,19 +350,21 @@ def run_renode(
     wd.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="renode-run.tmp-", dir=wd))
     final = wd / "renode-run"
-    cmd = renode_command(elf_p, clips_p, out_dir=staging, renode_test=renode_test,
-                         uart_timeout_s=uart_timeout_s if uart_timeout_s is not None else timeout_s)
+    uart_wait = uart_timeout_s if uart_timeout_s is not None else timeout_s
+    cmd = renode_command(elf_p, clips_p, out_dir=staging, renode_test=renode_test, uart_timeout_s=uart_wait)
+    env = {**os.environ, "RENODE_PYTHON": renode_python()}
     try:
-        res = run_bounded(cmd, cwd=str(wd), timeout_s=timeout_s)
+        res = run_bounded(cmd, cwd=str(wd), timeout_s=timeout_s, env=env)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    # Results appear under their final name only once complete (the command shows the staging name).
+    # Results appear under their final name only once complete; messages name that final directory.
     _replace_dir(staging, final)
+    output = res.output.replace(str(staging), str(final))
     uart_path, count_path = final / "uart.log", final / "executed_instructions.txt"
     uart = uart_path.read_text(encoding="utf-8", errors="replace") if uart_path.is_file() else ""
     count = _parse_count(count_path.read_text(encoding="utf-8", errors="replace")) if count_path.is_file() else None
-    last = tail(uart) or tail(res.output)
+    last = tail(uart) or tail(output)
     where = f"(logs: {final})"
 
     if res.timed_out:
@@ -321,8 +374,11 @@ def run_renode(
             hint="raise timeout_s (Renode runs far slower than QEMU), or look for a hang: the image must be "
             "UART-only with memory input (-DASC_BOARD_SEMIHOSTING=0 -DASC_BENCH_IO_MEMORY)",
         )
-    if "Please install required dependencies" in res.output or "Required `robotframework` version" in res.output:
-        raise DeviceError(f"renode-test cannot run Robot Framework:\n{tail(res.output, 8)}", hint=ROBOT_DEPS_HINT)
+    # renode-test only *warns* about a Robot Framework version other than the one it pins; it stops
+    # (with this line) when a requirement cannot be imported at all.
+    if "Please install required dependencies" in output:
+        raise DeviceError(f"renode-test cannot run Robot Framework with {env['RENODE_PYTHON']}:\n{tail(output, 8)}",
+                          hint=ROBOT_DEPS_HINT)
     fault = _FAULT.search(uart)
     if fault:
         text = uart[fault.start():]
@@ -337,6 +393,14 @@ def run_renode(
     if err:
         raise DeviceError(f"{elf_p.name} reported an error on Renode {where}: {err.group(0)}",
                           hint="check that clips.bin was written for this model and loaded at 0x60000000")
+    if DONE_LINE not in uart and "Terminal tester failed!" in output and "event: failure" in output:
+        # the Robot test's own wait for the stop line ran out; Renode counts it in emulated time
+        raise DeviceError(
+            f"Renode did not finish within {uart_wait:g} s running {elf_p.name} (the Robot test's wait for the end "
+            f"line, in emulated time) {where}; last UART output:\n{tail(uart) or '(none)'}",
+            hint="raise the time limit, or look for a hang: the image must be UART-only with memory input "
+            "(-DASC_BOARD_SEMIHOSTING=0 -DASC_BENCH_IO_MEMORY)",
+        )
     if DONE_LINE not in uart:
         raise DeviceError(
             f"{elf_p.name} never printed {DONE_LINE!r} on Renode (renode-test exit status {res.returncode}) "
@@ -346,10 +410,10 @@ def run_renode(
         )
     if count is None or count <= 0:
         raise DeviceError(f"no executed-instruction count was recorded {where} (renode-test exit status "
-                          f"{res.returncode}); last output:\n{tail(res.output, 12) or '(none)'}",
+                          f"{res.returncode}); last output:\n{tail(output, 12) or '(none)'}",
                           hint="see robot/ in the results directory for the failing keyword")
     if res.returncode != 0:
         raise DeviceError(f"renode-test failed (exit status {res.returncode}) although the bench finished "
-                          f"{where}:\n{tail(res.output, 12)}", hint="see robot/ in the results directory")
+                          f"{where}:\n{tail(output, 12)}", hint="see robot/ in the results directory")
     return RenodeResult(uart_text=uart, executed_instructions=count, wall_s=res.wall_s, command=cmd,
                         results_dir=final)

@@ -9,7 +9,7 @@
  *   ASC_BENCH_IO_SEMIHOST (QEMU): read from the file "clips.bin" via semihosting, streamed a hop
  *   at a time (the clip is never held in RAM); debug dumps go to "debug.bin".
  *   ASC_BENCH_IO_MEMORY (Renode): the image is at ASC_BENCH_CLIPS_ADDR (sysbus LoadBinary); debug
- *   dumps are printed as hex lines.
+ *   dumps go out raw on USART2 (asc_board_data_write), which Renode writes to "debug.bin".
  *
  * Output: text lines on the console (semihosting + USART1):
  *   ASC-BENCH v1 items=<n> kind=<k> classes=<c> steps=<s> arena=<bytes>
@@ -134,20 +134,7 @@ static void dump(const void *data, uint32_t n)
 #else
 static void dump(const void *data, uint32_t n)
 {
-    static const char hx[] = "0123456789abcdef";
-    char line[72];
-    const uint8_t *b = (const uint8_t *)data;
-    for (uint32_t i = 0; i < n; i += 32) {
-        uint32_t k = 0;
-        line[k++] = 'D';
-        line[k++] = ' ';
-        for (uint32_t j = i; j < n && j < i + 32; j++) {
-            line[k++] = hx[b[j] >> 4];
-            line[k++] = hx[b[j] & 15];
-        }
-        line[k++] = '\n';
-        asc_board_write(line, k);
-    }
+    asc_board_data_write(data, n);
 }
 #endif
 

@@ -11,12 +11,15 @@
  *   "hang"    spins forever (for the runner's timeout).
  *   "recurse <bytes>"  recursion using about <bytes> of stack (past STACK_SIZE: a stack overflow).
  *   "exit <n>" returns n from main.
+ * A UART-only build (-DASC_BOARD_SEMIHOSTING=0, for Renode) takes the mode from the compile-time
+ * string ASC_SELFTEST_MODE instead (e.g. -DASC_SELFTEST_MODE='"hang"').
  * Exit status: 0 on success, 1 if a check inside the self-test failed (message printed).
  *
  * -DASC_SELFTEST_EXTRA_BSS_BYTES=<n> adds an n-byte static buffer (the RAM-overflow link test);
  * -DASC_SELFTEST_EXTRA_RODATA_BYTES=<n> an n-byte constant table (the flash-overflow link test).
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "asc_semihost.h"
 #include "board.h"
@@ -299,11 +302,17 @@ static int asc_selftest_normal(const char *input)
 int main(void)
 {
     static char mode[160];
+#ifdef ASC_SELFTEST_MODE
+    int32_t n = (int32_t)strlen(ASC_SELFTEST_MODE);
+    memcpy(mode, ASC_SELFTEST_MODE, (size_t)n < sizeof(mode) - 1u ? (size_t)n + 1u : sizeof(mode));
+    mode[sizeof(mode) - 1u] = '\0';
+#else
     int32_t n = asc_semihost_read_file("mode.txt", mode, sizeof(mode) - 1u);
     if (n < 0) {
         n = 0; /* no mode file: plain run */
     }
     mode[n] = '\0';
+#endif
 
     if (asc_selftest_word_is(mode, "fault")) {
         asc_board_puts("selftest: provoking a bus fault\n");

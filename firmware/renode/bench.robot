@@ -5,7 +5,8 @@ bench.robot - runs an asc-edge bench image under Renode (renode-test) until it p
     renode-test --variable ELF:/abs/bench.elf --variable CLIPS:/abs/clips.bin \
                 --variable OUT_DIR:/abs/out -r /abs/out/robot firmware/renode/bench.robot
 
-Writes ${OUT_DIR}/uart.log (every byte sent on USART1) and ${OUT_DIR}/executed_instructions.txt
+Writes ${OUT_DIR}/uart.log (every byte sent on USART1), ${OUT_DIR}/debug.bin (the raw bytes sent on
+USART2: the layer-debug dump, empty otherwise) and ${OUT_DIR}/executed_instructions.txt
 (the output of `sysbus.cpu ExecutedInstructions` when the stop line was seen). The test fails if
 the firmware stops on a fault, an assertion or an "ASC-BENCH error" line instead, or if nothing
 matching appears within ${UART_TIMEOUT_S} seconds of the terminal tester's clock.
@@ -34,10 +35,12 @@ Bench Image Runs To Completion
     Create Directory        ${OUT_DIR}
     Remove File             ${OUT_DIR}/uart.log
     Remove File             ${OUT_DIR}/executed_instructions.txt
+    Remove File             ${OUT_DIR}/debug.bin
 
     Execute Command         $elf=@${ELF}
     Execute Command         $clips=@${CLIPS}
     Execute Command         $uart_log="${OUT_DIR}/uart.log"
+    Execute Command         $debug_log="${OUT_DIR}/debug.bin"
     Execute Command         include @${CURDIR}/bench.resc
     Create Terminal Tester  sysbus.usart1
     Start Emulation

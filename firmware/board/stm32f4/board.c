@@ -1,4 +1,4 @@
-/* board.c - STM32F405 board layer: USART1 console, TIM2 counter, stack high-water, exit,
+/* board.c - STM32F405 board layer: USART1 console, USART2 binary data channel, TIM2 counter, stack high-water, exit,
  * printf-free number formatting, newlib assert()/abort() hooks. No heap, no interrupts. */
 #include "board.h"
 
@@ -18,10 +18,16 @@
 
 /* USART1: QEMU's netduinoplus2 connects its first -serial to USART1 (0x40011000). */
 #define ASC_USART1_BASE   0x40011000u
-#define ASC_USART_SR      ASC_REG32(ASC_USART1_BASE + 0x00u)
-#define ASC_USART_DR      ASC_REG32(ASC_USART1_BASE + 0x04u)
-#define ASC_USART_BRR     ASC_REG32(ASC_USART1_BASE + 0x08u)
-#define ASC_USART_CR1     ASC_REG32(ASC_USART1_BASE + 0x0Cu)
+/* USART2: the binary data channel (Renode writes it to a file; see asc_board_data_write). */
+#define ASC_USART2_BASE   0x40004400u
+#define ASC_USART_SR_OF(base)  ASC_REG32((base) + 0x00u)
+#define ASC_USART_DR_OF(base)  ASC_REG32((base) + 0x04u)
+#define ASC_USART_BRR_OF(base) ASC_REG32((base) + 0x08u)
+#define ASC_USART_CR1_OF(base) ASC_REG32((base) + 0x0Cu)
+#define ASC_USART_SR      ASC_USART_SR_OF(ASC_USART1_BASE)
+#define ASC_USART_DR      ASC_USART_DR_OF(ASC_USART1_BASE)
+#define ASC_USART_BRR     ASC_USART_BRR_OF(ASC_USART1_BASE)
+#define ASC_USART_CR1     ASC_USART_CR1_OF(ASC_USART1_BASE)
 #define ASC_USART_SR_TXE  (1u << 7)
 #define ASC_USART_CR1_UE  (1u << 13)
 #define ASC_USART_CR1_TE  (1u << 3)
@@ -76,6 +82,27 @@ void asc_board_uart_write(const char *buf, uint32_t len)
         while ((ASC_USART_SR & ASC_USART_SR_TXE) == 0u) {
         }
         ASC_USART_DR = (uint8_t)buf[i];
+    }
+}
+
+/* asc_board_data_write: len raw bytes out of USART2 (enabled on first use: clock, 115200 8N1
+ * transmit-only; pins are not routed, which the emulators do not need). */
+void asc_board_data_write(const void *buf, uint32_t len)
+{
+    static uint8_t ready;
+    const uint8_t *b = (const uint8_t *)buf;
+    if (!ready) {
+        ASC_RCC_APB1ENR |= 1u << 17;  /* USART2EN */
+        (void)ASC_RCC_APB1ENR;
+        ASC_USART_CR1_OF(ASC_USART2_BASE) = 0u;
+        ASC_USART_BRR_OF(ASC_USART2_BASE) = ASC_USART_BRR_115200_HSI;
+        ASC_USART_CR1_OF(ASC_USART2_BASE) = ASC_USART_CR1_UE | ASC_USART_CR1_TE;
+        ready = 1u;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        while ((ASC_USART_SR_OF(ASC_USART2_BASE) & ASC_USART_SR_TXE) == 0u) {
+        }
+        ASC_USART_DR_OF(ASC_USART2_BASE) = b[i];
     }
 }
 

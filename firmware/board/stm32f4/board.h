@@ -49,6 +49,10 @@ void asc_board_init(void);
 /* asc_board_uart_write: send len bytes on USART1 (blocking, polls TXE). */
 void asc_board_uart_write(const char *buf, uint32_t len);
 
+/* asc_board_data_write: send len raw bytes on USART2, the binary data channel (blocking). Renode's
+ * bench writes USART2 to a file (firmware/renode/bench.resc); the console stays on USART1. */
+void asc_board_data_write(const void *buf, uint32_t len);
+
 /* asc_board_write: send len bytes to the console (semihosting console + USART1). */
 void asc_board_write(const char *buf, uint32_t len);
 
