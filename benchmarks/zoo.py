@@ -57,9 +57,11 @@ def train_run(cfg, reuse: bool) -> Path:
 
     run_dir = Path(cfg.out) / cfg.run_name()
     report = run_dir / "report.json"
-    if reuse and report.is_file() and (run_dir / "model.ckpt").is_file() \
-            and json.loads(report.read_text())["config"] == json.loads(json.dumps(cfg.to_dict())):
-        return run_dir
+    if reuse and report.is_file() and (run_dir / "model.ckpt").is_file():
+        # compared through TrainConfig, so runs recorded before a setting was added still match
+        stored = type(cfg).from_dict(json.loads(report.read_text())["config"]).to_dict()
+        if json.loads(json.dumps(stored)) == json.loads(json.dumps(cfg.to_dict())):
+            return run_dir
     return train(cfg)
 
 

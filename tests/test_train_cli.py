@@ -295,7 +295,9 @@ def test_train_bad_data_one_error_line(case, tiny_dataset, tmp_path):
     (["--split", "7"], ["unknown split '7'", "5, 10, 25, 50, 100"]),
     (["--frontend", "96k"], ["unknown frontend '96k'", "dcase2024"]),
     (["--dir-p", "0.5"], ["device impulse response folder not found", "dirs"]),
-], ids=["model", "split", "frontend", "dirs-missing"])
+    (["--kd-scheme", "dml"], ["unknown --kd-scheme 'dml'", "hinton, focusnet, mse, rrs"]),
+    (["--teacher-logits", "/nonexistent/t.npz"], ["/nonexistent/t.npz"]),
+], ids=["model", "split", "frontend", "dirs-missing", "kd-scheme", "teacher-logits-missing"])
 def test_train_bad_settings_one_error_line(flags, needles, tiny_dataset, tmp_path):
     root = tiny_dataset()
     args = list(TINY)

@@ -1,10 +1,23 @@
-"""Knowledge-distillation loss (Hinton et al. 2015) in the CP-JKU DCASE form.
+"""Knowledge-distillation loss (Hinton et al. 2015) in the two weightings used by DCASE Task 1 reports.
+
+``convention="cpjku"`` (default; CP-JKU 2023, KT/CPJKU 2024) — λ weighs the *label* term::
 
     L = λ · CE(z_s, y) + (1 − λ) · τ² · KL( softmax(z_t / τ) ‖ softmax(z_s / τ) )
 
+``convention="sntl"`` (SNTL-NTU DCASE 2024, Yeo et al., arXiv 2409.11964) — λ weighs the
+*distillation* term::
+
+    L = (1 − λ) · H(z_s, y) + λ · τ² · KL( softmax(z_t / τ) ‖ softmax(z_s / τ) )
+
+The two are the same family: ``sntl`` with λ equals ``cpjku`` with 1 − λ. Only the meaning of
+λ flips, so a λ copied from a report must be used with that report's convention (the default
+λ = 0.02 is a CP-JKU value; under ``sntl`` it would give the teacher only 2 % of the weight).
+
 z_s: student logits, z_t: teacher logits (e.g. a logit-averaged ensemble, see
-:mod:`asc_edge.distill.teacher_cache`), y: labels, λ: label-loss weight, τ: temperature.
-The τ² factor keeps the soft-target gradients on the scale of the hard-label ones.
+:mod:`asc_edge.distill.teacher_cache`), y: labels, H / CE: cross-entropy against the labels,
+λ: weight, τ: temperature. The τ² factor keeps the soft-target gradients on the scale of the
+hard-label ones. Temperatures in the reports: CP-JKU τ = 2; Tencent DCASE 2023 uses τ = 3
+(pass ``tau=3.0``).
 
 Defaults λ = 0.02, τ = 2.0: the CP-JKU DCASE 2023 student recipe
 (github.com/fschmid56/cpjku_dcase23, ``run_training.py``: ``--kd_lambda 0.02``,
@@ -29,6 +42,7 @@ from asc_edge.errors import ConfigError
 __all__ = ["kd_loss", "kl_term", "ce_term"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+_CONVENTIONS = ("cpjku", "sntl")
 
 
 def _as_float(x: Tensor) -> Tensor:
@@ -112,19 +126,30 @@ def kl_term(student_logits: Tensor, teacher_logits: Tensor, tau: float = 2.0, re
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, lam: float = 0.02,
-            tau: float = 2.0, reduction: str = "mean", *, kl_mean_over_classes: bool = False) -> Tensor:
-    """``λ·CE(z_s, y) + (1−λ)·τ²·KL(softmax(z_t/τ) ‖ softmax(z_s/τ))``.
+            tau: float = 2.0, reduction: str = "mean", *, kl_mean_over_classes: bool = False,
+            convention: str = "cpjku") -> Tensor:
+    """``λ·CE(z_s, y) + (1−λ)·τ²·KL(softmax(z_t/τ) ‖ softmax(z_s/τ))`` (``convention="cpjku"``)
+    or ``(1−λ)·CE(z_s, y) + λ·τ²·KL(...)`` (``convention="sntl"``).
 
     Args:
         student_logits: (B, C) student logits (gradients flow here).
         teacher_logits: (B, C) teacher logits (treated as constants, detached).
         targets: class indices (B,) or soft targets (B, C) for the label term.
-        lam: weight λ ∈ [0, 1] of the label loss; ``lam=1`` is plain cross-entropy,
-            ``lam=0`` pure distillation. Default 0.02 (CP-JKU DCASE 2023/2024).
+        lam: weight λ ∈ [0, 1]. Under ``"cpjku"`` it weighs the label loss (``lam=1`` is plain
+            cross-entropy, ``lam=0`` pure distillation); under ``"sntl"`` it weighs the KL term
+            (``lam=0`` is plain cross-entropy). Default 0.02 (CP-JKU DCASE 2023/2024).
         tau: temperature τ > 0 applied to both student and teacher. Default 2.0.
         reduction: ``"mean"`` (average over examples; the KL part is batchmean), ``"sum"`` or
             ``"none"`` → per-example losses (B,).
         kl_mean_over_classes: divide the KL by C as the CP-JKU code does (see module doc).
+        convention: ``"cpjku"`` (default) or ``"sntl"``: which term λ weighs (see module doc).
+
+    Returns:
+        a scalar, or (B,) per-example losses for ``reduction="none"``.
+
+    Raises:
+        ConfigError: ``lam`` outside [0, 1], ``tau`` ≤ 0, an unknown ``reduction`` or
+            ``convention``, logits that are not (B, C) or differ in shape, bad targets.
 
     Mixup: the KL term depends only on the (mixed) input, the label term is linear in the
     targets, so either pass mixed soft targets ``lam_i·onehot(y) + (1−lam_i)·onehot(y[perm])``
@@ -132,10 +157,16 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, lam
     losses with :func:`asc_edge.augment.mixup_loss`.
     """
     _check_reduction(reduction)
+    if convention not in _CONVENTIONS:
+        raise ConfigError(f"unknown KD convention {convention!r}",
+                          hint="use 'cpjku' (lam weighs the label loss) or 'sntl' (lam weighs the KL term)")
     if not 0.0 <= lam <= 1.0:
-        raise ConfigError(f"KD label weight lam must be in [0, 1], got {lam}",
-                          hint="use lam=0.02 (CP-JKU default) or lam=1 for training without a teacher")
+        raise ConfigError(f"KD weight lam must be in [0, 1], got {lam}",
+                          hint="use lam=0.02 (CP-JKU default) or lam=1 for training without a teacher"
+                          if convention == "cpjku" else "under convention='sntl' lam weighs the KL term; "
+                          "lam=0 trains without a teacher")
     kl = kl_term(student_logits, teacher_logits, tau, reduction="none", kl_mean_over_classes=kl_mean_over_classes)
     ce = ce_term(student_logits, targets, reduction="none")
-    per = lam * ce + (1.0 - lam) * (tau ** 2) * kl
+    w_ce = lam if convention == "cpjku" else 1.0 - lam
+    per = w_ce * ce + (1.0 - w_ce) * (tau ** 2) * kl
     return _reduce(per, reduction)

@@ -6,6 +6,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..augment import AugmentConfig
+from ..errors import ConfigError
+
+#: Distillation losses selectable with ``--kd-scheme`` (all use the cached or file teacher logits):
+#: ``hinton`` — Hinton KD, :func:`asc_edge.distill.kd.kd_loss` (KT / CPJKU / Tencent; SNTL-NTU with
+#: ``kd_convention="sntl"``); ``focusnet`` — SNTL-NTU's teacher-focused student,
+#: :func:`asc_edge.distill.focusnet.focusnet_loss`; ``mse`` — ITMO's MSE between probabilities,
+#: :func:`asc_edge.distill.mean_teacher.mse_kd_loss`; ``rrs`` — AI4EDGE's relational (RKD on the
+#: logits, :func:`asc_edge.distill.relational.rkd_loss`) then response (Hinton) stages.
+KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs")
 
 
 @dataclass
@@ -30,6 +39,10 @@ class TrainConfig:
     teachers: list[str] = field(default_factory=list)  # checkpoints; several are logit-averaged
     kd_lambda: float = 0.02                     # KT report eq. 3: weight of the label loss
     kd_tau: float = 2.0                         # KT report eq. 3: temperature
+    teacher_logits: str | None = None           # per-clip teacher logits file (asc_edge.distill.logits_file)
+    kd_scheme: str = "hinton"                   # hinton | focusnet | mse | rrs (see KD_SCHEMES)
+    kd_convention: str = "cpjku"                # hinton: cpjku λ·CE+(1−λ)τ²KL, sntl (1−λ)·CE+λτ²KL
+    rrs_relational_epochs: int | None = None    # rrs: stage-1 (relational) epochs (default: half)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     dirs: str | None = None                     # device impulse responses (default: <data>/dirs)
     out: str = "runs"
@@ -46,7 +59,9 @@ class TrainConfig:
         """Deterministic default run name, identical in every DDP process."""
         if self.name:
             return self.name
-        kd = "kd" if self.teachers else "ce"
+        kd = "ce"
+        if self.teachers or self.teacher_logits:
+            kd = "kd" if self.kd_scheme == "hinton" else f"kd-{self.kd_scheme}"
         split = self.split.removeprefix("split")
         return f"{self.model}_split{split}_{kd}_seed{self.seed}"
 
@@ -54,6 +69,20 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["augment"] = self.augment.to_dict()
         return d
+
+    def check(self) -> None:
+        """Raise ConfigError for settings that cannot work together (before any data is read)."""
+        if self.kd_scheme not in KD_SCHEMES:
+            raise ConfigError(f"unknown --kd-scheme {self.kd_scheme!r}",
+                              hint=f"use one of {', '.join(KD_SCHEMES)}")
+        if self.kd_convention not in ("cpjku", "sntl"):
+            raise ConfigError(f"unknown --kd-convention {self.kd_convention!r}", hint="cpjku or sntl")
+        if self.teachers and self.teacher_logits:
+            raise ConfigError("both --teacher checkpoints and --teacher-logits given",
+                              hint="distil from one source: checkpoints (logits computed here) or a logits file")
+        if self.rrs_relational_epochs is not None and not 0 <= self.rrs_relational_epochs <= self.epochs:
+            raise ConfigError(f"--rrs-relational-epochs {self.rrs_relational_epochs} outside [0, {self.epochs}]",
+                              hint="stage 1 (relational KD) takes part of the --epochs")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -13,7 +13,10 @@ import torch.nn.functional as F
 
 from ..augment import AugmentConfig, augment_batch, mixup, mixup_loss
 from ..data.dirs import convolve_dir
+from ..distill.focusnet import focusnet_loss
 from ..distill.kd import kd_loss
+from ..distill.mean_teacher import mse_kd_loss
+from ..distill.relational import rkd_loss, rrs_stage
 from ..features import FrontendConfig, LogMel
 from ..models import build_model
 
@@ -29,7 +32,8 @@ class ASCModule(pl.LightningModule):
     Training step, in order: device-impulse-response convolution of the *waveform* of a fraction
     ``augment.dir_p`` of the batch (features recomputed with :class:`LogMel`; CP-JKU DCASE 2023),
     time roll → frequency mask → Freq-MixStyle (:func:`augment_batch`), mixup, then cross-entropy or
-    the KD loss ``λ·CE + (1−λ)·τ²·KL`` (KT report eq. 3) with mixup-mixed teacher logits.
+    the ``kd_scheme`` loss (:data:`asc_edge.train.config.KD_SCHEMES`; default Hinton KD
+    ``λ·CE + (1−λ)·τ²·KL``, KT report eq. 3) with mixup-mixed teacher logits.
 
     Optimiser: AdamW, learning rate warmed up linearly for ``warmup_epochs`` then cosine-decayed to 0,
     stepped per batch.
@@ -92,15 +96,34 @@ class ASCModule(pl.LightningModule):
         if teacher.shape[1]:
             lam_t = lam[:, None].to(teacher.dtype)
             teacher_mixed = lam_t * teacher + (1 - lam_t) * teacher[perm]
-            loss_fn = functools.partial(kd_loss, teacher_logits=teacher_mixed, lam=self.train_cfg["kd_lambda"],
-                                        tau=self.train_cfg["kd_tau"], reduction="none")
-            loss = mixup_loss(lambda z, t: loss_fn(z, targets=t), logits, y, perm, lam)
+            loss = self._kd_loss(logits, teacher_mixed, y, perm, lam)
         else:
             loss = mixup_loss(functools.partial(F.cross_entropy, reduction="none"), logits, y, perm, lam)
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(y))
         self._loss_sum += float(loss.detach()) * len(y)
         self._loss_n += len(y)
         return loss
+
+    def _kd_loss(self, logits, teacher, y, perm, lam):
+        """The ``kd_scheme`` loss of a mixup batch (targets ``y`` / ``y[perm]`` mixed by ``lam``;
+        ``teacher``: the mixup-mixed teacher logits)."""
+        cfg = self.train_cfg
+        scheme, lam_kd, tau = cfg.get("kd_scheme", "hinton"), cfg["kd_lambda"], cfg["kd_tau"]
+        if scheme == "rrs":
+            stage1 = cfg.get("rrs_relational_epochs")
+            stage1 = cfg["epochs"] // 2 if stage1 is None else stage1
+            if rrs_stage(self.current_epoch, stage1) == "relational":
+                # stage 1: labels + the relational potentials of the batch's logits (RKD distance + angle)
+                ce = mixup_loss(functools.partial(F.cross_entropy, reduction="none"), logits, y, perm, lam)
+                return ce + rkd_loss(logits, teacher) if len(y) >= 3 else ce
+        if scheme == "focusnet":
+            fn = functools.partial(focusnet_loss, teacher_logits=teacher, tau=tau, reduction="none")
+        elif scheme == "mse":
+            fn = functools.partial(mse_kd_loss, teacher_logits=teacher, lam=lam_kd, reduction="none")
+        else:  # hinton, and rrs stage 2 (response-based)
+            fn = functools.partial(kd_loss, teacher_logits=teacher, lam=lam_kd, tau=tau, reduction="none",
+                                   convention=cfg.get("kd_convention", "cpjku"))
+        return mixup_loss(lambda z, t: fn(z, targets=t), logits, y, perm, lam)
 
     def on_train_epoch_end(self) -> None:
         row = self.history.setdefault(self.current_epoch, {"epoch": self.current_epoch})

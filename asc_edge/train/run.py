@@ -89,6 +89,7 @@ def train(cfg: TrainConfig) -> Path | None:
         DataError, ConfigError, CheckpointError: bad data, settings or teacher checkpoints.
     """
     t0 = time.time()
+    cfg.check()
     for name in ("pytorch_lightning", "lightning_fabric"):  # Lightning sets INFO on import
         logging.getLogger(name).setLevel(logging.WARNING)
     frontend = get_frontend(cfg.frontend)
@@ -105,6 +106,11 @@ def train(cfg: TrainConfig) -> Path | None:
     if cfg.teachers:
         teacher = teacher_logits_for(cfg.teachers, train_split, cfg.data, cfg.split, cfg.splits_dir, cache_root,
                                      cfg.progress)
+    elif cfg.teacher_logits:
+        from ..distill.logits_file import load_teacher_logits
+
+        teacher = load_teacher_logits(cfg.teacher_logits, [c.filename for c in train_split.clips],
+                                      list(train_split.labels))
 
     module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
