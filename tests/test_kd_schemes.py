@@ -82,3 +82,51 @@ def test_logits_file_missing_clips_is_a_data_error(tiny_dataset, tmp_path):
     path = save_teacher_logits(tmp_path / "t.npz", FILES[:2], np.zeros((2, 2), np.float32), ["park", "tram"])
     with pytest.raises(DataError, match="tram-city0"):
         train(_cfg(root, tmp_path, teacher_logits=str(path)))
+
+
+def test_online_kd_updates_teacher_and_student_alternately(tiny_dataset, tmp_path, monkeypatch):
+    """KT 2024 online KD: both networks change every step; the teacher with lr × 0.01. Checked on the
+    optimisers Lightning builds and on the teacher's weights after a 1-epoch run."""
+    from asc_edge.train import module as module_mod
+
+    root = tiny_dataset()
+    teacher_run = train(_cfg(root, tmp_path, name="teacher", epochs=1))
+    before = {k: v.clone() for k, v in torch.load(teacher_run / "model.ckpt", weights_only=False)["state_dict"].items()}
+    seen = {}
+    real_online = module_mod.ASCModule._online_step
+
+    def spy(self, x, y, perm, lam):
+        t = self.online_teacher[0]
+        w_t = [p.detach().clone() for p in t.parameters()]
+        w_s = [p.detach().clone() for p in self.model.parameters()]
+        out = real_online(self, x, y, perm, lam)
+        seen.setdefault("lrs", [o.param_groups[0]["lr"] for o in self.optimizers()])
+        seen["teacher_moved"] = any(not torch.equal(a, b) for a, b in zip(w_t, t.parameters()))
+        seen["student_moved"] = any(not torch.equal(a, b) for a, b in zip(w_s, self.model.parameters()))
+        return out
+
+    monkeypatch.setattr(module_mod.ASCModule, "_online_step", spy)
+    run = train(_cfg(root, tmp_path, name="online", epochs=1, kd_scheme="online", teachers=[str(teacher_run)],
+                     warmup_epochs=0.0))
+    assert seen["teacher_moved"] and seen["student_moved"]
+    lr_s, lr_t = seen["lrs"]
+    assert lr_t == pytest.approx(0.01 * lr_s)
+    saved = torch.load(run / "model.ckpt", weights_only=False)["state_dict"]
+    assert all(k.startswith("model.") for k in saved)  # the teacher is not stored in the student's checkpoint
+    assert set(saved) == set(before)
+
+
+def test_one_vs_all_teacher_trains_with_its_binary_losses(tiny_dataset, tmp_path):
+    """`sm1-ova` (AI4EDGE's one-vs-all teacher) trains through `asc-edge train` with the sum of its
+    experts' binary losses; its batch mean equals Σ_c binary_loss."""
+    from asc_edge.models import build_model
+    from asc_edge.models.one_vs_all import binary_loss
+
+    m = build_model("sm1-ova", n_classes=3)
+    z = torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]])
+    y = torch.tensor([2, 0])
+    expected = sum(binary_loss(z[:, c], y, c, n_classes=3) for c in range(3))
+    assert float(m.classification_loss(z, y).mean()) == pytest.approx(float(expected), rel=1e-6)
+    root = tiny_dataset()
+    run = train(_cfg(root, tmp_path, model="sm1-ova", model_kwargs={}, frontend="ai4edge-8k", epochs=1))
+    assert json.loads((run / "report.json").read_text())["role"] == "teacher"

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from asc_edge.distill.logits_file import load_teacher_logits, save_teacher_logits
-from asc_edge.distill.one_vs_all import (OneVsAllTeacher, binary_loss, binary_targets, build_one_vs_all,
+from asc_edge.models.one_vs_all import (OneVsAllTeacher, binary_loss, binary_targets, build_one_vs_all,
                                          to_binary_logit)
 from asc_edge.errors import ConfigError, DataError
 
@@ -231,10 +231,10 @@ def test_binary_loss_hand_computed():
 
 def test_build_one_vs_all_sm1_shape():
     torch.manual_seed(0)
-    teacher = build_one_vs_all("sm1").eval()
+    teacher = build_one_vs_all(model_name="sm1").eval()
     assert teacher.n_classes == 10 and len({id(e) for e in teacher.experts}) == 10
     with torch.no_grad():
         z = teacher(torch.randn(2, 1, 140, 8))
     assert z.shape == (2, 10) and torch.isfinite(z).all()
     with pytest.raises(ConfigError):
-        build_one_vs_all("sm1", n_classes=1)
+        build_one_vs_all(1, model_name="sm1")

@@ -13,8 +13,10 @@ from ..errors import ConfigError
 #: ``kd_convention="sntl"``); ``focusnet`` — SNTL-NTU's teacher-focused student,
 #: :func:`asc_edge.distill.focusnet.focusnet_loss`; ``mse`` — ITMO's MSE between probabilities,
 #: :func:`asc_edge.distill.mean_teacher.mse_kd_loss`; ``rrs`` — AI4EDGE's relational (RKD on the
-#: logits, :func:`asc_edge.distill.relational.rkd_loss`) then response (Hinton) stages.
-KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs")
+#: logits, :func:`asc_edge.distill.relational.rkd_loss`) then response (Hinton) stages; ``online`` —
+#: KT 2024's online KD: the ``--teacher`` network is fine-tuned alongside the student (deep mutual
+#: learning, teacher learning rate × ``online_teacher_lr_factor``), no cached logits.
+KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs", "online")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class TrainConfig:
     kd_scheme: str = "hinton"                   # hinton | focusnet | mse | rrs (see KD_SCHEMES)
     kd_convention: str = "cpjku"                # hinton: cpjku λ·CE+(1−λ)τ²KL, sntl (1−λ)·CE+λτ²KL
     rrs_relational_epochs: int | None = None    # rrs: stage-1 (relational) epochs (default: half)
+    online_teacher_lr_factor: float = 0.01      # online: teacher lr = lr × this (KT 2024)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     dirs: str | None = None                     # device impulse responses (default: <data>/dirs)
     out: str = "runs"
@@ -80,6 +83,9 @@ class TrainConfig:
         if self.teachers and self.teacher_logits:
             raise ConfigError("both --teacher checkpoints and --teacher-logits given",
                               hint="distil from one source: checkpoints (logits computed here) or a logits file")
+        if self.kd_scheme == "online" and (len(self.teachers) != 1 or self.teacher_logits):
+            raise ConfigError("--kd-scheme online needs exactly one --teacher checkpoint (it is fine-tuned with the "
+                              "student)", hint="pass --teacher RUN_DIR once; logits files cannot be trained")
         if self.rrs_relational_epochs is not None and not 0 <= self.rrs_relational_epochs <= self.epochs:
             raise ConfigError(f"--rrs-relational-epochs {self.rrs_relational_epochs} outside [0, {self.epochs}]",
                               hint="stage 1 (relational KD) takes part of the --epochs")

@@ -61,11 +61,17 @@ class ASCModule(pl.LightningModule):
         self.history: dict[int, dict] = {}
         self._loss_sum = 0.0
         self._loss_n = 0
+        # kd_scheme "online": the teacher network fine-tuned alongside (set by the run driver; kept in
+        # a list so that it is not part of this module's state_dict / checkpoint).
+        self.online_teacher: list[torch.nn.Module] = []
+        self.automatic_optimization = train.get("kd_scheme", "hinton") != "online"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
     def on_fit_start(self) -> None:
+        for t in self.online_teacher:
+            t.to(self.device).train()
         # One generator per process, seeded from the run seed and the rank: reproducible, and DDP
         # ranks draw different augmentations.
         self._gen = torch.Generator().manual_seed(int(self.train_cfg["seed"]) * 1000 + self.global_rank)
@@ -87,22 +93,56 @@ class ASCModule(pl.LightningModule):
         return x
 
     # --- steps --------------------------------------------------------------------------------
+    def _label_loss(self):
+        """Per-example label loss: the model's own ``classification_loss`` where it has one (e.g. the
+        one-vs-all teacher's binary losses), else cross-entropy."""
+        return getattr(self.model, "classification_loss", None) or functools.partial(F.cross_entropy,
+                                                                                     reduction="none")
+
     def training_step(self, batch, batch_idx):
         x, y, teacher, index = batch
         x = self._apply_dirs(x, index)
         x = augment_batch(x, self.augment, self._gen, mask_fill=math.log(self.frontend.log_offset))
         x, perm, lam = mixup(x, y, self.augment.mixup_alpha, self._gen, p=self.augment.mixup_p)
-        logits = self.model(x)
-        if teacher.shape[1]:
-            lam_t = lam[:, None].to(teacher.dtype)
-            teacher_mixed = lam_t * teacher + (1 - lam_t) * teacher[perm]
-            loss = self._kd_loss(logits, teacher_mixed, y, perm, lam)
+        if self.online_teacher:
+            loss = self._online_step(x, y, perm, lam)
         else:
-            loss = mixup_loss(functools.partial(F.cross_entropy, reduction="none"), logits, y, perm, lam)
+            logits = self.model(x)
+            if teacher.shape[1]:
+                lam_t = lam[:, None].to(teacher.dtype)
+                teacher_mixed = lam_t * teacher + (1 - lam_t) * teacher[perm]
+                loss = self._kd_loss(logits, teacher_mixed, y, perm, lam)
+            else:
+                loss = mixup_loss(self._label_loss(), logits, y, perm, lam)
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(y))
         self._loss_sum += float(loss.detach()) * len(y)
         self._loss_n += len(y)
         return loss
+
+    def _online_step(self, x, y, perm, lam):
+        """Online KD (KT 2024; deep mutual learning, Zhang et al. CVPR 2018): the teacher sees the same
+        augmented batch; the student takes one step on the KD loss towards the teacher's logits, then
+        the teacher one step (learning rate × ``online_teacher_lr_factor``) on the same loss towards the
+        student's, each with the other's logits as constants. Returns the student's loss."""
+        cfg = self.train_cfg
+        teacher = self.online_teacher[0]
+        opt_s, opt_t = self.optimizers()
+        sch_s, sch_t = self.lr_schedulers()
+        kd = functools.partial(kd_loss, lam=cfg["kd_lambda"], tau=cfg["kd_tau"], reduction="none",
+                               convention=cfg.get("kd_convention", "cpjku"))
+        z_t = teacher(x)
+        z_s = self.model(x)
+        loss_s = mixup_loss(lambda z, t: kd(z, z_t.detach(), targets=t), z_s, y, perm, lam)
+        opt_s.zero_grad()
+        self.manual_backward(loss_s)
+        opt_s.step()
+        loss_t = mixup_loss(lambda z, t: kd(z, z_s.detach(), targets=t), z_t, y, perm, lam)
+        opt_t.zero_grad()
+        self.manual_backward(loss_t)
+        opt_t.step()
+        sch_s.step()
+        sch_t.step()
+        return loss_s.detach()
 
     def _kd_loss(self, logits, teacher, y, perm, lam):
         """The ``kd_scheme`` loss of a mixup batch (targets ``y`` / ``y[perm]`` mixed by ``lam``;
@@ -169,4 +209,10 @@ class ASCModule(pl.LightningModule):
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        if self.online_teacher:  # the teacher: same schedule, learning rate × online_teacher_lr_factor
+            opt_t = torch.optim.AdamW(self.online_teacher[0].parameters(),
+                                      lr=cfg["lr"] * cfg.get("online_teacher_lr_factor", 0.01),
+                                      weight_decay=cfg["weight_decay"])
+            return [opt, opt_t], [torch.optim.lr_scheduler.LambdaLR(opt, factor),
+                                  torch.optim.lr_scheduler.LambdaLR(opt_t, factor)]
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -25,11 +25,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from ..checkpoint import LoadedModel, load_ensemble, predict_logits
+from ..checkpoint import LoadedModel, load_checkpoint, load_ensemble, predict_logits
 from ..complexity import check_budget, measure
 from ..data import load_dirs
 from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..features import SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
 from ..models import get_spec
 from ..report.io import write_json_atomic
@@ -103,7 +103,14 @@ def train(cfg: TrainConfig) -> Path | None:
                                  cache_dir=cache_root / "features", progress=cfg.progress)
     n = len(train_split.targets)
     teacher = np.zeros((n, 0), dtype=np.float32)
-    if cfg.teachers:
+    online = None
+    if cfg.kd_scheme == "online":
+        online = load_checkpoint(cfg.teachers[0])
+        if online.frontend.to_dict() != frontend.to_dict() or list(online.labels) != list(train_split.labels):
+            raise ConfigError(f"online KD: the teacher {online.path} uses another frontend or label set than the "
+                              f"student (its {online.frontend.to_dict()} / {list(online.labels)})",
+                              hint="train the teacher on the student's --frontend and data, or use offline KD")
+    elif cfg.teachers:
         teacher = teacher_logits_for(cfg.teachers, train_split, cfg.data, cfg.split, cfg.splits_dir, cache_root,
                                      cfg.progress)
     elif cfg.teacher_logits:
@@ -113,6 +120,8 @@ def train(cfg: TrainConfig) -> Path | None:
                                       list(train_split.labels))
 
     module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
+    if online is not None:
+        module.online_teacher = [online.model]
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
     if role == "student":
         check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asc_edge.errors import ConfigError
+from asc_edge.models import build_model, register_model
 
 __all__ = ["OneVsAllTeacher", "to_binary_logit", "binary_targets", "binary_loss", "build_one_vs_all"]
 
@@ -85,6 +86,16 @@ class OneVsAllTeacher(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return torch.stack([to_binary_logit(expert(x)) for expert in self.experts], dim=1)
 
+    def classification_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """The training loss ``asc-edge train`` uses for this model instead of cross-entropy:
+        every expert's :func:`binary_loss` at once, per example (batch,) = Σ_c BCE_c with
+        ``pos_weight = C − 1``; its batch mean equals ``Σ_c binary_loss(logits[:, c], targets, c)``.
+        ``logits``: (batch, C) from :meth:`forward`; ``targets``: class indices (batch,) or soft (batch, C)."""
+        C = self.n_classes
+        y = torch.stack([binary_targets(targets, c) for c in range(C)], dim=1).to(logits.device, logits.dtype)
+        w = torch.full((C,), float(C - 1), device=logits.device, dtype=logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=w, reduction="none").sum(dim=1)
+
 
 def binary_targets(targets: Tensor, c: int) -> Tensor:
     """Targets of expert ``c``, float (batch,): 1.0 where ``targets == c``, else 0.0.
@@ -134,14 +145,18 @@ def binary_loss(logit_c: Tensor, targets: Tensor, c: int, pos_weight: float | No
     return F.binary_cross_entropy_with_logits(z, y, pos_weight=w)
 
 
-def build_one_vs_all(model_name: str = "sm1", n_classes: int = 10, **kwargs) -> OneVsAllTeacher:
+def build_one_vs_all(n_classes: int = 10, model_name: str = "sm1", **kwargs) -> OneVsAllTeacher:
     """``n_classes`` experts ``build_model(model_name, n_classes=1, **kwargs)`` as a OneVsAllTeacher.
 
     Default: AI4EDGE's ten SM1 experts, input (batch, 1, 140, 8), output (batch, 10). The experts
     are independent (own weights); each outputs one log-odds.
     """
-    from asc_edge.models import build_model
-
     if int(n_classes) < 2:
         raise ConfigError(f"one-vs-all: n_classes={n_classes}", hint="one-vs-all needs at least 2 classes")
     return OneVsAllTeacher([build_model(model_name, n_classes=1, **kwargs) for _ in range(int(n_classes))])
+
+
+
+register_model("sm1-ova", build_one_vs_all, {"model_name": "sm1"}, role="teacher", frontend="ai4edge-8k",
+               source="AI4EDGE DCASE 2023 Task 1: one-vs-all teacher, ten binary SM1 experts (one per scene) "
+                      "whose log-odds form the 10-class teacher")
