@@ -130,3 +130,47 @@ def test_one_vs_all_teacher_trains_with_its_binary_losses(tiny_dataset, tmp_path
     root = tiny_dataset()
     run = train(_cfg(root, tmp_path, model="sm1-ova", model_kwargs={}, frontend="ai4edge-8k", epochs=1))
     assert json.loads((run / "report.json").read_text())["role"] == "teacher"
+
+
+def test_mean_teacher_uses_unlabelled_audio_and_saves_the_ema_model(tiny_dataset, tmp_path, monkeypatch):
+    """ITMO 2024 stage 1: consistency against the EMA copy on labelled + unlabelled clips; the run's
+    checkpoint is the EMA (mean) teacher."""
+    from asc_edge.train import module as module_mod
+
+    root = tiny_dataset()
+    unl = tmp_path / "unlabelled"
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        tiny_dataset.write_wav(unl / f"u{i}.wav", (0.05 * rng.standard_normal(44100)).astype(np.float32), 44100)
+    seen = {}
+    real = module_mod.ASCModule._consistency
+
+    def spy(self, x):
+        seen["n_unlabelled"] = len(self.unlabelled)
+        seen.setdefault("weights", []).append(self.global_step)
+        return real(self, x)
+
+    ema_copy = {}
+    real_end = module_mod.ASCModule.on_fit_end
+
+    def end_spy(self):
+        ema_copy.update({k: v.clone() for k, v in self.mean_teacher[0].state_dict().items()})
+        real_end(self)
+
+    monkeypatch.setattr(module_mod.ASCModule, "_consistency", spy)
+    monkeypatch.setattr(module_mod.ASCModule, "on_fit_end", end_spy)
+    run = train(_cfg(root, tmp_path, epochs=2, kd_scheme="mean-teacher", unlabelled=str(unl)))
+    assert seen["n_unlabelled"] == 3 and seen["weights"] == [0, 1]
+    assert run.name == "cp-mobile_split100_mean-teacher_seed0"
+    saved = torch.load(run / "model.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(saved["model." + k], v) for k, v in ema_copy.items())
+
+
+def test_mean_teacher_bad_settings(tmp_path):
+    with pytest.raises(ConfigError, match="trains its own EMA teacher"):
+        train(_cfg(tmp_path, tmp_path, kd_scheme="mean-teacher", teachers=["x.ckpt"]))
+    with pytest.raises(DataError, match="unlabelled-audio folder not found"):
+        from asc_edge.features import get_frontend
+        from asc_edge.features.splits import load_folder_features
+
+        load_folder_features(tmp_path / "nope", get_frontend("dcase2024"))

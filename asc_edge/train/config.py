@@ -15,8 +15,11 @@ from ..errors import ConfigError
 #: :func:`asc_edge.distill.mean_teacher.mse_kd_loss`; ``rrs`` — AI4EDGE's relational (RKD on the
 #: logits, :func:`asc_edge.distill.relational.rkd_loss`) then response (Hinton) stages; ``online`` —
 #: KT 2024's online KD: the ``--teacher`` network is fine-tuned alongside the student (deep mutual
-#: learning, teacher learning rate × ``online_teacher_lr_factor``), no cached logits.
-KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs", "online")
+#: learning, teacher learning rate × ``online_teacher_lr_factor``), no cached logits; ``mean-teacher`` —
+#: ITMO 2024's first stage: the model trains against its own EMA copy (consistency on labelled +
+#: ``unlabelled`` audio) and the run saves the EMA (mean) teacher, which a second run distils with
+#: ``--kd-scheme mse --teacher``; no teacher input.
+KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs", "online", "mean-teacher")
 
 
 @dataclass
@@ -46,6 +49,9 @@ class TrainConfig:
     kd_convention: str = "cpjku"                # hinton: cpjku λ·CE+(1−λ)τ²KL, sntl (1−λ)·CE+λτ²KL
     rrs_relational_epochs: int | None = None    # rrs: stage-1 (relational) epochs (default: half)
     online_teacher_lr_factor: float = 0.01      # online: teacher lr = lr × this (KT 2024)
+    unlabelled: str | None = None               # mean-teacher: folder of unlabelled audio (ITMO 2024)
+    ema_decay: float = 0.999                    # mean-teacher: EMA decay of the teacher's weights
+    consistency_max: float = 1.0                # mean-teacher: peak weight of the consistency loss
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     dirs: str | None = None                     # device impulse responses (default: <data>/dirs)
     out: str = "runs"
@@ -62,7 +68,7 @@ class TrainConfig:
         """Deterministic default run name, identical in every DDP process."""
         if self.name:
             return self.name
-        kd = "ce"
+        kd = "ce" if self.kd_scheme != "mean-teacher" else "mean-teacher"
         if self.teachers or self.teacher_logits:
             kd = "kd" if self.kd_scheme == "hinton" else f"kd-{self.kd_scheme}"
         split = self.split.removeprefix("split")
@@ -86,6 +92,9 @@ class TrainConfig:
         if self.kd_scheme == "online" and (len(self.teachers) != 1 or self.teacher_logits):
             raise ConfigError("--kd-scheme online needs exactly one --teacher checkpoint (it is fine-tuned with the "
                               "student)", hint="pass --teacher RUN_DIR once; logits files cannot be trained")
+        if self.kd_scheme == "mean-teacher" and (self.teachers or self.teacher_logits):
+            raise ConfigError("--kd-scheme mean-teacher trains its own EMA teacher: no --teacher / --teacher-logits",
+                              hint="distil the resulting run afterwards with --kd-scheme mse --teacher RUN_DIR")
         if self.rrs_relational_epochs is not None and not 0 <= self.rrs_relational_epochs <= self.epochs:
             raise ConfigError(f"--rrs-relational-epochs {self.rrs_relational_epochs} outside [0, {self.epochs}]",
                               hint="stage 1 (relational KD) takes part of the --epochs")

@@ -15,7 +15,7 @@ from ..augment import AugmentConfig, augment_batch, mixup, mixup_loss
 from ..data.dirs import convolve_dir
 from ..distill.focusnet import focusnet_loss
 from ..distill.kd import kd_loss
-from ..distill.mean_teacher import mse_kd_loss
+from ..distill.mean_teacher import consistency_loss, consistency_weight, ema_update, mse_kd_loss
 from ..distill.relational import rkd_loss, rrs_stage
 from ..features import FrontendConfig, LogMel
 from ..models import build_model
@@ -65,6 +65,10 @@ class ASCModule(pl.LightningModule):
         # a list so that it is not part of this module's state_dict / checkpoint).
         self.online_teacher: list[torch.nn.Module] = []
         self.automatic_optimization = train.get("kd_scheme", "hinton") != "online"
+        # kd_scheme "mean-teacher": the EMA copy of self.model and the unlabelled features (N, 1, M, T)
+        # (set by the run driver; the EMA copy replaces self.model's weights at the end of fit).
+        self.mean_teacher: list[torch.nn.Module] = []
+        self.unlabelled: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -72,6 +76,8 @@ class ASCModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         for t in self.online_teacher:
             t.to(self.device).train()
+        for t in self.mean_teacher:
+            t.to(self.device).train()  # BN in train mode like the student; its statistics are copied
         # One generator per process, seeded from the run seed and the rank: reproducible, and DDP
         # ranks draw different augmentations.
         self._gen = torch.Generator().manual_seed(int(self.train_cfg["seed"]) * 1000 + self.global_rank)
@@ -114,10 +120,36 @@ class ASCModule(pl.LightningModule):
                 loss = self._kd_loss(logits, teacher_mixed, y, perm, lam)
             else:
                 loss = mixup_loss(self._label_loss(), logits, y, perm, lam)
+            if self.mean_teacher:
+                loss = loss + self._consistency(x)
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(y))
         self._loss_sum += float(loss.detach()) * len(y)
         self._loss_n += len(y)
         return loss
+
+    def _consistency(self, x):
+        """Mean teacher (ITMO 2024; Tarvainen & Valpola 2017): weight(step) × MSE between the softmax
+        outputs of the model and of its EMA copy, on the labelled batch ``x`` plus as many unlabelled
+        clips, each side with its own augmentation (time roll, frequency mask, Freq-MixStyle)."""
+        batch = x
+        if self.unlabelled is not None and len(self.unlabelled):
+            pick = torch.randint(len(self.unlabelled), (len(x),), generator=self._gen)
+            batch = torch.cat([x, self.unlabelled[pick].to(x.device)])
+        fill = math.log(self.frontend.log_offset)
+        x_s = augment_batch(batch, self.augment, self._gen, mask_fill=fill)
+        with torch.no_grad():
+            z_t = self.mean_teacher[0](augment_batch(batch, self.augment, self._gen, mask_fill=fill))
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        w = consistency_weight(min(int(self.global_step), total), total, self.train_cfg.get("consistency_max", 1.0))
+        return w * consistency_loss(self.model(x_s), z_t)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        for t in self.mean_teacher:
+            ema_update(t, self.model, self.train_cfg.get("ema_decay", 0.999))
+
+    def on_fit_end(self) -> None:
+        if self.mean_teacher:  # the run's model is the mean (EMA) teacher
+            self.model.load_state_dict(self.mean_teacher[0].state_dict())
 
     def _online_step(self, x, y, perm, lam):
         """Online KD (KT 2024; deep mutual learning, Zhang et al. CVPR 2018): the teacher sees the same

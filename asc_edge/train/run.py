@@ -31,6 +31,7 @@ from ..data import load_dirs
 from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
 from ..errors import CheckpointError, ConfigError
 from ..features import SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
+from ..features.splits import load_folder_features
 from ..models import get_spec
 from ..report.io import write_json_atomic
 from ..report.plots import plot_confusion_matrix, plot_training_curves
@@ -122,6 +123,12 @@ def train(cfg: TrainConfig) -> Path | None:
     module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
     if online is not None:
         module.online_teacher = [online.model]
+    if cfg.kd_scheme == "mean-teacher":
+        import copy
+
+        module.mean_teacher = [copy.deepcopy(module.model)]
+        if cfg.unlabelled:
+            module.unlabelled = torch.from_numpy(load_folder_features(cfg.unlabelled, frontend, cfg.progress))
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
     if role == "student":
         check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")
