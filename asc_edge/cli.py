@@ -40,10 +40,48 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+#: ``train`` option (parameter name) → the setting it sets: a TrainConfig field, ``augment.<name>`` or
+#: ``model_kwargs.<name>`` (see :func:`asc_edge.train.recipes.merge_config`).
+_TRAIN_SETTINGS = {
+    "data": "data", "split": "split", "splits": "splits_dir", "model": "model", "frontend": "frontend",
+    "base_channels": "model_kwargs.base_channels", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+    "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs", "seed": "seed", "teacher": "teachers",
+    "kd_lambda": "kd_lambda", "kd_tau": "kd_tau", "teacher_logits": "teacher_logits", "kd_scheme": "kd_scheme",
+    "kd_convention": "kd_convention", "rrs_relational_epochs": "rrs_relational_epochs",
+    "online_teacher_lr_factor": "online_teacher_lr_factor", "ema_decay": "ema_decay",
+    "consistency_max": "consistency_max", "unlabelled": "unlabelled",
+    "freq_mask": "augment.freq_mask", "time_roll": "augment.time_roll", "mixup_alpha": "augment.mixup_alpha",
+    "mixstyle_p": "augment.mixstyle_p", "mixstyle_alpha": "augment.mixstyle_alpha", "dir_p": "augment.dir_p",
+    "dirs": "dirs", "out": "out", "name": "name", "cache_dir": "cache_dir", "val_every": "val_every",
+    "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
+    "progress": "progress",
+}
+
+
+def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user typed option ``name`` (or set it through an environment variable), as opposed
+    to its default: click's parameter source, not a comparison with the default value."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _as_setting(value):
+    """Flag value → TrainConfig value (paths as strings, lists of paths as lists of strings)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [str(v) if isinstance(v, Path) else v for v in value]
+    return value
+
+
 @app.command()
 @_errors_as_one_line
 def train(
-    data: Path = typer.Option(..., help="Dataset root in TAU Urban Acoustic Scenes 2022 Mobile layout."),
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", help="Recipe YAML (recipes/*.yaml, or a shipped name "
+                                          "such as kt2024): its settings, then the flags given here on top."),
+    data: Optional[Path] = typer.Option(None, help="Dataset root in TAU Urban Acoustic Scenes 2022 Mobile layout "
+                                        "(required unless the recipe names one)."),
     split: str = typer.Option("100", help="Train subset: 5, 10, 25, 50 or 100 (split5 … split100)."),
     splits: Optional[Path] = typer.Option(None, help="Folder with split*.csv / test.csv (default: data root or split_setup/)."),
     model: str = typer.Option("cp-mobile", help="Model name (see `asc-edge complexity --list`)."),
@@ -60,9 +98,16 @@ def train(
     kd_tau: float = typer.Option(2.0, help="KD: temperature τ."),
     teacher_logits: Optional[Path] = typer.Option(None, help="Teacher logits file (.npz: filenames, logits, labels; "
                                                              "or .pt), keyed by meta.csv filename."),
-    kd_scheme: str = typer.Option("hinton", help="hinton | focusnet (SNTL-NTU TFS) | mse (ITMO) | rrs (AI4EDGE)."),
+    kd_scheme: str = typer.Option("hinton", help="hinton | focusnet (SNTL-NTU TFS) | mse (ITMO) | rrs (AI4EDGE) | "
+                                  "online (KT) | mean-teacher (ITMO)."),
     kd_convention: str = typer.Option("cpjku", help="Hinton weighting: cpjku λ·CE+(1−λ)τ²KL or sntl (1−λ)·CE+λτ²KL."),
     rrs_relational_epochs: Optional[int] = typer.Option(None, help="rrs: relational-stage epochs (default half)."),
+    online_teacher_lr_factor: Optional[float] = typer.Option(
+        None, help="online: teacher learning rate = --lr × this (default 0.01, KT 2024)."),
+    ema_decay: Optional[float] = typer.Option(None, help="mean-teacher: EMA decay of the teacher (default 0.999)."),
+    consistency_max: Optional[float] = typer.Option(
+        None, help="mean-teacher: maximum consistency-loss weight (default 1.0)."),
+    unlabelled: Optional[Path] = typer.Option(None, help="mean-teacher: folder of unlabelled WAVs (labels unused)."),
     freq_mask: int = typer.Option(48, help="Max masked mel bins (0 = off)."),
     time_roll: int = typer.Option(6, help="Max time roll in frames (0 = off)."),
     mixup_alpha: float = typer.Option(1.0, help="Mixup Beta α (0 = off)."),
@@ -80,32 +125,86 @@ def train(
     strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
     progress: bool = typer.Option(True, help="Progress bars."),
 ) -> None:
-    """Train a student (or teacher), optionally distilled from teacher checkpoints."""
-    _setup_logging()
-    from .augment import AugmentConfig
-    from .models import get_spec
-    from .train import TrainConfig, train as run_train
+    """Train a student (or teacher), optionally distilled from teacher checkpoints.
 
-    cfg = TrainConfig(
-        data=str(data), split=split, splits_dir=str(splits) if splits else None, model=model,
-        model_kwargs={} if base_channels is None else {"base_channels": base_channels},
-        frontend=frontend or get_spec(model).frontend,
-        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-        seed=seed, teachers=[str(t) for t in teacher], kd_lambda=kd_lambda, kd_tau=kd_tau,
-        teacher_logits=str(teacher_logits) if teacher_logits else None, kd_scheme=kd_scheme,
-        kd_convention=kd_convention, rrs_relational_epochs=rrs_relational_epochs,
-        augment=AugmentConfig(freq_mask=freq_mask, time_roll=time_roll, mixup_alpha=mixup_alpha,
-                              mixstyle_p=mixstyle_p, mixstyle_alpha=mixstyle_alpha, dir_p=dir_p),
-        dirs=str(dirs) if dirs else None, out=str(out), name=name, cache_dir=str(cache_dir) if cache_dir else None,
-        val_every=val_every, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-        progress=progress)
+    With --config, the recipe's settings are used and every flag typed here overrides them
+    (e.g. `--config recipes/kt2024.yaml --epochs 10 --teacher T.ckpt`)."""
+    _setup_logging()
+    from .errors import ConfigError
+    from .train import train as run_train
+    from .train.recipes import load_recipe, merge_config, resolve_recipe
+
+    values = dict(ctx.params)
+    flags = {setting: _as_setting(values[param]) for param, setting in _TRAIN_SETTINGS.items()}
+    given = {setting for param, setting in _TRAIN_SETTINGS.items() if _given_on_command_line(ctx, param)}
+    flag_names = {setting: "--" + param.replace("_", "-") for param, setting in _TRAIN_SETTINGS.items()}
+    recipe: dict = {}
+    recipe_path = None
+    if config is not None:
+        recipe_path = resolve_recipe(config)
+        recipe = load_recipe(recipe_path)
+        recipe_text = recipe_path.read_text(encoding="utf-8")  # kept as read: copied into the run directory
+    cfg = merge_config(recipe, flags, given, flag_names=flag_names)
+    if recipe.get("teachers_recipe") and not cfg.teachers and not cfg.teacher_logits:
+        tr = recipe["teachers_recipe"]
+        fe = f" --frontend {tr['frontend']}" if tr.get("frontend") else ""
+        raise ConfigError(f"recipe {recipe_path} distils from a teacher (kd_scheme {cfg.kd_scheme}) but no --teacher "
+                          "or --teacher-logits was given",
+                          hint=f"train one with `asc-edge train-teachers --ensemble {tr['ensemble']}{fe} --data ... "
+                               f"--split {cfg.split}` and add the --teacher flags it prints (see the recipe's notes)")
     run_dir = run_train(cfg)
     if run_dir is not None:
+        if recipe_path is not None:
+            from .report.io import write_text_atomic
+
+            write_text_atomic(run_dir / "recipe.yaml", recipe_text)
         m = json.loads((run_dir / "metrics.json").read_text())
         r = json.loads((run_dir / "report.json").read_text())
         typer.echo(f"run: {run_dir}")
         typer.echo(f"test macro accuracy {m['macro_accuracy']:.4f}, accuracy {m['accuracy']:.4f}, "
                    f"log loss {m['log_loss']:.4f} on {m['n_clips']} clips; wall time {r['wall_time_s']:.0f} s")
+
+
+@app.command("train-teachers")
+@_errors_as_one_line
+def train_teachers_cmd(
+    data: Path = typer.Option(..., help="Dataset root in TAU Urban Acoustic Scenes 2022 Mobile layout."),
+    split: str = typer.Option(..., help="Train subset: 5, 10, 25, 50 or 100."),
+    ensemble: str = typer.Option(..., help="sntl (three 32-BCBL CP-Mobiles: Freq-MixStyle / DIR / both), "
+                                 "cpjku (CP-ResNet + wide CP-Mobile) or ai4edge-ova (one-vs-all SM1 teacher)."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs of every member (default: asc-edge train's, 100)."),
+    frontend: Optional[str] = typer.Option(None, help="One log-mel preset for every member (default: the "
+                                           "ensemble's; an online-KD teacher needs the student's, e.g. kt-288)."),
+    out: Path = typer.Option(Path("runs") / "teachers", help="Parent folder of the members' run directories "
+                             "and of <ensemble>_split<N>_teachers.json."),
+    seed: int = typer.Option(0),
+    splits: Optional[Path] = typer.Option(None, help="Folder with split*.csv / test.csv "
+                                          "(default: data root or split_setup/)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size of every member (default 64)."),
+    dirs: Optional[Path] = typer.Option(None, help="Folder of device impulse responses (default: <data>/dirs)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Feature cache (default ~/.cache/asc-edge)."),
+    val_every: Optional[int] = typer.Option(None, help="Validate on the test split every N epochs (curves only)."),
+    accelerator: str = typer.Option("cpu"),
+    devices: int = typer.Option(1, help="Processes/GPUs per node (DDP when > 1)."),
+    reuse: bool = typer.Option(False, "--reuse", help="Keep members already trained with the identical config."),
+    progress: bool = typer.Option(True, help="Progress bars."),
+) -> None:
+    """Train a teacher ensemble in one command; prints the --teacher flags that distil from it."""
+    _setup_logging()
+    from .train.teachers import train_teachers
+
+    result = train_teachers(
+        ensemble, str(data), split, epochs=epochs, out=str(out), seed=seed, frontend=frontend, reuse=reuse,
+        echo=typer.echo,
+        splits_dir=str(splits) if splits else None, batch_size=batch_size, dirs=str(dirs) if dirs else None,
+        cache_dir=str(cache_dir) if cache_dir else None, val_every=val_every, accelerator=accelerator,
+        devices=devices, progress=progress)
+    if result is None:
+        return
+    acc = result["ensemble_test_macro_accuracy"]
+    typer.echo(f"ensemble {ensemble}: test macro accuracy " + (f"{acc:.4f}" if acc is not None else "n/a")
+               + f" ({len(result['members'])} members); wrote {result['json']}")
+    typer.echo(f"distil with: {result['teacher_flags']}")
 
 
 @app.command()

@@ -174,3 +174,10 @@ def test_mean_teacher_bad_settings(tmp_path):
         from asc_edge.features.splits import load_folder_features
 
         load_folder_features(tmp_path / "nope", get_frontend("dcase2024"))
+
+
+def test_offline_kd_takes_a_run_directory_as_teacher(tiny_dataset, tmp_path):
+    root = tiny_dataset()
+    teacher_run = train(_cfg(root, tmp_path, name="t", epochs=1))
+    run = train(_cfg(root, tmp_path, name="s", epochs=1, teachers=[str(teacher_run)]))
+    assert json.loads((run / "report.json").read_text())["config"]["teachers"] == [str(teacher_run)]

@@ -8,7 +8,7 @@ mapping of model keyword arguments) plus three descriptive keys that are not set
 ``notes``            what is reproduced, what needs weights that are not here, how to run it (text)
 ``teachers_recipe``  the teacher ensemble ``asc-edge train-teachers`` trains for it: a mapping with
                      ``ensemble`` (a name of :data:`asc_edge.train.teachers.ENSEMBLES`) and optional
-                     ``epochs`` and ``notes``
+                     ``epochs``, ``frontend`` (one preset for every member) and ``notes``
 
 Example (``recipes/tencent2023.yaml``, shortened)::
 
@@ -46,7 +46,7 @@ __all__ = ["META_KEYS", "RECIPES_DIR", "load_recipe", "merge_config", "recipe_na
 #: Descriptive keys of a recipe that are not TrainConfig settings.
 META_KEYS = ("report", "notes", "teachers_recipe")
 #: Keys of the ``teachers_recipe:`` block.
-TEACHERS_RECIPE_KEYS = ("ensemble", "epochs", "notes")
+TEACHERS_RECIPE_KEYS = ("ensemble", "epochs", "frontend", "notes")
 #: The recipes shipped with asc-edge (the repository's ``recipes/`` folder).
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -164,6 +164,13 @@ def _check_teachers_recipe(path: Path, value: Any) -> dict:
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ConfigError(f"{path}: teachers_recipe.epochs must be a positive integer, got {epochs!r}",
                           hint="e.g. `epochs: 100`, or leave it out")
+    fe = value.get("frontend")
+    if fe is not None:
+        from ..features import PRESETS
+
+        if fe not in PRESETS:
+            raise ConfigError(f"{path}: teachers_recipe.frontend {fe!r} is not a known preset",
+                              hint=f"use one of {', '.join(PRESETS)}")
     return dict(value)
 
 
@@ -241,8 +248,12 @@ def merge_config(recipe: Mapping[str, Any], flags: Mapping[str, Any], given: set
     model_kwargs = dict(kw.pop("model_kwargs", None) or {})
     for key, value in flags.items():
         group, _, sub = key.partition(".")
-        target, name = {"augment": (aug, sub), "model_kwargs": (model_kwargs, sub)}.get(group, (kw, key)) \
-            if sub else (kw, key)
+        if sub and group == "augment":
+            target, name = aug, sub
+        elif sub and group == "model_kwargs":
+            target, name = model_kwargs, sub
+        else:
+            target, name = kw, key
         if target is kw and name not in fields:
             if key in given:
                 flag = flag_names.get(key, "--" + key.replace("_", "-"))

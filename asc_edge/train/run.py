@@ -52,6 +52,8 @@ def teacher_logits_for(teacher_paths: list[str], split: SplitData, data: str, sp
     Raises:
         CheckpointError: unreadable teacher, or a teacher whose label set differs from the data's.
     """
+    # a run directory stands for its model.ckpt (as everywhere else)
+    teacher_paths = [str(Path(p) / "model.ckpt") if Path(p).is_dir() else p for p in teacher_paths]
     teacher: LoadedModel = load_ensemble(teacher_paths)
     if set(teacher.labels) != set(split.labels):
         raise CheckpointError(f"teacher labels {list(teacher.labels)} differ from the data's {list(split.labels)}",

@@ -4,6 +4,7 @@ Each ensemble is a list of members; a member is a set of :class:`~asc_edge.train
 settings (``model``, ``model_kwargs``, ``frontend``, ``augment``, ...) plus a short ``member`` name.
 Every member is trained with :func:`asc_edge.train.run.train` on the same data, split and seed, into
 ``<out>/<ensemble>_split<N>_<member>_seed<S>/``; afterwards ``<out>/<ensemble>_split<N>_teachers.json``
+(``<ensemble>-<preset>_...`` when ``--frontend`` replaces the members' presets)
 lists the checkpoints, each member's test macro accuracy and that of the logit-averaged ensemble
 (what a student distilled with ``--teacher A --teacher B ...`` learns from).
 
@@ -62,15 +63,24 @@ def _split_number(split: str) -> str:
     return str(split).removeprefix("split")
 
 
-def teachers_json_path(out: str | Path, ensemble: str, split: str) -> Path:
-    """``<out>/<ensemble>_split<N>_teachers.json``."""
-    return Path(out) / f"{ensemble}_split{_split_number(split)}_teachers.json"
+def _label(ensemble: str, frontend: str | None) -> str:
+    """File-name stem of an ensemble: its name, plus the preset when one replaces the members' own."""
+    return f"{ensemble}-{frontend}" if frontend else ensemble
+
+
+def teachers_json_path(out: str | Path, ensemble: str, split: str, frontend: str | None = None) -> Path:
+    """``<out>/<ensemble>_split<N>_teachers.json`` (``<ensemble>-<frontend>_...`` with a ``frontend`` override)."""
+    return Path(out) / f"{_label(ensemble, frontend)}_split{_split_number(split)}_teachers.json"
 
 
 def member_configs(ensemble: str, data: str | Path, split: str, *, epochs: int | None = None,
-                   out: str | Path = "runs/teachers", seed: int = 0, **common: Any) -> list[tuple[str, Any]]:
+                   out: str | Path = "runs/teachers", seed: int = 0, frontend: str | None = None,
+                   **common: Any) -> list[tuple[str, Any]]:
     """``[(member name, TrainConfig)]`` of ``ensemble``, every config checked (``check()``, the model and
     frontend names) before anything is trained.
+
+    ``frontend``: one log-mel preset for every member instead of the ensemble's own (an online-KD
+    teacher must share the student's, e.g. ``kt-288`` for the KT recipe).
 
     ``common``: further TrainConfig settings shared by all members (``splits_dir``, ``cache_dir``,
     ``batch_size``, ``dirs``, ``progress``, ...); ``None`` values are left at the defaults.
@@ -91,18 +101,49 @@ def member_configs(ensemble: str, data: str | Path, split: str, *, epochs: int |
         spec = copy.deepcopy(spec)
         member = spec.pop("member")
         model = spec.pop("model")
-        frontend = spec.pop("frontend", None) or get_spec(model).frontend  # unknown model → ConfigError
-        get_frontend(frontend)
+        own = spec.pop("frontend", None) or get_spec(model).frontend  # unknown model → ConfigError
+        member_frontend = frontend or own
+        get_frontend(member_frontend)
         augment = AugmentConfig.from_dict(spec.pop("augment", {}))
         kw = {**spec, **common}
         if epochs is not None:
             kw["epochs"] = epochs
-        cfg = TrainConfig(data=str(data), split=_split_number(split), model=model, frontend=frontend,
+        cfg = TrainConfig(data=str(data), split=_split_number(split), model=model, frontend=member_frontend,
                           augment=augment, seed=seed, out=str(out),
-                          name=f"{ensemble}_split{_split_number(split)}_{member}_seed{seed}", **kw)
+                          name=f"{_label(ensemble, frontend)}_split{_split_number(split)}_{member}_seed{seed}", **kw)
         cfg.check()
         configs.append((member, cfg))
     return configs
+
+
+def _check_dirs(cfg) -> None:
+    """The DIR folder of a member that uses DIR augmentation, checked before any member trains (the
+    same errors :func:`asc_edge.data.load_dirs` raises when the member gets there)."""
+    from ..errors import DataError
+
+    if cfg.augment.dir_p <= 0:
+        return
+    d = (Path(cfg.dirs) if cfg.dirs else Path(cfg.data) / "dirs").expanduser()
+    if not d.is_dir():
+        raise DataError(f"{d}: device impulse response folder not found",
+                        hint="pass the folder of DIR WAVs with --dirs (e.g. ../shared/data/dirs)")
+    if not any(p.is_file() and p.suffix.lower() == ".wav" for p in d.iterdir()):
+        raise DataError(f"{d}: no *.wav device impulse responses in this folder",
+                        hint="copy the MicIRP DIR WAVs there (e.g. from ../shared/data/dirs) or pass --dirs")
+
+
+def _check_data(cfg) -> None:
+    """Read the train and test splits once before the first member trains, so that bad data is one
+    error before any training (the features land in the cache that :func:`~asc_edge.train.run.train`
+    reads next)."""
+    from ..features import default_cache_dir, get_frontend, load_split_data
+
+    cache = (Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()) / "features"
+    fe = get_frontend(cfg.frontend)
+    train_split = load_split_data(cfg.data, cfg.split, fe, splits_dir=cfg.splits_dir, cache_dir=cache,
+                                  progress=cfg.progress)
+    load_split_data(cfg.data, "test", fe, splits_dir=cfg.splits_dir, labels=train_split.labels, cache_dir=cache,
+                    progress=cfg.progress)
 
 
 def _ensemble_accuracy(checkpoints: list[Path], cfg) -> float | None:
@@ -137,13 +178,13 @@ def _reusable(cfg, run_dir: Path) -> bool:
 
 
 def train_teachers(ensemble: str, data: str | Path, split: str, *, epochs: int | None = None,
-                   out: str | Path = "runs/teachers", seed: int = 0, reuse: bool = False,
-                   echo: Callable[[str], None] = log.info, **common: Any) -> dict | None:
+                   out: str | Path = "runs/teachers", seed: int = 0, frontend: str | None = None,
+                   reuse: bool = False, echo: Callable[[str], None] = log.info, **common: Any) -> dict | None:
     """Train every member of ``ensemble`` and write :func:`teachers_json_path`; returns its content
     (``None`` in non-zero DDP ranks, which write nothing).
 
     ``reuse``: keep a member's run directory that was trained with the identical config (resume an
-    interrupted ensemble). ``common``: see :func:`member_configs`.
+    interrupted ensemble). ``frontend``, ``common``: see :func:`member_configs`.
 
     Raises:
         ConfigError, DataError, CheckpointError: as :func:`asc_edge.train.run.train`; all member
@@ -152,7 +193,10 @@ def train_teachers(ensemble: str, data: str | Path, split: str, *, epochs: int |
     from ..report.io import write_json_atomic
     from .run import train
 
-    configs = member_configs(ensemble, data, split, epochs=epochs, out=out, seed=seed, **common)
+    configs = member_configs(ensemble, data, split, epochs=epochs, out=out, seed=seed, frontend=frontend, **common)
+    for _, cfg in configs:
+        _check_dirs(cfg)
+    _check_data(configs[0][1])
     members = []
     for i, (member, cfg) in enumerate(configs, 1):
         run_dir = Path(cfg.out) / cfg.run_name()
@@ -173,11 +217,12 @@ def train_teachers(ensemble: str, data: str | Path, split: str, *, epochs: int |
     first = configs[0][1]
     ens_acc = _ensemble_accuracy(checkpoints, first) if len(checkpoints) > 1 else members[0]["test_macro_accuracy"]
     result = {
-        "ensemble": ensemble, "data": str(data), "split": _split_number(split), "seed": seed,
+        "ensemble": ensemble, "frontend_override": frontend, "data": str(data), "split": _split_number(split),
+        "seed": seed,
         "epochs": first.epochs, "members": members, "ensemble_test_macro_accuracy": ens_acc,
         "teacher_flags": " ".join(f"--teacher {shlex.quote(str(c))}" for c in checkpoints),
     }
-    path = teachers_json_path(out, ensemble, split)
+    path = teachers_json_path(out, ensemble, split, frontend)
     write_json_atomic(path, result)
     result["json"] = str(path)
     return result
