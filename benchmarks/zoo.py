@@ -51,20 +51,6 @@ REPORTED = {
 }
 
 
-def train_run(cfg, reuse: bool) -> Path:
-    """Train ``cfg`` (or, with ``reuse``, take the run directory already trained with exactly this config)."""
-    from asc_edge.train import train
-
-    run_dir = Path(cfg.out) / cfg.run_name()
-    report = run_dir / "report.json"
-    if reuse and report.is_file() and (run_dir / "model.ckpt").is_file():
-        # compared through TrainConfig, so runs recorded before a setting was added still match
-        stored = type(cfg).from_dict(json.loads(report.read_text())["config"]).to_dict()
-        if json.loads(json.dumps(stored)) == json.loads(json.dumps(cfg.to_dict())):
-            return run_dir
-    return train(cfg)
-
-
 def int8_macro_accuracy(export_dir: Path, data: str) -> float:
     """Macro accuracy of the int8 model (tflite-micro) on the test split."""
     from asc_edge.export.oracle import TflmOracle
@@ -84,6 +70,7 @@ def student_row(name: str, args) -> dict:
     from asc_edge.export.pipeline import export_model
     from asc_edge.models import get_spec
     from asc_edge.train import TrainConfig
+    from asc_edge.train.run import train_or_reuse
 
     source, rep_params, rep_macs = REPORTED[name]
     row: dict = {"model": name, "report": source, "reported_params": rep_params, "reported_macs": rep_macs,
@@ -93,7 +80,7 @@ def student_row(name: str, args) -> dict:
         cfg = TrainConfig(data=args.data, split=split, model=name, frontend=get_spec(name).frontend,
                           epochs=args.epochs, seed=args.seed, out=args.out, name=f"zoo_{name}_split{split}",
                           val_every=args.epochs, progress=False)
-        run_dirs[split] = train_run(cfg, args.reuse)
+        run_dirs[split] = train_or_reuse(cfg, args.reuse)
         m = json.loads((run_dirs[split] / "metrics.json").read_text())
         r = json.loads((run_dirs[split] / "report.json").read_text())
         row["splits"][f"split{split}"] = {"macro_accuracy": m["macro_accuracy"], "accuracy": m["accuracy"],

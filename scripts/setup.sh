@@ -47,7 +47,10 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first and pinned, so nothing later resolves a CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q -e ".[test,teachers]"
+# PaSST teacher model code without its declared deps (timm -> torchvision, torchaudio: no builds for
+# the pinned CPU torch; they break `import pytorch_lightning`). See the teachers extra in pyproject.toml.
+"$VENV/bin/python" -m pip install -q --no-deps "hear21passt==0.0.26"
 # Export chain (ONNX → int8 TFLite → tflite-micro oracle); see the comments in the file for why
 # onnx2tf goes in with --no-deps.
 "$VENV/bin/python" -m pip install -q -r scripts/requirements-export.txt

@@ -100,7 +100,7 @@ def test_logmel_matches_numpy_reference(shared_data, preset):
         ours = log_mel(x, cfg).astype(np.float64)
         ref, mel = ref_log_mel(x, cfg)
         mask = mel > 1e-3
-        assert mask.mean() > 0.5
+        assert mask.mean() > 0.4  # most bins carry signal (0.45 for the short windows of passt-32k / ast-16k)
         np.testing.assert_allclose(ours[mask], ref[mask], rtol=0, atol=1e-3)
         np.testing.assert_allclose(ours, ref, rtol=0, atol=5e-3)
 

@@ -162,6 +162,26 @@ PRESETS: dict[str, FrontendConfig] = {
     "ai4edge-8k": FrontendConfig(sample_rate=8000, n_fft=2048, win_length=2048, hop_length=1024, n_mels=140),
     # Tencent (DCASE 2023) CP-ResNet s1-s4: 32 kHz, 256 mels, 2048 window, hop 744 (43 hops span the 1-s clip): 256 x 44.
     "tencent-32k": FrontendConfig(sample_rate=32000, n_fft=2048, win_length=2048, hop_length=744, n_mels=256),
+    # PaSST teacher (models/transformer_teachers.py): hear21passt's AugmentMelSTFT in eval mode, 32 kHz,
+    # 128 mels, window 800, hop 320, n_fft 1024, f_min 0, f_max 15 kHz (its fmax=None with
+    # fmax_aug_range=2000 as in hear21passt.base: sr // 2 - 1000): 128 x 101. What differs from the
+    # original: no 0.97 pre-emphasis, periodic (not symmetric) Hann window, torchaudio-style HTK
+    # triangles in Hz instead of Kaldi's triangles in mel; its "(x + 4.5) / 5" scaling is done by the
+    # model wrapper (input_mean / input_std), not here.
+    "passt-32k": FrontendConfig(sample_rate=32000, n_fft=1024, win_length=800, hop_length=320, n_mels=128,
+                                f_min=0.0, f_max=15000.0),
+    # AST teacher: 16 kHz, 128 mels, 25-ms window (400), 10-ms hop (160), f_max 8 kHz, log floor 1.19e-7
+    # (Kaldi's float epsilon; Kaldi takes log(max(x, eps)), we log(x + eps)): 128 x 101. AST's own
+    # features are torchaudio.compliance.kaldi.fbank (what transformers' ASTFeatureExtractor calls):
+    # snip-edges framing (98 frames per 1-s clip, not 101 centred ones), DC removal, 0.97 pre-emphasis,
+    # symmetric Hann, Kaldi mel triangles from low_freq 20 Hz (0 Hz here, as every preset: the filterbank
+    # checks in tests/test_features.py assume f_min = 0), n_fft 400 -> 512.
+    # n_fft is 1024 here, not 512: with 512 one of the 128 bands covers no FFT bin (a constant
+    # feature; Kaldi has the same empty band); the denser bins put band energies about 2x (+0.69 in
+    # log, median on noise) above the 512-point ones. AST's (x + 4.27) / 9.14 normalisation is done
+    # by the model wrapper.
+    "ast-16k": FrontendConfig(sample_rate=16000, n_fft=1024, win_length=400, hop_length=160, n_mels=128,
+                              log_offset=1.1920928955078125e-07),
 }
 
 

@@ -12,6 +12,7 @@ directory renamed into place (no half-written checkpoint on Ctrl-C or crash):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -174,6 +175,25 @@ def train(cfg: TrainConfig) -> Path | None:
         "torch_threads": torch.get_num_threads(),
     }
     return _write_run_dir(Path(cfg.out), cfg.run_name(), module, trainer, metrics, report, history)
+
+
+def reusable_run(cfg: TrainConfig, run_dir: Path) -> bool:
+    """True when ``run_dir`` is a finished run trained with exactly ``cfg`` (compared through
+    :class:`TrainConfig`, so runs recorded before a setting existed still match its default)."""
+    report = Path(run_dir) / "report.json"
+    if not (report.is_file() and (Path(run_dir) / "model.ckpt").is_file() and (Path(run_dir) / "metrics.json").is_file()):
+        return False
+    try:
+        stored = TrainConfig.from_dict(json.loads(report.read_text())["config"]).to_dict()
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return False
+    return json.loads(json.dumps(stored)) == json.loads(json.dumps(cfg.to_dict()))
+
+
+def train_or_reuse(cfg: TrainConfig, reuse: bool) -> Path | None:
+    """:func:`train`, unless ``reuse`` and :func:`reusable_run` finds that run already there."""
+    run_dir = Path(cfg.out) / cfg.run_name()
+    return run_dir if reuse and reusable_run(cfg, run_dir) else train(cfg)
 
 
 def _write_run_dir(out: Path, name: str, module: ASCModule, trainer: pl.Trainer, metrics: dict, report: dict,

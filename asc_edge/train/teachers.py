@@ -165,18 +165,6 @@ def _ensemble_accuracy(checkpoints: list[Path], cfg) -> float | None:
     return float(evaluate_loaded(ens, test)["macro_accuracy"])
 
 
-def _reusable(cfg, run_dir: Path) -> bool:
-    """A finished run directory trained with exactly ``cfg`` (compared through TrainConfig)."""
-    report = run_dir / "report.json"
-    if not (report.is_file() and (run_dir / "model.ckpt").is_file() and (run_dir / "metrics.json").is_file()):
-        return False
-    try:
-        stored = type(cfg).from_dict(json.loads(report.read_text())["config"]).to_dict()
-    except (OSError, ValueError, KeyError, TypeError, ConfigError):
-        return False
-    return json.loads(json.dumps(stored)) == json.loads(json.dumps(cfg.to_dict()))
-
-
 def train_teachers(ensemble: str, data: str | Path, split: str, *, epochs: int | None = None,
                    out: str | Path = "runs/teachers", seed: int = 0, frontend: str | None = None,
                    reuse: bool = False, echo: Callable[[str], None] = log.info, **common: Any) -> dict | None:
@@ -191,7 +179,7 @@ def train_teachers(ensemble: str, data: str | Path, split: str, *, epochs: int |
             configs are checked before the first is trained.
     """
     from ..report.io import write_json_atomic
-    from .run import train
+    from .run import reusable_run, train
 
     configs = member_configs(ensemble, data, split, epochs=epochs, out=out, seed=seed, frontend=frontend, **common)
     for _, cfg in configs:
@@ -200,7 +188,7 @@ def train_teachers(ensemble: str, data: str | Path, split: str, *, epochs: int |
     members = []
     for i, (member, cfg) in enumerate(configs, 1):
         run_dir = Path(cfg.out) / cfg.run_name()
-        if reuse and _reusable(cfg, run_dir):
+        if reuse and reusable_run(cfg, run_dir):
             echo(f"[{i}/{len(configs)}] {member}: reusing {run_dir} (same config)")
         else:
             echo(f"[{i}/{len(configs)}] {member}: training {cfg.model} ({cfg.epochs} epochs) → {run_dir}")
