@@ -17,40 +17,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
-from asc_edge.cli import app
 from asc_edge.errors import ConfigError
 from asc_edge.train import TrainConfig
 from asc_edge.train.recipes import RECIPES_DIR, load_recipe, merge_config, recipe_names
 from asc_edge.train.teachers import ENSEMBLES, member_configs
+from test_train_cli import assert_ok, assert_one_error_line, cli  # the CLI helpers of the train tests
 
-runner = CliRunner()
 RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
 TINY = ("--batch-size", "4", "--val-every", "1", "--no-progress")
 TINY_MEMBER = {"model": "cp-mobile", "model_kwargs": {"base_channels": 8}, "augment": {"dir_p": 0.0}}
-
-
-def cli(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_ok(result):
-    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-    assert "Traceback" not in result.output
-
-
-def assert_one_error_line(result, *needles: object) -> str:
-    out = result.output
-    assert result.exit_code == 2, f"exit {result.exit_code}: {out}\n{result.exception!r}"
-    assert "Traceback" not in out
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    assert len(lines) == 1, out
-    line = lines[0]
-    assert line.startswith("error: ") and "(fix: " in line and line.rstrip().endswith(")"), line
-    for needle in needles:
-        assert str(needle) in line, (needle, line)
-    return line
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from asc_edge.distill.kd import _REDUCTIONS, _check_logits, ce_term
+from asc_edge.distill.kd import _REDUCTIONS, ce_term, check_pair
 from asc_edge.errors import ConfigError
 
 __all__ = ["focusnet_loss"]
@@ -83,12 +83,7 @@ def focusnet_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tenso
     if warm_labels not in _WARM_LABELS:
         raise ConfigError(f"unknown warm_labels {warm_labels!r}",
                           hint="use 'soft' (teacher soft labels) or 'multi_hot' (FocusNet reference code)")
-    _check_logits("student_logits", student_logits)
-    _check_logits("teacher_logits", teacher_logits)
-    if student_logits.shape != teacher_logits.shape:
-        raise ConfigError(f"student logits {tuple(student_logits.shape)} and teacher logits "
-                          f"{tuple(teacher_logits.shape)} differ in shape",
-                          hint="the teacher must score exactly the clips of this batch, same classes")
+    check_pair(student_logits, teacher_logits)
     if not (alpha >= 0 and beta >= 0):
         raise ConfigError(f"FocusNet weights must be >= 0, got alpha={alpha}, beta={beta}",
                           hint="use alpha=1, beta=1 (the SNTL-NTU / FocusNet setting)")

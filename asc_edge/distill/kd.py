@@ -56,6 +56,19 @@ def _check_logits(name: str, z: Tensor) -> None:
                           hint="pass raw (pre-softmax) logits with one row per example")
 
 
+def check_pair(student_logits: Tensor, teacher_logits: Tensor) -> tuple[Tensor, Tensor]:
+    """Both logits (B, C) of one shape, else ConfigError. Returns (student logits as float32 when
+    half precision, teacher logits detached on the student's device and dtype)."""
+    _check_logits("student_logits", student_logits)
+    _check_logits("teacher_logits", teacher_logits)
+    if student_logits.shape != teacher_logits.shape:
+        raise ConfigError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                          f"{tuple(teacher_logits.shape)} differ in shape",
+                          hint="the teacher must score exactly the clips of this batch, same classes")
+    zs = _as_float(student_logits)
+    return zs, teacher_logits.detach().to(device=zs.device, dtype=zs.dtype)
+
+
 def _reduce(per_example: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return per_example.mean()
@@ -109,12 +122,7 @@ def kl_term(student_logits: Tensor, teacher_logits: Tensor, tau: float = 2.0, re
     ``reduction="none"``, else a scalar (``"mean"`` = batchmean).
     """
     _check_reduction(reduction)
-    _check_logits("student_logits", student_logits)
-    _check_logits("teacher_logits", teacher_logits)
-    if student_logits.shape != teacher_logits.shape:
-        raise ConfigError(f"student logits {tuple(student_logits.shape)} and teacher logits "
-                          f"{tuple(teacher_logits.shape)} differ in shape",
-                          hint="the teacher cache must hold logits for exactly the clips of this batch, same classes")
+    check_pair(student_logits, teacher_logits)
     if not tau > 0:
         raise ConfigError(f"KD temperature tau must be > 0, got {tau}", hint="use tau=2.0 (the CP-JKU default)")
     log_p_s = F.log_softmax(_as_float(student_logits) / tau, dim=-1)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from asc_edge.distill.kd import _REDUCTIONS, ce_term
+from asc_edge.distill.kd import _REDUCTIONS, ce_term, check_pair
 from asc_edge.errors import ConfigError
 
 __all__ = ["ema_update", "consistency_weight", "consistency_loss", "mse_kd_loss"]
@@ -112,21 +112,6 @@ def consistency_weight(step: int, total_steps: int, max_weight: float = 1.0) -> 
     return float(max_weight * (total_steps - step) / (total_steps - flat_end))
 
 
-def _check_pair(student_logits: Tensor, teacher_logits: Tensor) -> tuple[Tensor, Tensor]:
-    for name, z in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
-        if not isinstance(z, Tensor) or z.ndim != 2:
-            shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ConfigError(f"{name} must be a (B, C) tensor, got {shape}",
-                              hint="pass raw (pre-softmax) logits with one row per example")
-    if student_logits.shape != teacher_logits.shape:
-        raise ConfigError(f"student logits {tuple(student_logits.shape)} and teacher logits "
-                          f"{tuple(teacher_logits.shape)} differ in shape",
-                          hint="the teacher must score exactly the clips of this batch, same classes")
-    zs = student_logits.float() if student_logits.dtype in (torch.float16, torch.bfloat16) else student_logits
-    zt = teacher_logits.detach().to(device=zs.device, dtype=zs.dtype)
-    return zs, zt
-
-
 def _prob_mse(zs: Tensor, zt: Tensor) -> Tensor:
     """(B,) mean over classes of (softmax(z_s) − softmax(z_t))²."""
     return (F.softmax(zs, dim=-1) - F.softmax(zt, dim=-1)).pow(2).mean(dim=-1)
@@ -151,7 +136,7 @@ def consistency_loss(student_logits: Tensor, teacher_logits: Tensor, reduction: 
     """
     if reduction not in _REDUCTIONS:
         raise ConfigError(f"unknown reduction {reduction!r}", hint=f"use one of {', '.join(_REDUCTIONS)}")
-    per = _prob_mse(*_check_pair(student_logits, teacher_logits))
+    per = _prob_mse(*check_pair(student_logits, teacher_logits))
     return per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
 
 
@@ -188,6 +173,6 @@ def mse_kd_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor,
     if not 0.0 <= lam <= 1.0:
         raise ConfigError(f"MSE-KD label weight lam must be in [0, 1], got {lam}",
                           hint="use lam=0.5, or lam=1 for training without a teacher")
-    zs, zt = _check_pair(student_logits, teacher_logits)
+    zs, zt = check_pair(student_logits, teacher_logits)
     per = lam * ce_term(zs, targets, reduction="none") + (1.0 - lam) * _prob_mse(zs, zt)
     return per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
