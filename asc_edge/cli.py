@@ -378,6 +378,39 @@ def import_ckpt(
     import_cpjku_checkpoint(ckpt, out, log=typer.echo)
 
 
+@app.command()
+@_errors_as_one_line
+def prune(
+    run: Path = typer.Argument(..., help="Run directory from `asc-edge train` (an AI4EDGE SM model: sm1, sm2, sm3)."),
+    target_params: Optional[int] = typer.Option(None, help="Keep the same fraction of every conv's filters, the "
+                                                "largest that leaves at most N parameters."),
+    filters: Optional[str] = typer.Option(None, help="Filters to keep per conv, comma-separated "
+                                          "(SM3 as AI4EDGE: 20,22,22,24,24,16)."),
+    epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (default: the run's)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Parent folder of <run>_pruned (default: the run's)."),
+    progress: bool = typer.Option(True, help="Progress bars."),
+) -> None:
+    """Structured L1-norm filter pruning (AI4EDGE): drop each conv's smallest-L1 filters, rebuild a smaller
+    dense model and fine-tune it with the run's own recipe (KD included) into <run>_pruned."""
+    from .errors import ConfigError
+
+    if (target_params is None) == (filters is None):
+        raise ConfigError("give exactly one of --target-params and --filters",
+                          hint="e.g. --filters 20,22,22,24,24,16 or --target-params 61200")
+    _setup_logging()
+    from .prune import parse_filters, prune_run
+
+    counts = parse_filters(filters) if filters is not None else None
+    new_run, report = prune_run(run, filters=counts, target_params=target_params, epochs=epochs, out=out,
+                                progress=progress, log=typer.echo)
+    if new_run is not None:
+        m = json.loads((new_run / "metrics.json").read_text())
+        b, a = report["before"], report["after"]
+        typer.echo(f"run: {new_run}")
+        typer.echo(f"params {b['params']:,} -> {a['params']:,}, MACs {b['macs']:,} -> {a['macs']:,}; "
+                   f"test macro accuracy after fine-tuning {m['macro_accuracy']:.4f}")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -63,6 +63,7 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     progress: bool = True
+    init_checkpoint: str | None = None          # start from this checkpoint's model.* weights (e.g. `asc-edge prune`)
 
     def run_name(self) -> str:
         """Deterministic default run name, identical in every DDP process."""

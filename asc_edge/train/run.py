@@ -85,6 +85,37 @@ def _git_commit() -> str | None:
         return None
 
 
+def _load_init_weights(module: ASCModule, cfg: TrainConfig) -> None:
+    """Copy ``cfg.init_checkpoint``'s ``model.*`` weights into ``module.model`` (strict).
+
+    Raises:
+        CheckpointError: the file is missing or unreadable, or its weights do not fit ``cfg.model`` /
+            ``cfg.model_kwargs`` (the message names the file)."""
+    path = Path(cfg.init_checkpoint)
+    if path.is_dir():
+        path = path / "model.ckpt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: init checkpoint not found",
+                              hint="pass a run directory or model.ckpt as init_checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a truncated / foreign file
+        raise CheckpointError(f"{path}: cannot read init checkpoint ({type(exc).__name__}: {exc})",
+                              hint="the file is truncated or not a PyTorch checkpoint") from None
+    sd = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+    state = {k[len("model."):]: v for k, v in (sd or {}).items() if k.startswith("model.")}
+    if not state:
+        raise CheckpointError(f"{path}: init checkpoint has no model.* weights",
+                              hint="use a checkpoint written by `asc-edge train` or `asc-edge prune`")
+    try:
+        module.model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = " ".join(str(exc).splitlines()[0:2])
+        raise CheckpointError(f"{path}: init weights do not match {cfg.model!r} with model_kwargs "
+                              f"{cfg.model_kwargs}: {first}",
+                              hint="train with the model / model_kwargs the init checkpoint was written for") from None
+
+
 def train(cfg: TrainConfig) -> Path | None:
     """Train ``cfg.model`` on ``cfg.split`` and write the run directory; returns its path
     (``None`` in non-zero DDP ranks, which write nothing).
@@ -124,6 +155,8 @@ def train(cfg: TrainConfig) -> Path | None:
                                       list(train_split.labels))
 
     module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
+    if cfg.init_checkpoint:
+        _load_init_weights(module, cfg)
     if online is not None:
         module.online_teacher = [online.model]
     if cfg.kd_scheme == "mean-teacher":
