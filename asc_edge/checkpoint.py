@@ -8,6 +8,7 @@ it: ``model_name``, ``model_kwargs``, ``labels`` (class order of the logits) and
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,24 @@ from torch import nn
 from .errors import CheckpointError
 from .features import FrontendConfig
 from .models import LogitEnsemble, build_model
+
+
+def state_dict_sha256(state_dict: dict) -> str:
+    """SHA-256 of a state dict's content: every entry in key order, its name, dtype, shape and raw
+    bytes. ``asc-edge train`` records it as ``ckpt["asc_edge"]["state_dict_sha256"]`` and
+    :func:`load_checkpoint` checks it, so a bit flip or an edit of the weights is caught."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        h.update(key.encode("utf-8") + b"\0")
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode() + b"\0")
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(value).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 @dataclass
@@ -56,7 +75,24 @@ def load_checkpoint(path: str | Path) -> LoadedModel:
     if "model_name" not in hp or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not an asc-edge checkpoint (no model_name / state_dict)",
                               hint="use a checkpoint written by `asc-edge train`")
-    labels = tuple(hp["labels"])
+    if not isinstance(ckpt["state_dict"], dict):
+        raise CheckpointError(f"{path}: its state_dict is not a dict of tensors",
+                              hint="use a checkpoint written by `asc-edge train` (or `asc-edge import`)")
+    recorded = ckpt.get("asc_edge", {}).get("state_dict_sha256") if isinstance(ckpt.get("asc_edge"), dict) else None
+    if recorded is not None and recorded != state_dict_sha256(ckpt["state_dict"]):
+        raise CheckpointError(f"{path}: weights changed since training: bit flips or an edit "
+                              "(state_dict sha256 differs from the one recorded when it was written)",
+                              hint="restore the file from a backup or re-run `asc-edge train`")
+    labels = hp.get("labels")
+    if not isinstance(labels, (list, tuple)) or not labels or not all(isinstance(x, str) for x in labels):
+        raise CheckpointError(f"{path}: hyper_parameters has no labels (the class order of the logits)",
+                              hint="use a checkpoint written by `asc-edge train`, or `asc-edge import` "
+                                   "for a CPJKU-family one")
+    if "frontend" not in hp:
+        raise CheckpointError(f"{path}: hyper_parameters has no frontend (the log-mel settings it was trained on)",
+                              hint="use a checkpoint written by `asc-edge train`, or `asc-edge import` "
+                                   "for a CPJKU-family one")
+    labels = tuple(labels)
     model = build_model(hp["model_name"], n_classes=len(labels), **hp.get("model_kwargs", {}))
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:

@@ -34,6 +34,34 @@ def _errors_as_one_line(fn):
     return wrapper
 
 
+def _check_range(flag: str, value, *, ge=None, gt=None, le=None) -> None:
+    """Reject a numeric flag outside its range (or NaN / infinite) as one ConfigError line, before any
+    work; ``None`` (flag not given) passes. Bounds: ``ge`` (>=), ``gt`` (>), ``le`` (<=)."""
+    import math
+
+    from .errors import ConfigError
+
+    if value is None:
+        return
+    parts = [f">= {ge}" if ge is not None else None, f"> {gt}" if gt is not None else None,
+             f"<= {le}" if le is not None else None]
+    want = ("an integer " if isinstance(value, int) else "a finite number ") + " and ".join(p for p in parts if p)
+    ok = (isinstance(value, int) or math.isfinite(value)) and (ge is None or value >= ge) \
+        and (gt is None or value > gt) and (le is None or value <= le)
+    if not ok:
+        raise ConfigError(f"{flag} {value} is out of range: it must be {want}", hint=f"pass {flag} as {want}")
+
+
+def _check_ranges(checks: dict) -> None:
+    """``{flag: (value, bounds)}`` → :func:`_check_range` for each, in order."""
+    for flag, (value, bounds) in checks.items():
+        _check_range(flag, value, **bounds)
+
+
+_GE0, _GE1, _GT0, _P = {"ge": 0}, {"ge": 1}, {"gt": 0}, {"ge": 0, "le": 1}
+_SEED = {"ge": 0, "le": 2**32 - 1}
+
+
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
@@ -129,6 +157,16 @@ def train(
 
     With --config, the recipe's settings are used and every flag typed here overrides them
     (e.g. `--config recipes/kt2024.yaml --epochs 10 --teacher T.ckpt`)."""
+    _check_ranges({
+        "--base-channels": (base_channels, _GE1), "--epochs": (epochs, _GE1), "--batch-size": (batch_size, _GE1),
+        "--lr": (lr, _GE0), "--weight-decay": (weight_decay, _GE0), "--warmup-epochs": (warmup_epochs, _GE0),
+        "--seed": (seed, _SEED), "--kd-lambda": (kd_lambda, _P), "--kd-tau": (kd_tau, _GT0),
+        "--rrs-relational-epochs": (rrs_relational_epochs, _GE0),
+        "--online-teacher-lr-factor": (online_teacher_lr_factor, _GT0), "--ema-decay": (ema_decay, _P),
+        "--consistency-max": (consistency_max, _GE0), "--freq-mask": (freq_mask, _GE0),
+        "--time-roll": (time_roll, _GE0), "--mixup-alpha": (mixup_alpha, _GE0), "--mixstyle-p": (mixstyle_p, _P),
+        "--mixstyle-alpha": (mixstyle_alpha, _GT0), "--dir-p": (dir_p, _P), "--val-every": (val_every, _GE1),
+        "--devices": (devices, _GE1), "--num-nodes": (num_nodes, _GE1)})
     _setup_logging()
     from .errors import ConfigError
     from .train import train as run_train
@@ -190,6 +228,8 @@ def train_teachers_cmd(
     progress: bool = typer.Option(True, help="Progress bars."),
 ) -> None:
     """Train a teacher ensemble in one command; prints the --teacher flags that distil from it."""
+    _check_ranges({"--epochs": (epochs, _GE1), "--seed": (seed, _SEED), "--batch-size": (batch_size, _GE1),
+                   "--val-every": (val_every, _GE1), "--devices": (devices, _GE1)})
     _setup_logging()
     from .train.teachers import train_teachers
 
@@ -244,6 +284,7 @@ def complexity(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Parameters, MACs and parameter bytes of a model against the DCASE Task 1 limits."""
+    _check_range("--base-channels", base_channels, ge=1)
     from rich.console import Console
     from rich.table import Table
 
@@ -290,6 +331,8 @@ def export(
     cache_dir: Optional[Path] = typer.Option(None),
 ) -> None:
     """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle), generated C model (host == tflite-micro)."""
+    _check_ranges({"--n-calibration": (n_calibration, _GE1), "--n-check": (n_check, _GE1),
+                   "--debug-clips": (debug_clips, _GE0)})
     _setup_logging()
     from .export.pipeline import export_model
 
@@ -319,6 +362,7 @@ def bench(
     from .device.harness import bench as run_bench
     from .errors import ConfigError
 
+    _check_ranges({"--limit": (limit, _GE1), "--timeout": (timeout, _GT0)})
     if qemu and renode:
         raise ConfigError("--qemu and --renode both given", hint="pick one backend")
     if kernels not in ("dsp", "portable"):
@@ -394,6 +438,7 @@ def prune(
     dense model and fine-tune it with the run's own recipe (KD included) into <run>_pruned."""
     from .errors import ConfigError
 
+    _check_ranges({"--target-params": (target_params, _GE1), "--epochs": (epochs, _GE1)})
     if (target_params is None) == (filters is None):
         raise ConfigError("give exactly one of --target-params and --filters",
                           hint="e.g. --filters 20,22,22,24,24,16 or --target-params 61200")

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asc_edge.report.io import file_sha256
+
 
 class Snake(nn.Module):
     """``x + sin²(αx)/β`` with learnable per-channel α, β (Ziyin et al. 2020; KT 2024 report)."""
@@ -109,7 +111,9 @@ def tiny_export(clips, shared_data, tmp_path_factory):
     (out / "graph.json").write_text(json.dumps(graph_record(graph, plan)))
     (out / "report.json").write_text(json.dumps({
         "model": "tiny-bc-res2net (test)", "labels": list(clips["labels"]), "frontend": fe.to_dict(),
-        "data": {"root": str(shared_data)}, "c_model": {"arena": plan.to_dict()}}))
+        "data": {"root": str(shared_data)}, "c_model": {"arena": plan.to_dict()},
+        # what `export` records and `bench` verifies first
+        "hashes": {p.relative_to(out).as_posix(): file_sha256(p) for p in sorted(out.rglob("*")) if p.is_file()}}))
     oracle = TflmOracle(out / "model_int8.tflite")
     host = {v: HostModel(build_host_model(out / "c", variant=v, build_dir=out.parent / v), graph, plan.arena)
             for v in ("portable", "dsp")}

@@ -210,9 +210,76 @@ def load_graph_record(export_dir) -> dict:
     return rec
 
 
+_REEXPORT = "re-run `asc-edge export RUN --target cmsis-nn` to write a fresh export folder"
+#: report.json keys that ``bench`` reads.
+_REPORT_KEYS = ("labels", "frontend", "c_model", "data", "hashes")
+
+
+def _read_export_report(export_dir: Path, need_hashes: bool = True) -> dict:
+    """``<export_dir>/report.json`` as a dict with the keys bench needs, or one ExportError naming it."""
+    rep_path = export_dir / "report.json"
+    if not rep_path.is_file():
+        raise ExportError(f"{export_dir}: no report.json", hint="pass a directory written by `asc-edge export`")
+    try:
+        rep = json.loads(rep_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        msg = " ".join(str(exc).split())[:160]
+        raise ExportError(f"{rep_path} is unreadable or not valid JSON ({msg})",
+                          hint=_REEXPORT) from None
+    if not isinstance(rep, dict):
+        raise ExportError(f"{rep_path} is not a JSON object", hint=_REEXPORT)
+    missing = [k for k in _REPORT_KEYS if k not in rep and (need_hashes or k != "hashes")]
+    if "c_model" in missing or "frontend" in missing:
+        raise ExportError(f"{rep_path} has no generated C model / frontend record (missing {', '.join(missing)})",
+                          hint="re-export with `asc-edge export RUN --target cmsis-nn`")
+    if missing:
+        raise ExportError(f"{rep_path} lacks the key(s) {', '.join(missing)}", hint=_REEXPORT)
+    bad = ("hashes" if need_hashes and (not isinstance(rep["hashes"], dict) or not rep["hashes"]) else
+           "labels" if not isinstance(rep["labels"], list) or not rep["labels"] else
+           "frontend" if not isinstance(rep["frontend"], dict) else
+           "data" if not isinstance(rep["data"], dict) else None)
+    if bad:
+        raise ExportError(f"{rep_path}: key {bad!r} has an unexpected value", hint=_REEXPORT)
+    return rep
+
+
+def verify_export(export_dir) -> dict:
+    """Check an export folder against the sha256 its ``report.json`` records for every file
+    (``report["hashes"]``, written by :func:`asc_edge.export.pipeline.export_model`); files it does not
+    list (e.g. a later ``bench/``) are not checked. Returns the report.
+
+    Raises:
+        ExportError: report.json missing, not valid JSON or lacking a key bench needs; a listed file
+            missing or changed (named, with the fix)."""
+    from asc_edge.report.io import file_sha256
+
+    export_dir = Path(export_dir)
+    rep = _read_export_report(export_dir)
+    rep_path = export_dir / "report.json"
+    # graph.json last: its own check (recorded for this model_int8.tflite?) gives the sharper message
+    entries = sorted(rep["hashes"].items(), key=lambda kv: (kv[0] == "graph.json", kv[0]))
+    for rel, recorded in entries:
+        if rel == "graph.json" and (export_dir / rel).is_file():
+            load_graph_record(export_dir)
+        rel_path = Path(str(rel))
+        if rel_path.is_absolute() or ".." in rel_path.parts or not isinstance(recorded, str):
+            raise ExportError(f"{rep_path}: bad hashes entry {rel!r}", hint=_REEXPORT)
+        path = export_dir / rel_path
+        if not path.is_file():
+            raise ExportError(f"{path} is missing (report.json lists it)", hint=_REEXPORT)
+        try:
+            actual = file_sha256(path)
+        except OSError as exc:
+            raise ExportError(f"{path} is unreadable ({exc.strerror or exc})", hint=_REEXPORT) from None
+        if actual != recorded:
+            raise ExportError(f"{path} changed since export (sha256 differs from report.json: a bit flip or an edit)",
+                              hint=_REEXPORT)
+    return rep
+
+
 def bench(export_dir, *, data=None, split: str = "test", limit: int | None = None, backend: str = "qemu",
           nn: str = "dsp", out_dir=None, timeout_s: float | None = None, cache_dir=None, work_dir=None,
-          log=print) -> dict:
+          log=print, verify_hashes: bool = True) -> dict:
     """Run ``export_dir`` (from ``asc-edge export --target cmsis-nn``) on the emulated device.
 
     Args:
@@ -226,6 +293,8 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             the firmware's ``bench_<nn>.elf`` and ``.map``.
         work_dir: build and clip files (default: a temporary directory, removed afterwards).
         timeout_s: emulator time limit (default ``30 s + 20 s per clip``).
+        verify_hashes: first check every file against the sha256 that report.json records
+            (:func:`verify_export`); off only for tests that edit an export on purpose.
 
     Returns the report dict (also written as ``bench.json``).
 
@@ -246,13 +315,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
 
         find_renode()  # a clear DeviceError where Renode is not installed
     export_dir = Path(export_dir)
-    rep_path = export_dir / "report.json"
-    if not rep_path.is_file():
-        raise ExportError(f"{export_dir}: no report.json", hint="pass a directory written by `asc-edge export`")
-    rep = json.loads(rep_path.read_text())
-    if "c_model" not in rep or "frontend" not in rep:
-        raise ExportError(f"{export_dir} has no generated C model / frontend record",
-                          hint="re-export with `asc-edge export RUN --target cmsis-nn`")
+    rep = verify_export(export_dir) if verify_hashes else _read_export_report(export_dir, need_hashes=False)
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     fe = FrontendConfig.from_dict(rep["frontend"])

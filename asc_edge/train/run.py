@@ -240,9 +240,13 @@ def _write_run_dir(out: Path, name: str, module: ASCModule, trainer: pl.Trainer,
     shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir()
     try:
-        ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+        from ..checkpoint import state_dict_sha256
+
+        state = module.state_dict()
+        ckpt = {"state_dict": state, "hyper_parameters": dict(module.hparams),
                 "epoch": trainer.current_epoch, "global_step": trainer.global_step,
-                "pytorch-lightning_version": pl.__version__}
+                "pytorch-lightning_version": pl.__version__,
+                "asc_edge": {"state_dict_sha256": state_dict_sha256(state)}}  # checked by load_checkpoint
         torch.save(ckpt, tmp / "model.ckpt")
         write_json_atomic(tmp / "metrics.json", metrics)
         write_json_atomic(tmp / "report.json", report)
