@@ -81,8 +81,10 @@ class TflmOracle:
     Args:
         tflite_path: int8 model from :func:`~asc_edge.export.tflite.convert_int8_tflite`
             (input ``(1, M, T, 1)`` int8, output ``(1, n_classes)`` int8).
-        arena_size: tensor arena in bytes for the interpreter (explicit, as on the device;
-            default 512 KiB, CP-Mobile needs ~232 KB).
+        arena_size: tensor arena in bytes for the interpreter (explicit, as on the device).
+            Default: 512 KiB (CP-Mobile needs ~232 KB), or the sum of all tensor sizes + 256 KiB
+            where that is larger (an upper bound of what tflite-micro plans: e.g. the full-size KT
+            Ghost-BC-Res2Net students need ~0.6–1 MB).
         debug_arena_size: arena of the second, lazily built ``kPreserveAllTensors`` interpreter
             used by :meth:`intermediates` (default: 2 × the sum of all tensor sizes + 256 KiB).
 
@@ -91,7 +93,7 @@ class TflmOracle:
             or an arena too small (the message says so; raise ``arena_size``).
     """
 
-    def __init__(self, tflite_path: str | Path, arena_size: int = DEFAULT_ARENA_SIZE, *,
+    def __init__(self, tflite_path: str | Path, arena_size: int | None = None, *,
                  debug_arena_size: int | None = None):
         from .tflite import inspect_tflite
 
@@ -103,7 +105,8 @@ class TflmOracle:
             nb = self.info["non_builtin"][0]
             raise ExportError(f"{self.path}: op {nb['index']} is {nb['op']}, which tflite-micro cannot run",
                               hint="convert without Flex/custom operators")
-        self.arena_size = int(arena_size)
+        self.arena_size = int(arena_size) if arena_size is not None else \
+            max(DEFAULT_ARENA_SIZE, self._all_tensor_bytes() + 256 * 1024)
         self._debug_arena_size = debug_arena_size
         self._interp = self._make(self.arena_size, preserve=False)
         self._debug = None
