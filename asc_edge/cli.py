@@ -175,14 +175,13 @@ def train(
     values = dict(ctx.params)
     flags = {setting: _as_setting(values[param]) for param, setting in _TRAIN_SETTINGS.items()}
     given = {setting for param, setting in _TRAIN_SETTINGS.items() if _given_on_command_line(ctx, param)}
-    flag_names = {setting: "--" + param.replace("_", "-") for param, setting in _TRAIN_SETTINGS.items()}
     recipe: dict = {}
     recipe_path = None
     if config is not None:
         recipe_path = resolve_recipe(config)
         recipe = load_recipe(recipe_path)
         recipe_text = recipe_path.read_text(encoding="utf-8")  # kept as read: copied into the run directory
-    cfg = merge_config(recipe, flags, given, flag_names=flag_names)
+    cfg = merge_config(recipe, flags, given)
     if recipe.get("teachers_recipe") and not cfg.teachers and not cfg.teacher_logits:
         tr = recipe["teachers_recipe"]
         fe = f" --frontend {tr['frontend']}" if tr.get("frontend") else ""
@@ -375,8 +374,10 @@ def bench(
             typer.echo(f"renode: {i['renode']} ({i['renode_version']})\nrenode-test: {i['renode_test']}\n"
                        f"python for renode-test: {i['python']} (robotframework {i['robotframework'] or 'MISSING'})")
             if i["robotframework"] is None:
+                from .device.renode import ROBOT_DEPS_HINT
+
                 raise ConfigError(f"{i['python']} cannot import Robot Framework, which renode-test needs",
-                                  hint=f"{i['python']} -m pip install 'robotframework==6.0.2' psutil PyYAML requests")
+                                  hint=ROBOT_DEPS_HINT)
         else:
             from .device.qemu import qemu_info
 

@@ -301,7 +301,7 @@ def prune_run(run: str | Path, *, filters: list[int] | None = None, target_param
         ConfigError, CheckpointError: not a run directory, unsupported model, bad counts / epochs;
             DataError etc. from training.
     """
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, state_dict_sha256
     from .report.io import write_json_atomic
     from .train import train
     from .train.config import TrainConfig
@@ -341,8 +341,9 @@ def prune_run(run: str | Path, *, filters: list[int] | None = None, target_param
         init = Path(tmp) / "pruned_init.ckpt"
         hp = dict(loaded.hparams)
         hp["model_kwargs"] = new_kwargs
-        torch.save({"state_dict": {"model." + k: v for k, v in pruned.state_dict().items()},
-                    "hyper_parameters": hp}, init)
+        state = {"model." + k: v for k, v in pruned.state_dict().items()}
+        torch.save({"state_dict": state, "hyper_parameters": hp,
+                    "asc_edge": {"state_dict_sha256": state_dict_sha256(state)}}, init)
         cfg.init_checkpoint = str(init)
         new_run = train(cfg)
         if new_run is None:

@@ -81,19 +81,18 @@ def load_split_waveforms(split: SplitData, frontend: FrontendConfig,
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def load_folder_features(folder: str | Path, frontend: FrontendConfig, progress: bool = False) -> np.ndarray:
+def load_folder_features(folder: str | Path, frontend: FrontendConfig, *, cache_dir: str | Path | None = None,
+                         progress: bool = False) -> np.ndarray:
     """Log-mel features ``(N, 1, n_mels, frames)`` float32 of every audio file (``.wav``, ``.flac``,
     ``.ogg``, searched recursively, sorted by path) in ``folder``: unlabelled audio for the
-    mean-teacher scheme. Each file is loaded as one clip of the frontend's length (mono,
-    resampled, padded/cropped to ``frontend.n_samples``; :func:`asc_edge.data.audio.load_audio`).
+    mean-teacher scheme. Each file is one clip of the frontend's length, through the same
+    :class:`~asc_edge.features.cache.FeatureCache` as the splits (``cache_dir``, default
+    ``default_cache_dir() / "features"``), so a file already cached — also through a symbolic
+    link — is not read again.
 
     Raises:
         DataError: the folder is missing or holds no audio file, or a file is unreadable.
     """
-    from asc_edge.data.audio import load_audio
-
-    from .logmel import log_mel
-
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: unlabelled-audio folder not found", hint="pass a folder of WAV files (--unlabelled)")
@@ -101,8 +100,10 @@ def load_folder_features(folder: str | Path, frontend: FrontendConfig, progress:
     if not files:
         raise DataError(f"{root}: no audio files (.wav/.flac/.ogg) in the unlabelled-audio folder",
                         hint="pass a folder that holds the unlabelled clips")
+    clips = [Clip(path=f, filename=f.relative_to(root).as_posix(), label="", identifier="", device="")
+             for f in files]
     stats = AudioStats()
-    out = np.stack([log_mel(load_audio(f, frontend.sample_rate, frontend.clip_seconds, stats),
-                            frontend) for f in files])
+    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
+    out = cache.features(clips, stats=stats, progress=progress)
     log.info("unlabelled audio %s: %d clips (%s)", root, len(files), stats.summary())
-    return out.astype(np.float32)
+    return out

@@ -64,7 +64,7 @@ class ASCModule(pl.LightningModule):
         # kd_scheme "online": the teacher network fine-tuned alongside (set by the run driver; kept in
         # a list so that it is not part of this module's state_dict / checkpoint).
         self.online_teacher: list[torch.nn.Module] = []
-        self.automatic_optimization = train.get("kd_scheme", "hinton") != "online"
+        self.automatic_optimization = train["kd_scheme"] != "online"
         # kd_scheme "mean-teacher": the EMA copy of self.model and the unlabelled features (N, 1, M, T)
         # (set by the run driver; the EMA copy replaces self.model's weights at the end of fit).
         self.mean_teacher: list[torch.nn.Module] = []
@@ -140,12 +140,12 @@ class ASCModule(pl.LightningModule):
         with torch.no_grad():
             z_t = self.mean_teacher[0](augment_batch(batch, self.augment, self._gen, mask_fill=fill))
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        w = consistency_weight(min(int(self.global_step), total), total, self.train_cfg.get("consistency_max", 1.0))
+        w = consistency_weight(min(int(self.global_step), total), total, self.train_cfg["consistency_max"])
         return w * consistency_loss(self.model(x_s), z_t)
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         for t in self.mean_teacher:
-            ema_update(t, self.model, self.train_cfg.get("ema_decay", 0.999))
+            ema_update(t, self.model, self.train_cfg["ema_decay"])
 
     def on_fit_end(self) -> None:
         if self.mean_teacher:  # the run's model is the mean (EMA) teacher
@@ -161,7 +161,7 @@ class ASCModule(pl.LightningModule):
         opt_s, opt_t = self.optimizers()
         sch_s, sch_t = self.lr_schedulers()
         kd = functools.partial(kd_loss, lam=cfg["kd_lambda"], tau=cfg["kd_tau"], reduction="none",
-                               convention=cfg.get("kd_convention", "cpjku"))
+                               convention=cfg["kd_convention"])
         z_t = teacher(x)
         z_s = self.model(x)
         loss_s = mixup_loss(lambda z, t: kd(z, z_t.detach(), targets=t), z_s, y, perm, lam)
@@ -180,13 +180,13 @@ class ASCModule(pl.LightningModule):
         """The ``kd_scheme`` loss of a mixup batch (targets ``y`` / ``y[perm]`` mixed by ``lam``;
         ``teacher``: the mixup-mixed teacher logits)."""
         cfg = self.train_cfg
-        scheme, lam_kd, tau = cfg.get("kd_scheme", "hinton"), cfg["kd_lambda"], cfg["kd_tau"]
+        scheme, lam_kd, tau = cfg["kd_scheme"], cfg["kd_lambda"], cfg["kd_tau"]
         if scheme == "rrs":
-            stage1 = cfg.get("rrs_relational_epochs")
+            stage1 = cfg["rrs_relational_epochs"]
             stage1 = cfg["epochs"] // 2 if stage1 is None else stage1
             if rrs_stage(self.current_epoch, stage1) == "relational":
                 # stage 1: labels + the relational potentials of the batch's logits (RKD distance + angle)
-                ce = mixup_loss(functools.partial(F.cross_entropy, reduction="none"), logits, y, perm, lam)
+                ce = mixup_loss(self._label_loss(), logits, y, perm, lam)
                 return ce + rkd_loss(logits, teacher) if len(y) >= 3 else ce
         if scheme == "focusnet":
             fn = functools.partial(focusnet_loss, teacher_logits=teacher, tau=tau, reduction="none")
@@ -194,7 +194,7 @@ class ASCModule(pl.LightningModule):
             fn = functools.partial(mse_kd_loss, teacher_logits=teacher, lam=lam_kd, reduction="none")
         else:  # hinton, and rrs stage 2 (response-based)
             fn = functools.partial(kd_loss, teacher_logits=teacher, lam=lam_kd, tau=tau, reduction="none",
-                                   convention=cfg.get("kd_convention", "cpjku"))
+                                   convention=cfg["kd_convention"])
         return mixup_loss(lambda z, t: fn(z, targets=t), logits, y, perm, lam)
 
     def on_train_epoch_end(self) -> None:
@@ -243,8 +243,7 @@ class ASCModule(pl.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         if self.online_teacher:  # the teacher: same schedule, learning rate × online_teacher_lr_factor
             opt_t = torch.optim.AdamW(self.online_teacher[0].parameters(),
-                                      lr=cfg["lr"] * cfg.get("online_teacher_lr_factor", 0.01),
+                                      lr=cfg["lr"] * cfg["online_teacher_lr_factor"],
                                       weight_decay=cfg["weight_decay"])
-            return [opt, opt_t], [torch.optim.lr_scheduler.LambdaLR(opt, factor),
-                                  torch.optim.lr_scheduler.LambdaLR(opt_t, factor)]
+            return [opt, opt_t], [sched, torch.optim.lr_scheduler.LambdaLR(opt_t, factor)]
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -226,23 +226,20 @@ def load_recipe(path: str | Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------- merging
-def merge_config(recipe: Mapping[str, Any], flags: Mapping[str, Any], given: set[str] | frozenset[str],
-                 *, flag_names: Mapping[str, str] | None = None) -> TrainConfig:
+def merge_config(recipe: Mapping[str, Any], flags: Mapping[str, Any], given: set[str] | frozenset[str]) -> TrainConfig:
     """The TrainConfig of ``recipe`` with command-line ``flags`` on top.
 
     ``flags`` maps a setting to the flag's value: a TrainConfig field name, ``augment.<name>`` or
     ``model_kwargs.<name>``. A flag in ``given`` (typed by the user) always wins; any other flag only
     fills a setting the recipe leaves out, and a ``None`` value there means "TrainConfig's default".
-    ``frontend`` left unset everywhere becomes the model's own preset. A given flag for a field this
-    TrainConfig does not have is an error (``flag_names`` maps the setting to the flag's spelling).
+    ``frontend`` left unset everywhere becomes the model's own preset.
 
     Raises:
-        ConfigError: a given flag the TrainConfig cannot take, or no ``data``.
+        ConfigError: no ``data``.
     """
     from ..models import get_spec
 
     fields = train_fields()
-    flag_names = dict(flag_names or {})
     kw = {k: copy.deepcopy(v) for k, v in recipe.items() if k in fields}
     aug = dict(kw.pop("augment", None) or {})
     model_kwargs = dict(kw.pop("model_kwargs", None) or {})
@@ -254,12 +251,6 @@ def merge_config(recipe: Mapping[str, Any], flags: Mapping[str, Any], given: set
             target, name = model_kwargs, sub
         else:
             target, name = kw, key
-        if target is kw and name not in fields:
-            if key in given:
-                flag = flag_names.get(key, "--" + key.replace("_", "-"))
-                raise ConfigError(f"{flag} is not supported by this version of asc-edge (TrainConfig has no "
-                                  f"{key!r})", hint=f"drop {flag}, or update asc-edge")
-            continue
         if key in given or (name not in target and value is not None):
             target[name] = value
     if not kw.get("data"):

@@ -86,32 +86,18 @@ def _git_commit() -> str | None:
 
 
 def _load_init_weights(module: ASCModule, cfg: TrainConfig) -> None:
-    """Copy ``cfg.init_checkpoint``'s ``model.*`` weights into ``module.model`` (strict).
+    """Copy ``cfg.init_checkpoint``'s weights into ``module.model`` (strict), read through
+    :func:`~asc_edge.checkpoint.load_checkpoint` (same file checks and content hash).
 
     Raises:
-        CheckpointError: the file is missing or unreadable, or its weights do not fit ``cfg.model`` /
+        CheckpointError: the checkpoint cannot be loaded, or its weights do not fit ``cfg.model`` /
             ``cfg.model_kwargs`` (the message names the file)."""
-    path = Path(cfg.init_checkpoint)
-    if path.is_dir():
-        path = path / "model.ckpt"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: init checkpoint not found",
-                              hint="pass a run directory or model.ckpt as init_checkpoint")
+    init = load_checkpoint(cfg.init_checkpoint)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a truncated / foreign file
-        raise CheckpointError(f"{path}: cannot read init checkpoint ({type(exc).__name__}: {exc})",
-                              hint="the file is truncated or not a PyTorch checkpoint") from None
-    sd = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
-    state = {k[len("model."):]: v for k, v in (sd or {}).items() if k.startswith("model.")}
-    if not state:
-        raise CheckpointError(f"{path}: init checkpoint has no model.* weights",
-                              hint="use a checkpoint written by `asc-edge train` or `asc-edge prune`")
-    try:
-        module.model.load_state_dict(state, strict=True)
+        module.model.load_state_dict(init.model.state_dict(), strict=True)
     except RuntimeError as exc:
         first = " ".join(str(exc).splitlines()[0:2])
-        raise CheckpointError(f"{path}: init weights do not match {cfg.model!r} with model_kwargs "
+        raise CheckpointError(f"{init.path}: init weights do not match {cfg.model!r} with model_kwargs "
                               f"{cfg.model_kwargs}: {first}",
                               hint="train with the model / model_kwargs the init checkpoint was written for") from None
 
@@ -164,7 +150,9 @@ def train(cfg: TrainConfig) -> Path | None:
 
         module.mean_teacher = [copy.deepcopy(module.model)]
         if cfg.unlabelled:
-            module.unlabelled = torch.from_numpy(load_folder_features(cfg.unlabelled, frontend, cfg.progress))
+            module.unlabelled = torch.from_numpy(load_folder_features(cfg.unlabelled, frontend,
+                                                                      cache_dir=cache_root / "features",
+                                                                      progress=cfg.progress))
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
     if role == "student":
         check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")
