@@ -327,17 +327,28 @@ def export(
     n_check: int = typer.Option(200, help="Clips for the host C vs tflite-micro check."),
     debug_clips: int = typer.Option(2, help="Of those, clips also compared layer by layer (every intermediate tensor)."),
     allow_over_budget: bool = typer.Option(False, "--allow-over-budget", help="Export a model over the DCASE budget."),
+    calibration: str = typer.Option("minmax", help="int8 activation ranges: minmax (TFLite's), percentile or mse."),
+    percentile: Optional[float] = typer.Option(None, help="For --calibration percentile: the central share kept, "
+                                                          "in % (default 99.999)."),
     cache_dir: Optional[Path] = typer.Option(None),
 ) -> None:
     """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle), generated C model (host == tflite-micro)."""
     _check_ranges({"--n-calibration": (n_calibration, _GE1), "--n-check": (n_check, _GE1),
                    "--debug-clips": (debug_clips, _GE0)})
+    from .errors import ConfigError
+    from .export.calibration import METHODS
+
+    if calibration not in METHODS:
+        raise ConfigError(f"unknown --calibration {calibration!r}", hint=f"use one of {', '.join(METHODS)}")
+    if percentile is not None and not 0.0 < percentile <= 100.0:
+        raise ConfigError(f"--percentile {percentile} is outside (0, 100]", hint="e.g. --percentile 99.999")
     _setup_logging()
     from .export.pipeline import export_model
 
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
-                 debug_clips=debug_clips, allow_over_budget=allow_over_budget, cache_dir=cache_dir, log=typer.echo)
+                 debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
+                 percentile=percentile, cache_dir=cache_dir, log=typer.echo)
 
 
 @app.command()

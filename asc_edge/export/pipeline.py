@@ -80,7 +80,8 @@ def _spread(n_total: int, n: int) -> np.ndarray:
 def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, data=None, split: str | None = None,
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
-                 allow_over_budget: bool = False, cache_dir=None, log=print) -> dict:
+                 allow_over_budget: bool = False, calibration: str = "minmax", percentile: float | None = None,
+                 cache_dir=None, log=print) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
     Args:
@@ -97,6 +98,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         n_check: clips for the host-C vs tflite-micro check (≥ 200 by default).
         debug_clips: clips also compared layer by layer (every intermediate tensor).
         allow_over_budget: export a model over the DCASE budget (with a loud warning).
+        calibration: activation ranges of the int8 model: ``minmax`` (TFLite's), ``percentile``
+            or ``mse`` (:mod:`asc_edge.export.calibration`); ``percentile``: its percentile in %.
         log: a ``print``-like callable for progress lines.
 
     Raises:
@@ -110,6 +113,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
 
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
+    from .calibration import METHODS
+
+    if calibration not in METHODS:
+        raise ExportError(f"unknown calibration method {calibration!r}", hint=f"use one of {', '.join(METHODS)}")
     if n_calibration < 200:
         raise ExportError(f"n_calibration={n_calibration}", hint="issue 3 requires ≥ 200 calibration clips")
     t_all = time.perf_counter()
@@ -191,7 +198,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             t0 = time.perf_counter()
             work = Path(tempfile.mkdtemp(prefix="asc_export_work_"))  # onnx2tf scratch (SavedModel, variants)
             try:
-                tfl = convert_int8_tflite(tmp / "model.onnx", calib, tmp / "model_int8.tflite", work)
+                tfl = convert_int8_tflite(tmp / "model.onnx", calib, tmp / "model_int8.tflite", work,
+                                          calibration=calibration, percentile=percentile)
             finally:
                 if (work / "onnx2tf.log").is_file():
                     shutil.copyfile(work / "onnx2tf.log", tmp / "onnx2tf.log")

@@ -31,6 +31,7 @@ was emitted.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -389,10 +390,36 @@ def _log_tail(log_path: Path, n: int = 15) -> str:
     return " | ".join(strip.sub("", ln).strip() for ln in lines[-n:])
 
 
+def _recalibrate(saved_model: Path, calib_path: Path, method: str, percentile: float | None, workdir: Path,
+                 timeout_s: float, env: dict) -> dict:
+    """Run :mod:`asc_edge.export.calibration` on onnx2tf's SavedModel; returns its report."""
+    from .calibration import DEFAULT_PERCENTILE, METHODS
+
+    if method not in METHODS:
+        raise ExportError(f"unknown calibration method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    log_path = workdir / "calibration.log"
+    cmd = [sys.executable, "-m", "asc_edge.export.calibration", "--saved-model", str(saved_model),
+           "--data", str(calib_path), "--method", method,
+           "--percentile", repr(DEFAULT_PERCENTILE if percentile is None else float(percentile)),
+           "--out", str(workdir / "recalibrated.tflite"), "--report", str(workdir / "calibration.json")]
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  env=env, timeout=timeout_s, cwd=workdir)
+        except subprocess.TimeoutExpired:
+            raise ExportError(f"{method} calibration did not finish within {timeout_s:.0f} s (log: {log_path})",
+                              hint="use fewer calibration clips or --calibration minmax") from None
+    if proc.returncode != 0:
+        raise ExportError(f"{method} calibration failed (exit {proc.returncode}): {_log_tail(log_path)}",
+                          hint="read the log; --calibration minmax uses the converter's own ranges")
+    return json.loads((workdir / "calibration.json").read_text())
+
+
 def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: str | Path,
                         workdir: str | Path, *, timeout_s: float = 900.0,
                         min_calibration: int = MIN_CALIBRATION_CLIPS,
-                        rewrite_grouped_conv: bool = False) -> dict:
+                        rewrite_grouped_conv: bool = False, calibration: str = "minmax",
+                        percentile: float | None = None) -> dict:
     """Full-integer int8 post-training quantisation of an ONNX classifier with onnx2tf.
 
     Args:
@@ -411,6 +438,10 @@ def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: s
         rewrite_grouped_conv: apply :func:`rewrite_grouped_conv_as_depthwise` to the converter's
             output (exact; default off: ``out_path`` is then byte-identical to onnx2tf's
             ``*_full_integer_quant.tflite``).
+        calibration: activation-range calibration (:mod:`asc_edge.export.calibration`):
+            ``minmax`` keeps onnx2tf's file (TFLite's min/max ranges); ``percentile`` / ``mse``
+            re-quantise onnx2tf's SavedModel with those ranges in a second subprocess.
+        percentile: the percentile for ``percentile`` (default 99.999).
 
     Returns a report dict: ``path``, ``bytes``, ``sha256``, ``input`` / ``output`` (shape,
     dtype, scale, zero_point), ``op_counts``, ``n_ops``, ``ops`` (see :func:`inspect_tflite`),
@@ -429,7 +460,7 @@ def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: s
     from asc_edge.report.io import write_bytes_atomic
 
     t0 = time.perf_counter()
-    onnx_path, out_path, workdir = Path(onnx_path), Path(out_path), Path(workdir)
+    onnx_path, out_path, workdir = Path(onnx_path), Path(out_path), Path(workdir).resolve()
     input_name, in_shape = _onnx_input(onnx_path)
 
     x = np.asarray(calibration_features)
@@ -481,6 +512,10 @@ def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: s
                           hint=f"full-integer quantisation failed; read {log_path}")
     data = found[0].read_bytes()
     source_sha256 = hashlib.sha256(data).hexdigest()
+    calib_info = {"method": "minmax", "percentile": None}
+    if calibration != "minmax":
+        calib_info = _recalibrate(out_dir, calib_path, calibration, percentile, workdir, timeout_s, env)
+        data = (workdir / "recalibrated.tflite").read_bytes()
     rewritten: list[int] = []
     if rewrite_grouped_conv:
         data, rewritten = rewrite_grouped_conv_as_depthwise(data)
@@ -513,7 +548,8 @@ def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: s
         "rewritten_as_depthwise": rewritten,
         "weights": info["weights"],
         "calibration": {"n_clips": int(len(x)), "shape_nhwc": [int(s) for s in x.transpose(0, 2, 3, 1).shape],
-                        "min": float(x.min()), "max": float(x.max()), "mean": 0.0, "std": 1.0},
+                        "min": float(x.min()), "max": float(x.max()), "mean": 0.0, "std": 1.0,
+                        "activation_ranges": calib_info},
         "converter": {"tool": "onnx2tf", "version": version("onnx2tf"), "args": args, "log": str(log_path),
                       "source": found[0].name, "source_sha256": source_sha256,
                       "tensorflow": version("tensorflow"), "wall_s": round(convert_s, 3)},

@@ -1,0 +1,127 @@
+"""Activation-range calibration (asc_edge/export/calibration.py): the range rules on hand-computed
+histograms, and one real conversion of a ResNorm network (RSQRT) re-quantised with percentile ranges:
+full-integer, the RSQRT range capped, ranges narrowed, and the generated C equal to tflite-micro."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from asc_edge.export.calibration import METHODS, mse_range, percentile_range
+
+
+def test_percentile_range_hand_computed():
+    # 1000 values: 998 in bin 1 of 10 over [-1, 9] (bin width 1), one in bin 0, one in bin 9.
+    h = np.zeros(10, np.int64)
+    h[0], h[1], h[9] = 1, 998, 1
+    # keep 99.8 %: 0.1 % = 1 value may fall off each end -> [edge of bin 1, right edge of bin 1]
+    assert percentile_range(-1.0, 9.0, h, 99.8) == (0.0, 1.0)  # lower edge 0 (bin 1 starts at 0)
+    # keep 100 %: the min/max edges
+    assert percentile_range(-1.0, 9.0, h, 100.0) == (-1.0, 9.0)
+
+
+def test_percentile_range_always_contains_zero():
+    h = np.zeros(8, np.int64)
+    h[5:] = 10  # all values in [2.5, 4] over [-2, 4]
+    lo, hi = percentile_range(-2.0, 4.0, h, 90.0)
+    assert lo == 0.0 and hi == 4.0
+
+
+def test_mse_range_clips_a_lone_outlier_and_keeps_a_uniform_range():
+    h = np.zeros(1000, np.int64)
+    h[:100] = 100_000  # 10^7 values in [0, 1) of [0, 10)
+    h[-1] = 1          # one outlier near 10
+    # full range: step 10/255, rounding error 10^7 · step²/12 ≈ 1280; range [0, 1]: ≈ 13 rounding
+    # + 9² = 81 for clipping the outlier -> clipped
+    lo, hi = mse_range(0.0, 10.0, h)
+    assert lo == 0.0 and hi < 2.0
+    h[:100] = 1_000  # 10^5 values: rounding at full range ≈ 13 < 81 -> the outlier is kept
+    assert mse_range(0.0, 10.0, h)[1] > 8.0
+    u = np.full(100, 50, np.int64)  # uniform: clipping only adds error
+    assert mse_range(-1.0, 1.0, u) == (-1.0, 1.0)
+
+
+def test_empty_histogram_keeps_the_range():
+    h = np.zeros(16, np.int64)
+    assert percentile_range(-3.0, 5.0, h, 99.0) == (-3.0, 5.0)
+    assert mse_range(-3.0, 5.0, h) == (-3.0, 5.0)
+
+
+class _ResNormNet(nn.Module):
+    """conv → ReLU (some channels dead: bias −10) → ResNorm over frequency → mean → linear."""
+
+    def __init__(self, c: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(1, c, 3, stride=2, padding=1)
+        with torch.no_grad():
+            self.conv.bias[:2] = -100.0  # dead after ReLU: variance 0 -> 1/sqrt(eps) = 316
+        self.lam = nn.Parameter(torch.full((1, c, 1, 1), 0.1))
+        self.head = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        m = x.mean(dim=2, keepdim=True)
+        v = ((x - m) ** 2).mean(dim=2, keepdim=True)
+        x = self.lam * x + (x - m) / torch.sqrt(v + 1e-5)
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.fixture(scope="module")
+def converted(clips, tmp_path_factory):
+    from asc_edge.export.onnx import export_onnx
+    from asc_edge.export.tflite import convert_int8_tflite
+
+    out = tmp_path_factory.mktemp("calib")
+    torch.manual_seed(0)
+    export_onnx(_ResNormNet().eval(), out / "model.onnx", check_features=clips["check"][:4])
+    reps = {m: convert_int8_tflite(out / "model.onnx", clips["calib"], out / f"{m}.tflite", out / f"w_{m}",
+                                   calibration=m) for m in ("minmax", "percentile")}
+    return out, reps
+
+
+def _rsqrt_out_scale(path) -> float:
+    from asc_edge.codegen.tflite_reader import read_tflite, schema
+
+    m = read_tflite(path.read_bytes()).model
+    fb, sg = schema(), read_tflite(path.read_bytes()).model.subgraphs[0]
+    codes = [max(oc.builtinCode, oc.deprecatedBuiltinCode) for oc in m.operatorCodes]
+    (op,) = [op for op in sg.operators if codes[op.opcodeIndex] == fb.BuiltinOperator.RSQRT]
+    return float(sg.tensors[op.outputs[0]].quantization.scale[0])
+
+
+def test_percentile_requantisation_caps_rsqrt_and_narrows_ranges(converted):
+    out, reps = converted
+    info = reps["percentile"]["calibration"]["activation_ranges"]
+    assert info["method"] == "percentile" and info["percentile"] == 99.999
+    assert info["rsqrt_capped"] and info["n_narrowed"] >= 1
+    assert reps["minmax"]["calibration"]["activation_ranges"]["method"] == "minmax"
+    # min/max: the dead channels' 1/sqrt(1e-5) = 316 sets the RSQRT output range; capped: far smaller
+    assert _rsqrt_out_scale(out / "minmax.tflite") * 255 > 300
+    assert _rsqrt_out_scale(out / "percentile.tflite") < _rsqrt_out_scale(out / "minmax.tflite") / 10
+
+
+def test_recalibrated_model_generates_c_equal_to_tflite_micro(converted, clips, tmp_path):
+    from asc_edge.codegen.emit_c import emit_model
+    from asc_edge.codegen.graph import build_graph
+    from asc_edge.codegen.host_model import HostModel, build_host_model, compare_with_oracle
+    from asc_edge.codegen.planner import plan_for_device
+    from asc_edge.export.oracle import TflmOracle
+
+    out, _ = converted
+    graph = build_graph(out / "percentile.tflite")
+    plan = plan_for_device(graph)
+    emit_model(graph, plan, tmp_path / "c")
+    host = HostModel(build_host_model(tmp_path / "c", variant="dsp", build_dir=tmp_path / "b"), graph, plan.arena)
+    rep = compare_with_oracle(TflmOracle(out / "percentile.tflite"), host, clips["check"], debug_layers=2)
+    assert rep["n_equal"] == rep["n_clips"] == len(clips["check"]), rep
+
+
+def test_unknown_method_is_one_clear_error(tmp_path):
+    from asc_edge.export import ExportError
+    from asc_edge.export.calibration import recalibrate
+
+    assert METHODS == ("minmax", "percentile", "mse")
+    with pytest.raises(ExportError, match="unknown calibration method"):
+        recalibrate(tmp_path, tmp_path / "x.npy", "kl", tmp_path / "o.tflite")
