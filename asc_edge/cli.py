@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -19,18 +20,48 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 _AUG = None  # AugmentConfig defaults, read lazily (importing torch is slow)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the same
+    clean-up runs: temporary folders removed (``finally`` / ``except BaseException``), emulator and
+    build process groups killed (:func:`asc_edge.device.toolchain.run_bounded`), nothing half-written."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame) -> None:
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # a second signal must not cut the clean-up short
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
 def _errors_as_one_line(fn):
-    """Turn an AscEdgeError into ``error: <message> (fix: <hint>)`` and exit status 2."""
+    """Turn an AscEdgeError into ``error: <message> (fix: <hint>)`` and exit status 2; Ctrl-C into exit
+    130 and SIGTERM / SIGHUP into 128 + the signal number, each after the same clean-up, with one line."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        previous = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
+        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
         try:
             return fn(*args, **kwargs)
         except AscEdgeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2)
+        except OSError as exc:  # a full disk, a read-only mount, a path that vanished while working
+            name = f": {exc.filename}" if exc.filename else ""
+            typer.echo(f"error: {exc.strerror or exc}{name} (fix: check that the location exists, is writable "
+                       "and has free space; the command's temporary files were removed)", err=True)
+            raise typer.Exit(2)
+        except Terminated as exc:
+            typer.echo(f"terminated by {signal.Signals(exc.signum).name}: nothing was written", err=True)
+            raise typer.Exit(128 + exc.signum)
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing was written", err=True)
             raise typer.Exit(130)
+        finally:  # in-process callers (tests, notebooks) get their own handlers back
+            for s, h in previous.items():
+                signal.signal(s, h)
     return wrapper
 
 
@@ -56,6 +87,32 @@ def _check_ranges(checks: dict) -> None:
     """``{flag: (value, bounds)}`` → :func:`_check_range` for each, in order."""
     for flag, (value, bounds) in checks.items():
         _check_range(flag, value, **bounds)
+
+
+def _check_output(flag: str, path: Optional[Path], *, kind: str = "dir") -> None:
+    """Refuse an output location that cannot be written, before any work (one ConfigError line):
+    ``kind="dir"``: ``path`` is an existing file; ``kind="file"``: ``path`` is an existing folder; for
+    both, the nearest existing ancestor is a regular file (nothing can be created under it) or is not
+    writable (a read-only mount or folder). ``None`` (flag not given) passes."""
+    import os
+
+    from .errors import ConfigError
+
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    if kind == "dir" and p.exists() and not p.is_dir():
+        raise ConfigError(f"{flag} {p} is a file, not a folder", hint=f"pass a folder path as {flag}")
+    if kind == "file" and p.is_dir():
+        raise ConfigError(f"{flag} {p} is a folder, not a file", hint=f"name a file, e.g. {flag} {p / 'metrics.json'}")
+    a = (p if kind == "dir" else p.parent).absolute()
+    while not a.exists() and a != a.parent:
+        a = a.parent
+    if not a.is_dir():
+        raise ConfigError(f"{flag} {p}: {a} is a file, so nothing can be created under it",
+                          hint=f"choose a {flag} outside {a}")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {p}: {a} is not writable", hint=f"choose a writable {flag} (e.g. under your home)")
 
 
 _GE0, _GE1, _GT0, _P = {"ge": 0}, {"ge": 1}, {"gt": 0}, {"ge": 0, "le": 1}
@@ -167,6 +224,7 @@ def train(
         "--time-roll": (time_roll, _GE0), "--mixup-alpha": (mixup_alpha, _GE0), "--mixstyle-p": (mixstyle_p, _P),
         "--mixstyle-alpha": (mixstyle_alpha, _GT0), "--dir-p": (dir_p, _P), "--val-every": (val_every, _GE1),
         "--devices": (devices, _GE1), "--num-nodes": (num_nodes, _GE1)})
+    _check_output("--out", out)
     _setup_logging()
     from .errors import ConfigError
     from .train import train as run_train
@@ -229,6 +287,7 @@ def train_teachers_cmd(
     """Train a teacher ensemble in one command; prints the --teacher flags that distil from it."""
     _check_ranges({"--epochs": (epochs, _GE1), "--seed": (seed, _SEED), "--batch-size": (batch_size, _GE1),
                    "--val-every": (val_every, _GE1), "--devices": (devices, _GE1)})
+    _check_output("--out", out)
     _setup_logging()
     from .train.teachers import train_teachers
 
@@ -258,6 +317,7 @@ def evaluate(
     progress: bool = typer.Option(True, help="Progress bars."),
 ) -> None:
     """Re-compute metrics of a checkpoint on a split (features from the checkpoint's own frontend)."""
+    _check_output("--output", output, kind="file")
     _setup_logging()
     from .report.io import write_json_atomic
     from .train import evaluate_checkpoint
@@ -342,6 +402,7 @@ def export(
         raise ConfigError(f"unknown --calibration {calibration!r}", hint=f"use one of {', '.join(METHODS)}")
     if percentile is not None and not 0.0 < percentile <= 100.0:
         raise ConfigError(f"--percentile {percentile} is outside (0, 100]", hint="e.g. --percentile 99.999")
+    _check_output("--out", out)
     _setup_logging()
     from .export.pipeline import export_model
 
@@ -373,6 +434,7 @@ def bench(
     from .errors import ConfigError
 
     _check_ranges({"--limit": (limit, _GE1), "--timeout": (timeout, _GT0)})
+    _check_output("--out", out)
     if qemu and renode:
         raise ConfigError("--qemu and --renode both given", hint="pick one backend")
     if kernels not in ("dsp", "portable"):
@@ -414,6 +476,8 @@ def flash(
     an STM32F4 board through pyOCD or OpenOCD. Without a probe it says so and keeps the images."""
     from .device.flash import build_board_image, flash_image
 
+    _check_output("--out", out)
+
     image = build_board_image(export_dir, clip, out)
     typer.echo(f"built {image.elf}, {image.bin}, {image.hex} (flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B)")
     res = flash_image(image.hex, tool=tool, target=target)
@@ -431,6 +495,7 @@ def import_ckpt(
     """Import a CPJKU-baseline-family checkpoint as an asc-edge checkpoint (for evaluate / export)."""
     from .models.cpjku import import_cpjku_checkpoint
 
+    _check_output("--out", out, kind="file" if out is not None and out.suffix == ".ckpt" else "dir")
     import_cpjku_checkpoint(ckpt, out, log=typer.echo)
 
 
@@ -451,6 +516,7 @@ def prune(
     from .errors import ConfigError
 
     _check_ranges({"--target-params": (target_params, _GE1), "--epochs": (epochs, _GE1)})
+    _check_output("--out", out)
     if (target_params is None) == (filters is None):
         raise ConfigError("give exactly one of --target-params and --filters",
                           hint="e.g. --filters 20,22,22,24,24,16 or --target-params 61200")

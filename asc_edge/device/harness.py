@@ -304,7 +304,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     """
     from asc_edge.export.oracle import TflmOracle
     from asc_edge.features.config import FrontendConfig
-    from asc_edge.report.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from asc_edge.report.io import staged_files, write_bytes_atomic, write_json_atomic, write_text_atomic
 
     from .frontend_c import HostFrontend, build_host_frontend
 
@@ -338,78 +338,78 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     ref_logits = np.stack([oracle.invoke(q.reshape(oracle.input_shape)) for q in ref_in]).astype(np.int8)
     timings["reference"] = round(time.perf_counter() - t0, 3)
 
-    # ---- device (build and clip files in a work directory; the ELF and map file are kept with the report)
-    with contextlib.ExitStack() as stack:
-        work = Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asc_bench_")))
-        work.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn,
-                                     io="semihost" if backend == "qemu" else "memory")
-        mem = image.memory
-        timings["firmware_build"] = round(time.perf_counter() - t0, 3)
-        write_clips_bin(work / "clips.bin", audio, kind=0)
-        limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
-        t0 = time.perf_counter()
-        run = _run_device(backend, image, work, limit_s)
-        text = run.text
-        timings["device_run"] = round(time.perf_counter() - t0, 3)
-        res = parse_bench_output(text, n_classes, n_steps)
-        if not res["done"] or len(res["items"]) != len(clips):
-            tail = "\n".join(text.splitlines()[-8:])
-            raise DeviceError(f"the device reported {len(res['items'])}/{len(clips)} clips and no end marker; "
-                              f"last output:\n{tail}", hint="see the error line above; a fault prints its registers")
-        dev_logits = np.stack([res["items"][i]["logits"] for i in range(len(clips))])
-        equal = np.all(dev_logits == ref_logits, axis=1)
-        n_equal = int(equal.sum())
+    with staged_files(out_dir) as stage:  # the report appears as a whole, or not at all
+        # ---- device (build and clip files in a work directory; the ELF and map file are kept with the report)
+        with contextlib.ExitStack() as stack:
+            work = Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asc_bench_")))
+            work.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn,
+                                         io="semihost" if backend == "qemu" else "memory")
+            mem = image.memory
+            timings["firmware_build"] = round(time.perf_counter() - t0, 3)
+            write_clips_bin(work / "clips.bin", audio, kind=0)
+            limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
+            t0 = time.perf_counter()
+            run = _run_device(backend, image, work, limit_s)
+            text = run.text
+            timings["device_run"] = round(time.perf_counter() - t0, 3)
+            res = parse_bench_output(text, n_classes, n_steps)
+            if not res["done"] or len(res["items"]) != len(clips):
+                tail = "\n".join(text.splitlines()[-8:])
+                raise DeviceError(f"the device reported {len(res['items'])}/{len(clips)} clips and no end marker; "
+                                  f"last output:\n{tail}", hint="see the error line above; a fault prints its registers")
+            dev_logits = np.stack([res["items"][i]["logits"] for i in range(len(clips))])
+            equal = np.all(dev_logits == ref_logits, axis=1)
+            n_equal = int(equal.sum())
 
-        # ---- divergence
-        first = None
-        if n_equal != len(clips):
-            bad = int(np.argmin(equal))
-            log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
-            write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
-            dbg = _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP).debug
-            if not dbg.is_file():
-                raise DeviceError(f"the layer-debug re-run on {backend} wrote no {dbg}",
-                                  hint="see the device output; the bench image writes it in debug mode")
-            first = {"clip": bad, "file": clips[bad].filename,
-                     **_first_divergence(dbg.read_bytes(), ref_in[bad], oracle, rec)}
-        out_dir.mkdir(parents=True, exist_ok=True)
-        kept = {kind: out_dir / f"bench_{nn}.{kind}" for kind in ("elf", "map")}
-        write_bytes_atomic(kept["elf"], image.elf.read_bytes())
-        write_bytes_atomic(kept["map"], image.map.read_bytes())
+            # ---- divergence
+            first = None
+            if n_equal != len(clips):
+                bad = int(np.argmin(equal))
+                log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
+                write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
+                dbg = _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP).debug
+                if not dbg.is_file():
+                    raise DeviceError(f"the layer-debug re-run on {backend} wrote no {dbg}",
+                                      hint="see the device output; the bench image writes it in debug mode")
+                first = {"clip": bad, "file": clips[bad].filename,
+                         **_first_divergence(dbg.read_bytes(), ref_in[bad], oracle, rec)}
+            kept = {kind: out_dir / f"bench_{nn}.{kind}" for kind in ("elf", "map")}
+            write_bytes_atomic(stage / kept["elf"].name, image.elf.read_bytes())
+            write_bytes_atomic(stage / kept["map"].name, image.map.read_bytes())
 
-    ins = _instruction_report(res, len(clips), rec)
-    ins["counter"] = COUNTERS[backend]
-    # Renode: every instruction since reset (boot, frontend, model, printing), from sysbus.cpu
-    ins["executed_instructions_total"] = run.executed_instructions
-    dev_pred = dev_logits.astype(np.int32).argmax(1)
-    ref_pred = ref_logits.astype(np.int32).argmax(1)
-    stack_hw, stack_res = res["stack"] or (None, None)
-    report = {
-        "export": str(export_dir), "model": rep.get("model"), "backend": backend, "kernels": nn,
-        "data": {"root": str(root), "split": split, "n_clips": len(clips)},
-        "bit_exact": {"n_equal": n_equal, "n_clips": len(clips), "all_equal": n_equal == len(clips),
-                      "first_divergence": first},
-        "accuracy": {"device": float((dev_pred == targets).mean()), "reference": float((ref_pred == targets).mean()),
-                     "labels_by_name": True},
-        "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
-                   "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": rec["plan"]["arena_bytes"],
-                   "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
-                   "handler_stack_bytes": mem.handler_stack_bytes},
-        "instructions": ins,
-        # clip by clip: the device's int8 logits and its frontend / model instruction counts
-        "clips": [{"file": c.filename, "logits": [int(v) for v in dev_logits[i]],
-                   "frontend_instructions": int(res["items"][i]["frontend"]),
-                   "model_instructions": int(res["items"][i]["model"])} for i, c in enumerate(clips)],
-        "firmware": {"elf": str(kept["elf"]), "map": str(kept["map"]),
-                     "sections": {k: int(v) for k, v in mem.sections.items()}},
-        "timings_s": timings,
-    }
-    timings["total"] = round(time.perf_counter() - t_all, 3)
-    write_json_atomic(out_dir / "bench.json", report)
-    write_text_atomic(out_dir / "bench.md", _markdown(report))
-    _plot(report, out_dir / "bench_layers.png")
+        ins = _instruction_report(res, len(clips), rec)
+        ins["counter"] = COUNTERS[backend]
+        # Renode: every instruction since reset (boot, frontend, model, printing), from sysbus.cpu
+        ins["executed_instructions_total"] = run.executed_instructions
+        dev_pred = dev_logits.astype(np.int32).argmax(1)
+        ref_pred = ref_logits.astype(np.int32).argmax(1)
+        stack_hw, stack_res = res["stack"] or (None, None)
+        report = {
+            "export": str(export_dir), "model": rep.get("model"), "backend": backend, "kernels": nn,
+            "data": {"root": str(root), "split": split, "n_clips": len(clips)},
+            "bit_exact": {"n_equal": n_equal, "n_clips": len(clips), "all_equal": n_equal == len(clips),
+                          "first_divergence": first},
+            "accuracy": {"device": float((dev_pred == targets).mean()), "reference": float((ref_pred == targets).mean()),
+                         "labels_by_name": True},
+            "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
+                       "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": rec["plan"]["arena_bytes"],
+                       "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
+                       "handler_stack_bytes": mem.handler_stack_bytes},
+            "instructions": ins,
+            # clip by clip: the device's int8 logits and its frontend / model instruction counts
+            "clips": [{"file": c.filename, "logits": [int(v) for v in dev_logits[i]],
+                       "frontend_instructions": int(res["items"][i]["frontend"]),
+                       "model_instructions": int(res["items"][i]["model"])} for i, c in enumerate(clips)],
+            "firmware": {"elf": str(kept["elf"]), "map": str(kept["map"]),
+                         "sections": {k: int(v) for k, v in mem.sections.items()}},
+            "timings_s": timings,
+        }
+        timings["total"] = round(time.perf_counter() - t_all, 3)
+        write_json_atomic(stage / "bench.json", report)
+        write_text_atomic(stage / "bench.md", _markdown(report))
+        _plot(report, stage / "bench_layers.png")
     report["out_dir"] = str(out_dir)
     acc = report["accuracy"]
     log(f"device: {ins['model_mean'] / 1e6:.2f} M instructions/inference for {ins['model_macs'] / 1e6:.2f} M MACs "

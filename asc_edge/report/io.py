@@ -7,6 +7,7 @@ sees a half-written file: the path holds either the old content or the new one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,7 +18,7 @@ from typing import IO, Any
 
 from asc_edge.errors import ConfigError
 
-__all__ = ["atomic_write", "write_json_atomic", "write_text_atomic", "write_bytes_atomic",
+__all__ = ["atomic_write", "staged_files", "write_json_atomic", "write_text_atomic", "write_bytes_atomic",
            "json_default", "markdown_table", "file_sha256"]
 
 
@@ -30,6 +31,28 @@ def file_sha256(path: Path | str, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: fh.read(chunk_size), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def staged_files(out_dir: Path | str):
+    """Context manager for a report folder written as a whole: yields a hidden sibling folder
+    ``.<name>.tmp<pid>`` to write into; on success each file in it is moved into ``out_dir`` with
+    ``os.replace`` (other files already in ``out_dir`` are kept); on any exception — an error, Ctrl-C,
+    SIGTERM — the sibling is removed and ``out_dir`` is left as it was."""
+    import shutil
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out_dir / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:

@@ -1,0 +1,158 @@
+"""Output locations and termination (issue 15, classes 1 and 2).
+
+* Output locations are checked before any work: an ``--out`` that is a file or lies under one, an
+  ``evaluate --output`` that is a folder, a folder that is not writable — one line, exit 2, nothing
+  written. An OSError met while working (full disk, read-only mount) is one line naming the path.
+* SIGTERM during ``export`` and ``bench`` ends like Ctrl-C: one line, exit 143, no temporary folder
+  left (``.<out>.tmpNNN``, ``asc_export_work_*``, ``asc_bench_*``), no onnx2tf / QEMU process left.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from test_train_cli import assert_one_error_line, cli
+
+REPO = Path(__file__).resolve().parents[1]
+REF = REPO / "export" / "cp-mobile-ref"
+REF_CKPT = REPO / "export" / "cp-mobile-ref.ckpt"
+
+
+# ------------------------------------------------------------------ 1. output locations
+def _file(tmp_path: Path) -> Path:
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    return f
+
+
+OUT_CASES = {
+    # id: (argv builder (tmp_path, file) -> args, needles)
+    "train-out-under-file": (lambda t, f: ["train", "--data", t, "--out", f / "runs"], ["--out", "is a file"]),
+    "train-out-is-file": (lambda t, f: ["train", "--data", t, "--out", f], ["--out", "is a file, not a folder"]),
+    "teachers-out-under-file": (lambda t, f: ["train-teachers", "--data", t, "--split", "5", "--ensemble", "sntl",
+                                              "--out", f / "x"], ["--out", "is a file"]),
+    "export-out-under-file": (lambda t, f: ["export", REF_CKPT, "--out", f / "deep" / "exp"], ["--out", "is a file"]),
+    "export-out-is-file": (lambda t, f: ["export", REF_CKPT, "--out", f], ["--out", "not a folder"]),
+    "bench-out-under-file": (lambda t, f: ["bench", REF, "--out", f / "bench"], ["--out", "is a file"]),
+    "evaluate-output-is-folder": (lambda t, f: ["evaluate", REF_CKPT, "--data", t, "--output", t],
+                                  ["--output", "is a folder, not a file", "metrics.json"]),
+    "evaluate-output-under-file": (lambda t, f: ["evaluate", REF_CKPT, "--data", t, "--output", f / "m.json"],
+                                   ["--output", "is a file"]),
+    "import-out-under-file": (lambda t, f: ["import", REF_CKPT, "--out", f / "imported.ckpt"], ["--out", "is a file"]),
+    "prune-out-under-file": (lambda t, f: ["prune", t, "--filters", "1,2", "--out", f / "p"], ["--out", "is a file"]),
+    "flash-out-under-file": (lambda t, f: ["flash", REF, "--clip", t / "none.wav", "--out", f / "board"],
+                             ["--out", "is a file"]),
+}
+
+
+@pytest.mark.parametrize("case", list(OUT_CASES))
+def test_unwritable_output_is_one_line_before_any_work(case, tmp_path):
+    f = _file(tmp_path)
+    build, needles = OUT_CASES[case]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    line = assert_one_error_line(cli(*build(tmp_path, f)), *needles)
+    assert str(tmp_path if case == "evaluate-output-is-folder" else f) in line
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_read_only_output_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert_one_error_line(cli("bench", REF, "--out", ro / "bench"), "--out", "not writable")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_oserror_while_working_is_one_line_naming_the_path(monkeypatch, tmp_path):
+    import asc_edge.train as train
+
+    def full_disk(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "features" / "x.npy"))
+
+    monkeypatch.setattr(train, "evaluate_checkpoint", full_disk)
+    line = assert_one_error_line(cli("evaluate", REF_CKPT, "--data", tmp_path), "No space left on device",
+                                 "x.npy", "free space")
+    assert "OSError" not in line
+
+
+# ------------------------------------------------------------------ 2. SIGTERM
+def _children_under(marker: str) -> list[psutil.Process]:
+    """Processes whose command line or working folder mentions ``marker`` (our private TMPDIR), other
+    than this one."""
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            if p.info["pid"] != os.getpid() and (any(marker in a for a in (p.info["cmdline"] or []))
+                                                 or marker in (p.info["cwd"] or "")):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+def _terminate_when(args: list, tmpdir: Path, program: str, timeout_s: float = 300.0):
+    """Run ``asc-edge ARGS`` with TMPDIR=tmpdir, send SIGTERM once a process named ``program`` runs with
+    tmpdir in its command line; returns (exit code, stderr, processes still alive under tmpdir)."""
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "asc_edge", *map(str, args)], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < timeout_s:
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                pytest.fail(f"finished before {program} started: {out}\n{err}")
+            if any(program in " ".join(p.info["cmdline"] or []) for p in _children_under(str(tmpdir))
+                   if p.pid != proc.pid):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"{program} never started")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)
+    return proc.returncode, err, [p for p in _children_under(str(tmpdir)) if p.is_running()]
+
+
+def _assert_terminated(rc: int, err: str, alive: list, tmpdir: Path, out: Path) -> None:
+    assert rc == 128 + signal.SIGTERM, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and lines[-1] == "terminated by SIGTERM: nothing was written", err
+    assert "Traceback" not in err
+    assert not alive, [p.info["cmdline"] for p in alive]
+    # ".ses": a 51-byte session-id file that a native library of the export stack (onnxruntime /
+    # ai-edge-litert) keeps in $TMPDIR by design (also in /tmp outside tests); not ours to remove
+    left = [p for p in tmpdir.iterdir() if p.name != ".ses"]
+    assert left == [], left
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.tmp")]
+
+
+def test_sigterm_during_bench_kills_qemu_and_cleans_up(tmp_path):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    out = tmp_path / "bench_out"
+    rc, err, alive = _terminate_when(["bench", REF, "--limit", "40", "--out", out], tmpdir, "qemu-system-arm")
+    _assert_terminated(rc, err, alive, tmpdir, out)
+
+
+def test_sigterm_during_export_kills_onnx2tf_and_cleans_up(tmp_path):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    out = tmp_path / "exp"
+    rc, err, alive = _terminate_when(["export", REF_CKPT, "--out", out], tmpdir, "onnx2tf")
+    _assert_terminated(rc, err, alive, tmpdir, out)
