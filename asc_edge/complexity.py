@@ -10,7 +10,7 @@ Limits (DCASE 2024 Task 1): 128,000 bytes of parameter memory and 30,000,000 MAC
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import asdict, dataclass
 
 from torch import nn
@@ -78,7 +78,8 @@ def measure(model: nn.Module, n_mels: int = 256, frames: int = 65, in_channels: 
 
 def check_budget(c: Complexity, dtype: str = "int8", allow_over_budget: bool = False,
                  what: str = "model") -> None:
-    """Refuse (``BudgetError``) or, with ``allow_over_budget``, warn loudly about an over-budget model.
+    """Refuse (``BudgetError``) or, with ``allow_over_budget``, warn about an over-budget model (one
+    ``warning: ...`` line on the ``asc_edge`` logger, not a Python warning with a source path).
 
     Raises:
         BudgetError: over 128,000 parameter bytes at ``dtype`` or 30 M MACs and not allowed.
@@ -89,4 +90,4 @@ def check_budget(c: Complexity, dtype: str = "int8", allow_over_budget: bool = F
     msg = f"{what} is over the DCASE Task 1 budget: " + "; ".join(problems)
     if not allow_over_budget:
         raise BudgetError(msg, hint="shrink the model (fewer base channels / blocks) or pass --allow-over-budget")
-    warnings.warn("!!! " + msg + " !!!", stacklevel=2)
+    logging.getLogger("asc_edge").warning("warning: %s (--allow-over-budget given)", msg)

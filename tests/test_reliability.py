@@ -242,3 +242,34 @@ def test_numeric_flag_out_of_range(command, flags, flag, tiny_dataset, tmp_path)
     assert line.startswith(f"error: {flag} ")
     assert not out.exists()
     assert not (tmp_path / "cache").exists()
+
+
+# ------------------------------------------------------------------ 9-11. import and bench frictions
+SNTL = REPO.parent / "shared" / "models" / "sntl-ntu-dcase2024"
+
+
+def test_import_default_folder_does_not_overwrite_another_checkpoint(tmp_path, monkeypatch):
+    ckpts = sorted(SNTL.glob("*.ckpt"))[:2]
+    if len(ckpts) < 2:
+        pytest.skip("../shared/models/sntl-ntu-dcase2024 not present")
+    for d, src in zip("ab", ckpts):
+        (tmp_path / d).mkdir()
+        shutil.copyfile(src, tmp_path / d / "last.ckpt")
+    monkeypatch.chdir(tmp_path)
+    r = cli("import", tmp_path / "a" / "last.ckpt")
+    assert r.exit_code == 0, r.output
+    first = (tmp_path / "runs" / "imported" / "last" / "model.ckpt").read_bytes()
+    assert cli("import", tmp_path / "a" / "last.ckpt").exit_code == 0  # the same file again: fine
+    line = assert_one_error_line(cli("import", tmp_path / "b" / "last.ckpt"),
+                                 "runs/imported/last", "another checkpoint", "--out runs/imported/last-")
+    assert "Traceback" not in line
+    assert (tmp_path / "runs" / "imported" / "last" / "model.ckpt").read_bytes() == first
+
+
+def test_bench_without_split_file_suggests_split_all(tiny_dataset, tmp_path):
+    root = tiny_dataset()
+    (root / "split_setup" / "test.csv").unlink()
+    line = assert_one_error_line(cli("bench", REF, "--data", root, "--out", tmp_path / "b"), "test.csv",
+                                 "--split all")
+    assert "splits_dir" not in line
+    assert not (tmp_path / "b").exists()

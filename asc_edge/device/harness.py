@@ -428,10 +428,17 @@ def _load_clips(root: Path, split: str, limit: int | None, labels: list[str], fe
 
     Raises:
         DataError: an empty split, or clip labels the model does not know."""
-    from asc_edge.data.tau import load_split, open_dataset
+    from asc_edge.data.tau import find_split_file, load_split, open_dataset
     from asc_edge.features.cache import FeatureCache, default_cache_dir
 
-    clips = load_split(open_dataset(root), split)
+    ds = open_dataset(root)
+    if split != "all":
+        try:
+            find_split_file(ds.root, split)
+        except DataError as exc:  # bench has no --splits: say what it does have
+            raise DataError(exc.message, hint="bench every clip of meta.csv with --split all, or put the split "
+                                              f"file into {Path(root) / 'split_setup'}") from None
+    clips = load_split(ds, split)
     if limit is not None:
         clips = clips[:int(limit)]
     if not clips:

@@ -251,6 +251,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
 
             t0 = time.perf_counter()
             pool = test.features
+            n_from_test = min(len(pool), n_check)
             if len(pool) < n_check:
                 pool = np.concatenate([pool, train.features[:n_check - len(pool)]])
             cmp = compare_with_oracle(oracle, host, pool, n_check, debug_layers=debug_clips)
@@ -285,7 +286,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                 f"fused row by row; lower bound of this schedule {plan.lower_bound:,} B) vs layer by layer "
                 f"{layer_plan.arena + in_bytes:,} B (lower bound {layer_plan.lower_bound + in_bytes:,} B) vs "
                 f"naive {layer_plan.naive + in_bytes:,} B vs tflite-micro {tflm['total']:,} B")
-            log(f"host C == tflite-micro on {cmp['n_equal']}/{cmp['n_clips']} clips "
+            src = f"{test_split} clips" if n_from_test == cmp["n_clips"] else \
+                f"clips: {n_from_test} {test_split} + {cmp['n_clips'] - n_from_test} calibration"
+            log(f"host C == tflite-micro on {cmp['n_equal']}/{cmp['n_clips']} {src} "
                 f"(every output byte; {cmp['layer_outputs_compared']} intermediate layer outputs on "
                 f"{cmp['layers_checked_clips']} clips identical)")
 

@@ -36,6 +36,7 @@ asc-edge checkpoint.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -346,6 +347,14 @@ def read_cpjku_checkpoint(path: str | Path, hop_length: int = BASELINE_HOP_LENGT
                               labels=TAU_LABELS, record=record)
 
 
+def _previous_source_sha256(import_json: Path) -> str | None:
+    """``source_sha256`` recorded in an existing ``import.json`` (None: no file or unreadable)."""
+    try:
+        return json.loads(import_json.read_text(encoding="utf-8")).get("source_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def default_output(path: str | Path) -> Path:
     """``runs/imported/<checkpoint stem>/model.ckpt`` (relative to the working directory; runs/ is git-ignored)."""
     return Path("runs") / "imported" / Path(path).stem / "model.ckpt"
@@ -372,6 +381,13 @@ def import_cpjku_checkpoint(path: str | Path, out: str | Path | None = None, *,
     target = Path(out) if out is not None else default_output(path)
     if target.suffix != ".ckpt":
         target = target / "model.ckpt"
+    if out is None:  # the default folder is named after the file's stem: two last.ckpt must not collide
+        prev = _previous_source_sha256(target.parent / "import.json")
+        if prev is not None and prev != imported.record["source_sha256"]:
+            alt = target.parent.with_name(f"{target.parent.name}-{imported.record['source_sha256'][:8]}")
+            raise CheckpointError(f"{target.parent} already holds the import of another checkpoint "
+                                  f"(sha256 {prev[:12]}…, not {imported.record['source_sha256'][:12]}…)",
+                                  hint=f"import this one elsewhere: --out {alt}")
     ckpt = imported.to_checkpoint()
     try:
         atomic_write(target, lambda fh: torch.save(ckpt, fh))
@@ -390,5 +406,12 @@ def import_cpjku_checkpoint(path: str | Path, out: str | Path | None = None, *,
             f"{fe.n_mels} mels {fe.f_min:g}-{fe.f_max_hz:g} Hz; resampler in checkpoint: "
             f"{'yes (host uses asc-edge resample)' if imported.record['resampler']['present'] else 'no'}")
         log(f"labels: {', '.join(imported.labels)}")
+        from asc_edge.complexity import Complexity
+
+        problems = Complexity(params=cx["params"], macs=cx["macs"], input_shape=tuple(cx["input_shape"])) \
+            .budget_problems("int8")
+        if problems:
+            log(f"warning: over the DCASE Task 1 budget ({'; '.join(problems)}); `asc-edge export` needs "
+                "--allow-over-budget")
     return target
 
