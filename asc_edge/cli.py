@@ -45,8 +45,8 @@ def _errors_as_one_line(fn):
         previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
         try:
             return fn(*args, **kwargs)
-        except AscEdgeError as exc:
-            typer.echo(f"error: {exc}", err=True)
+        except AscEdgeError as exc:  # one line, also when the message quotes several lines of device output
+            typer.echo("error: " + " | ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip()), err=True)
             raise typer.Exit(2)
         except OSError as exc:  # a full disk, a read-only mount, a path that vanished while working
             name = f": {exc.filename}" if exc.filename else ""

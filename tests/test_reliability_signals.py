@@ -156,3 +156,23 @@ def test_sigterm_during_export_kills_onnx2tf_and_cleans_up(tmp_path):
     out = tmp_path / "exp"
     rc, err, alive = _terminate_when(["export", REF_CKPT, "--out", out], tmpdir, "onnx2tf")
     _assert_terminated(rc, err, alive, tmpdir, out)
+
+
+# ------------------------------------------------------------------ 7. device fault messages
+def test_device_fault_is_one_line_and_the_elf_survives(tmp_path, monkeypatch):
+    import asc_edge.device.harness as harness
+    from asc_edge.errors import DeviceError
+
+    def faulting_run(backend, image, work, limit_s):  # a HardFault as run_qemu reports it (multi-line)
+        raise DeviceError(f"{image.elf.name} exited with status 3 (HardFault); last output:\nCFSR=0x00008200\n"
+                          "PC=0x08001234", hint=f"locate the faulting code: arm-none-eabi-addr2line -f -e "
+                                                f"{image.elf} 0x08001234")
+
+    monkeypatch.setenv("ASC_EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(harness, "_run_device_once", faulting_run)
+    line = assert_one_error_line(cli("bench", REF, "--limit", "1", "--out", tmp_path / "b"), "HardFault",
+                                 "CFSR=0x00008200 | PC=0x08001234", "addr2line")
+    kept = sorted((tmp_path / "cache" / "faults").glob("*.elf"))
+    assert len(kept) == 1 and str(kept[0]) in line.split("(fix:")[1]  # the hint names the kept copy
+    assert kept[0].read_bytes()[:4] == b"\x7fELF"
+    assert not (tmp_path / "b").exists()

@@ -515,6 +515,27 @@ class _DeviceRun:
 
 
 def _run_device(backend: str, image, work: Path, limit_s: float) -> _DeviceRun:
+    """Run the bench image; on a DeviceError (fault, hang) the ELF, which lives in the temporary work
+    folder, is kept as ``<cache>/faults/<name>-<time>.elf`` and the error names that copy, so the
+    addr2line hint still works after the command has cleaned up."""
+    try:
+        return _run_device_once(backend, image, work, limit_s)
+    except DeviceError as exc:
+        import shutil
+
+        from asc_edge.features.cache import default_cache_dir
+
+        kept = default_cache_dir() / "faults" / f"{image.elf.stem}-{time.strftime('%Y%m%d-%H%M%S')}.elf"
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image.elf, kept)
+        except OSError:
+            raise exc from None
+        raise DeviceError(exc.message.replace(str(image.elf), str(kept)) + f" (ELF kept as {kept})",
+                          hint=(exc.hint or "").replace(str(image.elf), str(kept)) or None) from None
+
+
+def _run_device_once(backend: str, image, work: Path, limit_s: float) -> _DeviceRun:
     if backend == "qemu":
         from .qemu import run_qemu
 
