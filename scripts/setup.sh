@@ -55,7 +55,7 @@ fi
 # onnx2tf goes in with --no-deps.
 "$VENV/bin/python" -m pip install -q -r scripts/requirements-export.txt
 grep '^#no-deps ' scripts/requirements-export.txt | cut -d' ' -f2- | xargs "$VENV/bin/python" -m pip install -q --no-deps
-# CMSIS-DSP sources for the firmware (pinned sdist from PyPI, unpacked into the ignored firmware/build/).
+# CMSIS-DSP sources for the firmware (pinned sdist from PyPI, unpacked into ~/.cache/asc-edge/cmsis-dsp/).
 "$VENV/bin/python" -c "from asc_edge.device.cmsis_dsp import ensure_cmsis_dsp; print('[setup] CMSIS-DSP:', ensure_cmsis_dsp())"
 echo "$want" > "$STAMP"
 # Renode (the second emulator backend, `bench --renode`), where a copy is at hand.

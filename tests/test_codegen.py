@@ -73,7 +73,7 @@ def test_export_pipeline_report_and_files(tfl):
     assert set(disk["timings_s"]) >= {"onnx", "tflite_convert", "codegen", "host_build", "host_check", "total"}
     text = "\n".join(lines)
     assert "ONNX parity" in text and "int8 vs float" in text and "arena plan" in text
-    assert "host C == tflite-micro on 40/40 clips" in text
+    assert "host C == tflite-micro on 40/40 test clips" in text
     assert disk["c_model"]["files"]["model.c"] == hashlib.sha256((out / "c" / "model.c").read_bytes()).hexdigest()
 
 

@@ -168,7 +168,9 @@ def test_device_fault_is_one_line_and_the_elf_survives(tmp_path, monkeypatch):
                           "PC=0x08001234", hint=f"locate the faulting code: arm-none-eabi-addr2line -f -e "
                                                 f"{image.elf} 0x08001234")
 
-    monkeypatch.setenv("ASC_EDGE_CACHE", str(tmp_path / "cache"))
+    default = harness._fault_elf_path(Path("bench_dsp.elf"))
+    assert default.parent == Path.home() / ".cache" / "asc-edge" / "faults" or "ASC_EDGE_CACHE" in os.environ
+    monkeypatch.setattr(harness, "_fault_elf_path", lambda elf: tmp_path / "cache" / "faults" / default.name)
     monkeypatch.setattr(harness, "_run_device_once", faulting_run)
     line = assert_one_error_line(cli("bench", REF, "--limit", "1", "--out", tmp_path / "b"), "HardFault",
                                  "CFSR=0x00008200 | PC=0x08001234", "addr2line")
@@ -176,3 +178,18 @@ def test_device_fault_is_one_line_and_the_elf_survives(tmp_path, monkeypatch):
     assert len(kept) == 1 and str(kept[0]) in line.split("(fix:")[1]  # the hint names the kept copy
     assert kept[0].read_bytes()[:4] == b"\x7fELF"
     assert not (tmp_path / "b").exists()
+
+
+# ------------------------------------------------------------------ 12. build trees outside the checkout
+def test_build_trees_and_caches_live_outside_the_checkout(tmp_path):
+    from asc_edge.codegen import host_model, kernels_host
+    from asc_edge.device import cmsis_dsp, frontend_c
+    from asc_edge.paths import build_root
+
+    for d in (kernels_host.BUILD_DIR, host_model.BUILD_DIR, frontend_c.DEFAULT_BUILD_DIR,
+              cmsis_dsp.default_cache_root(), build_root()):
+        assert REPO not in Path(d).resolve().parents, d
+    env = {**os.environ, "ASC_EDGE_BUILD": str(tmp_path / "b")}
+    out = subprocess.run([sys.executable, "-c", "from asc_edge.codegen import kernels_host as k; print(k.BUILD_DIR)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(tmp_path / "b" / "host")

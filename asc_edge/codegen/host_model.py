@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from asc_edge.errors import ExportError
+from asc_edge.paths import build_root
 
 from .kernels_host import NN_DIR, REPO_ROOT, VARIANT_FLAGS, KernelError, build_kernels, build_shared_library
 
 __all__ = ["build_host_model", "HostModel", "compare_with_oracle", "HOST_MODEL_CFLAGS"]
 
 HOST_MODEL_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
-BUILD_DIR = REPO_ROOT / "build" / "host_model"
+BUILD_DIR = build_root() / "host_model"
 
 _LAYER_FN = C.CFUNCTYPE(None, C.c_int32, C.POINTER(C.c_int8), C.c_int32, C.c_void_p)
 

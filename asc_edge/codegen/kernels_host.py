@@ -24,11 +24,13 @@ from typing import Sequence
 
 import numpy as np
 
+from asc_edge.paths import build_root
+
 from . import c_abi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NN_DIR = REPO_ROOT / "firmware" / "nn"
-BUILD_DIR = REPO_ROOT / "build" / "host"
+BUILD_DIR = build_root() / "host"
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
 VARIANT_FLAGS = {"portable": [], "dsp": ["-DASC_NN_EMULATE_DSP"]}

@@ -3,8 +3,7 @@
 Arm's CMSIS-DSP (Apache-2.0) is published on PyPI as the ``cmsisdsp`` source distribution, which
 carries the complete C library (``Include/``, ``PrivateInclude/``, ``Source/``) next to its Python
 wrapper. We only use the C sources: :func:`ensure_cmsis_dsp` runs ``pip download`` for the pinned
-version into a cache (default ``<repo>/firmware/build/cmsis-dsp/``, git-ignored by the ``build/``
-rule), checks the sdist's sha256 and unpacks it once. The importable ``cmsisdsp`` Python package is
+version into a cache (default ``~/.cache/asc-edge/cmsis-dsp/``, :func:`default_cache_root`), checks the sdist's sha256 and unpacks it once. The importable ``cmsisdsp`` Python package is
 neither needed nor used.
 
 :func:`frontend_sources` lists the few ``.c`` files the real FFT of the frontend needs
@@ -78,8 +77,10 @@ PIP_TIMEOUT_S = 300
 
 
 def default_cache_root() -> Path:
-    """``<repo>/firmware/build/cmsis-dsp`` (git-ignored)."""
-    return REPO_ROOT / "firmware" / "build" / "cmsis-dsp"
+    """``<cache_root>/cmsis-dsp`` (:func:`asc_edge.paths.cache_root`; the pinned sdist, checked by sha256)."""
+    from asc_edge.paths import cache_root
+
+    return cache_root() / "cmsis-dsp"
 
 
 def python_package_present() -> bool:

@@ -33,6 +33,7 @@ import numpy as np
 
 from asc_edge.codegen.kernels_host import KernelError, build_shared_library
 from asc_edge.errors import ConfigError, DeviceError
+from asc_edge.paths import build_root
 from asc_edge.features.config import FrontendConfig
 
 from . import cmsis_dsp
@@ -59,7 +60,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FRONTEND_DIR = REPO_ROOT / "firmware" / "frontend"
 TOOLS_DIR = FRONTEND_DIR / "tools"
-DEFAULT_BUILD_DIR = REPO_ROOT / "build" / "frontend"
+DEFAULT_BUILD_DIR = build_root() / "frontend"
 
 #: FFT sizes with an ``arm_rfft_fast_init_<N>_f32`` in CMSIS-DSP 1.10.
 RFFT_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -409,7 +410,7 @@ def build_host_frontend(tables_dir: str | os.PathLike[str], build_dir: str | os.
     (:data:`cmsis_dsp.FRONTEND_SOURCES`, fetched by :func:`cmsis_dsp.ensure_cmsis_dsp` unless
     ``cmsis_root`` is given) with ``cc`` (default ``$CC`` or ``gcc``) and :data:`HOST_CFLAGS`
     (``-std=c99 -O2 -ffp-contract=off -DARM_MATH_LOOPUNROLL -fPIC``), linked ``-shared``, into
-    ``build_dir`` (default ``<repo>/build/frontend``) by the project's one host shared-library build,
+    ``build_dir`` (default ``<build_root>/frontend``, :func:`asc_edge.paths.build_root`) by the project's one host shared-library build,
     :func:`asc_edge.codegen.kernels_host.build_shared_library`: the file name carries a hash of the
     compiler, flags, sources, objects and headers; an existing library is reused. Written to a
     temporary name, then renamed.

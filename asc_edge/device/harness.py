@@ -514,18 +514,23 @@ class _DeviceRun:
     executed_instructions: int | None  # Renode's total since reset (None on QEMU)
 
 
+def _fault_elf_path(elf: Path) -> Path:
+    """``<cache_root>/faults/<elf stem>-<local time>.elf`` (:func:`asc_edge.paths.cache_root`)."""
+    from asc_edge.paths import cache_root
+
+    return cache_root() / "faults" / f"{elf.stem}-{time.strftime('%Y%m%d-%H%M%S')}.elf"
+
+
 def _run_device(backend: str, image, work: Path, limit_s: float) -> _DeviceRun:
     """Run the bench image; on a DeviceError (fault, hang) the ELF, which lives in the temporary work
-    folder, is kept as ``<cache>/faults/<name>-<time>.elf`` and the error names that copy, so the
+    folder, is kept (:func:`_fault_elf_path`) and the error names that copy, so the
     addr2line hint still works after the command has cleaned up."""
     try:
         return _run_device_once(backend, image, work, limit_s)
     except DeviceError as exc:
         import shutil
 
-        from asc_edge.features.cache import default_cache_dir
-
-        kept = default_cache_dir() / "faults" / f"{image.elf.stem}-{time.strftime('%Y%m%d-%H%M%S')}.elf"
+        kept = _fault_elf_path(image.elf)
         try:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image.elf, kept)
