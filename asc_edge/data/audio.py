@@ -22,6 +22,12 @@ from asc_edge.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 _warned_downmix = False  # the stereo warning is logged once per process
 
+# Largest sample magnitude ``load_audio`` accepts (full scale = 1.0). Integer PCM is scaled into
+# [-1, 1); float audio is meant to be in [-1, 1] too, and somewhat above 1 (un-clipped float mixes)
+# is still plausible. A float WAV with a sample beyond 1000 (60 dB over full scale, e.g. 1e30) is
+# broken audio: its float32 power spectrum overflows to inf and training ends in NaN.
+MAX_ABS_SAMPLE = 1e3
+
 
 @dataclass
 class AudioStats:
@@ -71,6 +77,25 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int, axis: int = -1) -> np.
     return y.astype(np.float32)
 
 
+def frames_needed(n_out: int, orig_sr: int, target_sr: int) -> int:
+    """Input frames (at ``orig_sr`` Hz) that the first ``n_out`` output samples of
+    ``resample(x, orig_sr, target_sr)`` depend on, plus 16 frames of slack.
+
+    scipy's ``resample_poly`` filter reaches half_len = 10 * max(up, down) taps (at the up-sampled
+    rate) past each output sample, so output k < n_out needs inputs up to
+    ((n_out - 1) * down + half_len) // up. Resampling only those frames gives the same first
+    ``n_out`` samples, bit for bit, as resampling the whole signal. Equal rates: ``n_out``
+    (at least 1).
+    """
+    orig_sr, target_sr = int(orig_sr), int(target_sr)
+    if orig_sr == target_sr:
+        return max(int(n_out), 1)
+    g = gcd(orig_sr, target_sr)
+    up, down = target_sr // g, orig_sr // g
+    half_len = 10 * max(up, down)
+    return ((n_out - 1) * down + half_len) // up + 1 + 16
+
+
 def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
                stats: AudioStats | None = None) -> np.ndarray:
     """Load an audio file as float32 mono samples, shape (samples,), at ``sample_rate`` Hz.
@@ -79,11 +104,15 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
     * More than one channel: mean over channels (logged once per process, counted in ``stats.downmixed``).
     * Another rate: ``resample`` (counted in ``stats.resampled``).
     * ``duration_s`` given: shorter clips are zero-padded at the end, longer ones cropped to
-      round(sample_rate * duration_s) samples (counted). ``duration_s=None`` keeps the length.
+      their first round(sample_rate * duration_s) samples (counted). Only the frames that these
+      samples depend on are read from the file (``frames_needed``), so a 10-hour WAV costs no
+      more than a 1-s one; the result is bit-identical to resampling the whole file and cropping.
+      ``duration_s=None`` reads and keeps the whole file.
 
     Raises DataError (naming the file, with a fix) for a missing file, a corrupt / non-audio file,
-    an empty file (0 frames), a header sample rate <= 0, or non-finite samples; ConfigError for
-    ``sample_rate <= 0`` or ``duration_s <= 0``.
+    an empty file (0 frames), a header sample rate <= 0, or, among the frames read, a NaN or
+    infinite sample or one of magnitude above ``MAX_ABS_SAMPLE`` (broken float audio);
+    ConfigError for ``sample_rate <= 0`` or ``duration_s <= 0``.
     """
     global _warned_downmix
     if int(sample_rate) != sample_rate or sample_rate <= 0:
@@ -93,6 +122,7 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
     if duration_s is not None and not duration_s > 0:
         raise ConfigError(f"load_audio: duration_s must be > 0 seconds or None, got {duration_s!r}",
                           hint="use e.g. 1.0 for TAU clips, or None to keep the file's length")
+    n = None if duration_s is None else int(round(sample_rate * duration_s))  # output samples
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: audio file not found",
@@ -109,7 +139,8 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
             if frames == 0:
                 raise DataError(f"{path}: audio file is empty (0 frames)",
                                 hint="re-export the clip or drop it from the CSV")
-            data = f.read(dtype="float32", always_2d=True)
+            n_read = frames if n is None else min(frames, frames_needed(n, file_sr, sample_rate))
+            data = f.read(frames=n_read, dtype="float32", always_2d=True)
     except DataError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as exc:
@@ -123,6 +154,11 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
     if not np.isfinite(data).all():
         raise DataError(f"{path}: audio contains NaN or infinite samples",
                         hint="re-export the clip as PCM WAV or drop it from the CSV")
+    peak = float(np.abs(data).max())
+    if peak > MAX_ABS_SAMPLE:
+        raise DataError(f"{path}: audio has a sample of magnitude {peak:.3g}; full scale is 1.0 and "
+                        f"more than {MAX_ABS_SAMPLE:g} means broken float audio",
+                        hint="re-export the clip as PCM WAV (or float scaled to [-1, 1]) or drop it from the CSV")
     if data.shape[1] > 1:
         x = data.mean(axis=1, dtype=np.float64).astype(np.float32)
         if stats is not None:
@@ -138,15 +174,14 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
         if stats is not None:
             stats.resampled += 1
             stats.rates[(file_sr, sample_rate)] += 1
-    if duration_s is not None:
-        n = int(round(sample_rate * duration_s))
+    if n is not None:
         if stats is not None:
             stats.duration_s = duration_s
         if len(x) < n:
             x = np.concatenate([x, np.zeros(n - len(x), dtype=np.float32)])
             if stats is not None:
                 stats.padded += 1
-        elif len(x) > n:
+        elif len(x) > n or n_read < frames:
             x = x[:n]
             if stats is not None:
                 stats.cropped += 1

@@ -23,6 +23,12 @@ META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
 SPLIT_COLUMNS = ("filename", "scene_label")
 SPLIT_SIZES = (5, 10, 25, 50, 100)
 _MAX_LISTED = 5  # how many offending rows an error message lists
+_MAX_QUOTED = 80  # characters of CSV text an error message quotes back (longer text ends in "…")
+
+
+def _cap(text: str, limit: int = _MAX_QUOTED) -> str:
+    """``text`` cut to ``limit`` characters, ending in "…" when it was longer."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class TauDataset:
             return self.labels.index(label)
         except ValueError:
             raise DataError(
-                f"unknown label {label!r}: {self.root / 'meta.csv'} has labels {', '.join(self.labels)}",
+                f"unknown label {_cap(str(label))!r}: {self.root / 'meta.csv'} has labels "
+                f"{_cap(', '.join(self.labels), 4 * _MAX_QUOTED)}",
                 hint="use one of the labels listed in meta.csv's scene_label column",
             ) from None
 
@@ -73,7 +80,16 @@ class TauDataset:
 
 
 def _read_tsv(path: Path, required: tuple[str, ...], what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Read a tab-separated file with a header; return (header, [(line number, row dict)])."""
+    """Read a tab-separated file with a header; return (header, [(line number, row dict)]).
+
+    TAU CSVs are not quoted: quoting is off (``csv.QUOTE_NONE``), so a quote character is part of
+    its field, and one field never spans lines. Line numbers count from 1 (the header).
+
+    Raises DataError naming ``path`` (and the line) for a file that is unreadable or not UTF-8, an
+    empty file, a header without the ``required`` columns, a line the csv module rejects (e.g. a
+    field over its 128 KiB limit), or a line with fewer fields than the header. Text quoted back
+    from the file is cut to 80 characters.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,8 +99,11 @@ def _read_tsv(path: Path, required: tuple[str, ...], what: str) -> tuple[list[st
         raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})",
                         hint=f"check that {path} is a readable file") from None
     lines = text.splitlines()
-    reader = csv.reader(lines, delimiter="\t")
-    header = next(reader, None)
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise _line_error(path, 1, exc) from None
     if not header or not any(h.strip() for h in header):
         raise DataError(f"{path}: {what} is empty (no header line)",
                         hint=f"the first line must be the tab-separated header: {' '.join(required)}")
@@ -95,22 +114,31 @@ def _read_tsv(path: Path, required: tuple[str, ...], what: str) -> tuple[list[st
         if len(header) == 1 and ("," in header[0] or ";" in header[0] or " " in header[0]):
             sep_hint = "; the file looks comma/space-separated but must be tab-separated"
         raise DataError(
-            f"{path}: {what} header {header!r} lacks column(s) {', '.join(missing)}{sep_hint}",
+            f"{path}: {what} header {_cap(chr(9).join(header))!r} lacks column(s) {', '.join(missing)}{sep_hint}",
             hint=f"the first line must be the tab-separated header: {chr(9).join(required)!r} "
                  f"(TAU layout; more columns are allowed)",
         )
     rows: list[tuple[int, dict[str, str]]] = []
-    for lineno, fields in enumerate(reader, start=2):
-        if not fields or all(not f.strip() for f in fields):
-            continue  # blank line
-        if len(fields) < len(header):
-            raise DataError(
-                f"{path}: line {lineno} has {len(fields)} tab-separated field(s), the header has {len(header)}: "
-                f"{chr(9).join(fields)!r}",
-                hint="fix or delete that line; fields must be separated by tabs",
-            )
-        rows.append((lineno, {h: fields[i].strip() for i, h in enumerate(header)}))
+    try:
+        for fields in reader:
+            lineno = reader.line_num  # one record per line: fields never span lines without quoting
+            if not fields or all(not f.strip() for f in fields):
+                continue  # blank line
+            if len(fields) < len(header):
+                raise DataError(
+                    f"{path}: line {lineno} has {len(fields)} tab-separated field(s), the header has "
+                    f"{len(header)}: {_cap(chr(9).join(fields))!r}",
+                    hint="fix or delete that line; fields must be separated by tabs",
+                )
+            rows.append((lineno, {h: fields[i].strip() for i, h in enumerate(header)}))
+    except csv.Error as exc:
+        raise _line_error(path, reader.line_num, exc) from None
     return header, rows
+
+
+def _line_error(path: Path, lineno: int, exc: csv.Error) -> DataError:
+    return DataError(f"{path}: line {lineno} is not a tab-separated row ({_cap(str(exc))})",
+                     hint="fix or delete that line; TAU CSVs hold one clip per line, fields separated by tabs")
 
 
 def open_dataset(root: str | Path) -> TauDataset:
@@ -145,10 +173,10 @@ def open_dataset(root: str | Path) -> TauDataset:
         filename = row["filename"]
         empty = [c for c in META_COLUMNS if not row[c]]
         if empty:
-            raise DataError(f"{meta}: line {lineno} ({filename or '<no filename>'}) has empty {', '.join(empty)}",
+            raise DataError(f"{meta}: line {lineno} ({_cap(filename) or '<no filename>'}) has empty {', '.join(empty)}",
                             hint="fill in every column of that line or delete it")
         if filename in clips:
-            raise DataError(f"{meta}: line {lineno} repeats filename {filename}",
+            raise DataError(f"{meta}: line {lineno} repeats filename {_cap(filename)}",
                             hint="each clip must appear once in meta.csv; delete the duplicate line")
         clips[filename] = Clip(path=root / filename, filename=filename, label=row["scene_label"],
                                identifier=row["identifier"], device=row["source_label"])
@@ -231,24 +259,25 @@ def load_split(ds: TauDataset, split: str, splits_dir: Path | None = None) -> li
     for lineno, row in rows:
         fn, label = row["filename"], row["scene_label"]
         if label not in ds.labels:
-            unknown.append(f"line {lineno}: {fn} has label {label!r}")
+            unknown.append(f"line {lineno}: {_cap(fn)} has label {_cap(label)!r}")
             continue
         clip = ds.clips.get(fn)
         if clip is None:
-            not_in_meta.append(f"line {lineno}: {fn}")
+            not_in_meta.append(f"line {lineno}: {_cap(fn)}")
             continue
         if clip.label != label:
-            mismatch.append(f"line {lineno}: {fn} is {label!r} here but {clip.label!r} in meta.csv")
+            mismatch.append(f"line {lineno}: {_cap(fn)} is {_cap(label)!r} here but {_cap(clip.label)!r} in meta.csv")
             continue
         if fn in seen:
-            dupes.append(f"line {lineno}: {fn}")
+            dupes.append(f"line {lineno}: {_cap(fn)}")
             continue
         seen.add(fn)
         clips.append(clip)
     meta = ds.root / "meta.csv"
     if unknown:
         raise DataError(
-            f"{path}: {len(unknown)} row(s) with an unknown label (labels in {meta}: {', '.join(ds.labels)}): "
+            f"{path}: {len(unknown)} row(s) with an unknown label "
+            f"(labels in {meta}: {_cap(', '.join(ds.labels), 4 * _MAX_QUOTED)}): "
             f"{_listing(unknown)}",
             hint="fix the scene_label of those rows or use the meta.csv that belongs to this split",
         )
