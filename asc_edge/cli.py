@@ -390,11 +390,15 @@ def export(
     calibration: str = typer.Option("minmax", help="int8 activation ranges: minmax (TFLite's), percentile or mse."),
     percentile: Optional[float] = typer.Option(None, help="For --calibration percentile: the central share kept, "
                                                           "in % (default 99.999)."),
+    qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "
+                                           "(self-distillation on the calibration split, labels unused; 0: none)."),
+    qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
     cache_dir: Optional[Path] = typer.Option(None),
 ) -> None:
     """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle), generated C model (host == tflite-micro)."""
     _check_ranges({"--n-calibration": (n_calibration, _GE1), "--n-check": (n_check, _GE1),
-                   "--debug-clips": (debug_clips, _GE0)})
+                   "--debug-clips": (debug_clips, _GE0), "--qat-epochs": (qat_epochs, _GE0),
+                   "--qat-lr": (qat_lr, _GT0)})
     from .errors import ConfigError
     from .export.calibration import METHODS
 
@@ -409,7 +413,7 @@ def export(
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
-                 percentile=percentile, cache_dir=cache_dir, log=typer.echo)
+                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, cache_dir=cache_dir, log=typer.echo)
 
 
 @app.command()

@@ -216,6 +216,8 @@ FLAG_CASES = [
     ("export", ["--n-calibration", "0"], "--n-calibration"),
     ("export", ["--n-check", "-1"], "--n-check"),
     ("export", ["--debug-clips", "-1"], "--debug-clips"),
+    ("export", ["--qat-epochs", "-1"], "--qat-epochs"),
+    ("export", ["--qat-lr", "0"], "--qat-lr"),
     ("bench", ["--limit", "-1"], "--limit"),
     ("bench", ["--limit", "0"], "--limit"),
     ("bench", ["--timeout", "-5"], "--timeout"),

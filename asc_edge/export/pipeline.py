@@ -81,7 +81,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
                  allow_over_budget: bool = False, calibration: str = "minmax", percentile: float | None = None,
-                 cache_dir=None, log=print) -> dict:
+                 qat_epochs: int = 0, qat_lr: float = 1e-4, cache_dir=None, log=print) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
     Args:
@@ -100,6 +100,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         allow_over_budget: export a model over the DCASE budget (with a loud warning).
         calibration: activation ranges of the int8 model: ``minmax`` (TFLite's), ``percentile``
             or ``mse`` (:mod:`asc_edge.export.calibration`); ``percentile``: its percentile in %.
+        qat_epochs, qat_lr: quantisation-aware fine-tuning of the weights before the conversion
+            (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
+            unused); 0 skips it. The checkpoint itself is not changed.
         log: a ``print``-like callable for progress lines.
 
     Raises:
@@ -178,12 +181,19 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                              "n_calibration": int(len(calib)),
                              "n_test": int(len(test.features))}}
     try:
+        model = lm.model
+        if qat_epochs:
+            from .qat import qat_finetune
+
+            t0 = time.perf_counter()
+            model, report["qat"] = qat_finetune(lm.model, train.features, epochs=qat_epochs, lr=qat_lr, log=log)
+            stage("qat", t0)
         # ---- ONNX
         from .onnx import export_onnx
 
         t0 = time.perf_counter()
         in_shape = (1, *test.features.shape[1:])
-        onnx_rep = export_onnx(lm.model, tmp / "model.onnx", input_shape=in_shape,
+        onnx_rep = export_onnx(model, tmp / "model.onnx", input_shape=in_shape,
                                check_features=test.features[:min(50, len(test.features))])
         report["onnx"] = {k: v for k, v in onnx_rep.items() if k != "path"}
         stage("onnx", t0)
@@ -220,9 +230,15 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             acc = {"float_accuracy": float((fpred == y).mean()), "int8_accuracy": float((qpred == y).mean()),
                    "top1_agreement": float((fpred == qpred).mean()), "n_clips": int(len(y)),
                    "int8_from": "tflite-micro (reference kernels)"}
+            if model is not lm.model:  # the fine-tuned float model that was converted
+                with torch.no_grad():
+                    acc["float_accuracy_after_qat"] = float((predict_logits(model, test.features).numpy().argmax(1)
+                                                             == y).mean())
             report["accuracy"] = acc
             stage("int8_accuracy", t0)
-            log(f"int8 vs float on the test split ({len(y)} clips): float {acc['float_accuracy']:.4f}, "
+            after = f" (after fine-tuning {acc['float_accuracy_after_qat']:.4f})" if "float_accuracy_after_qat" in acc \
+                else ""
+            log(f"int8 vs float on the test split ({len(y)} clips): float {acc['float_accuracy']:.4f}{after}, "
                 f"int8 {acc['int8_accuracy']:.4f}, top-1 agreement {acc['top1_agreement']:.4f} "
                 f"({tfl['n_ops']} tflite ops: {tfl['op_counts']})")
 

@@ -1,0 +1,134 @@
+"""Quantisation-aware fine-tuning before the int8 conversion, by self-distillation (``export --qat-epochs N``).
+
+Why: per-channel int8 rounding of the weights alone can move a trained student's predictions a lot —
+the SNTL-NTU 24-BCBL split100 student loses 10 points on the 101 TAU clips, most of it from its first
+convolution's weights (``benchmarks/results/quant_sensitivity.md``). Quantisation-aware training
+(Jacob et al. 2018, "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
+Inference"; Krishnamoorthi 2018) lets the float weights settle where their int8 rounding costs little.
+
+What, exactly:
+
+- the model is BatchNorm-folded first (:func:`asc_edge.export.onnx.fold_batchnorm`: the weights the
+  converter quantises), so the fake quantisation sees the very tensors TFLite rounds;
+- every ``Conv2d`` / ``Linear`` weight goes through TFLite's int8 weight scheme in the forward pass —
+  symmetric, per output channel, ``scale = max|w| / 127``, ``q = clamp(round(w / scale), −127, 127)`` —
+  with the straight-through estimator in the backward pass (a ``torch.nn.utils.parametrize``
+  parametrisation, removed afterwards: the result is a plain float model whose int8 rounding is the one
+  it was trained with);
+- the target is the float model itself (the *teacher* is the folded model before fine-tuning, frozen):
+  mean squared error between logits on the calibration pool's log-mel features. No labels are used, so
+  an imported checkpoint can be fine-tuned on any real audio (the SNTL-NTU students on the bundled
+  pack's ESC-10 audio), and the model cannot drift towards another label set;
+- Adam, learning rate ``lr`` (default 1e-4), batch 32, ``epochs`` passes over the pool, seed 0.
+
+Activations are not fake-quantised (their ranges come from the calibration,
+:mod:`asc_edge.export.calibration`). Measured in ``benchmarks/results/int8_calibration.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from . import ExportError
+
+
+class Int8WeightFakeQuant(nn.Module):
+    """TFLite's per-output-channel symmetric int8 weight rounding with a straight-through gradient.
+
+    ``forward(w)``: ``w`` of shape ``(out, ...)`` → same shape, each output channel rounded to
+    ``scale · clamp(round(w / scale), −127, 127)`` with ``scale = max|w_channel| / 127``; the
+    gradient passes through unchanged (STE)."""
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, w.dim()))
+        scale = (w.detach().abs().amax(dim=dims, keepdim=True) / 127.0).clamp_min(1e-12)
+        q = torch.round(w / scale).clamp(-127, 127) * scale
+        return w + (q - w).detach()
+
+
+def _weighted(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def qat_finetune(model: nn.Module, features, *, epochs: int, lr: float = 1e-4, batch_size: int = 32, seed: int = 0,
+                 log: Callable[[str], None] | None = None) -> tuple[nn.Module, dict]:
+    """Fine-tune a BatchNorm-folded copy of ``model`` so its int8-rounded weights reproduce its float logits.
+
+    Args:
+        model: the trained float student (not modified), ``(batch, 1, n_mels, frames) → (batch, n_classes)``.
+        features: ``(N, 1, n_mels, frames)`` float32 log-mel features of real audio (labels unused).
+        epochs: passes over ``features`` (≥ 1).
+        lr: Adam learning rate. batch_size: clips per step. seed: shuffling and initial state.
+        log: progress lines (one per epoch).
+
+    Returns ``(folded fine-tuned float model in eval mode, report)``; the report holds ``epochs``,
+    ``lr``, ``batch_size``, ``n_clips``, ``mse_per_epoch`` (mean logit MSE to the teacher over the
+    epoch, fake-quantised weights), ``mse_int8_weights_before`` / ``_after`` (the same on the whole
+    pool, no gradient) and ``wall_s``.
+
+    Raises:
+        ExportError: ``epochs`` < 1, ``lr`` not finite and > 0, or fewer than ``batch_size`` clips.
+    """
+    from .onnx import fold_batchnorm
+
+    if epochs < 1:
+        raise ExportError(f"qat epochs {epochs} < 1", hint="pass --qat-epochs N with N >= 1 (0 skips it)")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ExportError(f"qat learning rate {lr} is not a positive number", hint="e.g. --qat-lr 1e-4")
+    x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    if len(x) < batch_size:
+        raise ExportError(f"{len(x)} clips for quantisation-aware fine-tuning, at least {batch_size} needed",
+                          hint="use a larger calibration split")
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    teacher = fold_batchnorm(model).eval()
+    with torch.no_grad():
+        target = torch.cat([teacher(x[i:i + 128]) for i in range(0, len(x), 128)])
+    student = copy.deepcopy(teacher)
+    for m in _weighted(student):
+        for p in m.parameters(recurse=False):
+            p.requires_grad_(True)
+        parametrize.register_parametrization(m, "weight", Int8WeightFakeQuant())
+
+    def pool_mse() -> float:
+        student.eval()
+        with torch.no_grad():
+            out = torch.cat([student(x[i:i + 128]) for i in range(0, len(x), 128)])
+        return float(nn.functional.mse_loss(out, target))
+
+    before = pool_mse()
+    opt = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=lr)
+    per_epoch = []
+    for ep in range(epochs):
+        student.train()
+        perm = torch.randperm(len(x), generator=gen)
+        total = 0.0
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = nn.functional.mse_loss(student(x[idx]), target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        per_epoch.append(total / len(x))
+        if log is not None:
+            log(f"quantisation-aware fine-tuning: epoch {ep + 1}/{epochs}, logit MSE to the float model "
+                f"{per_epoch[-1]:.4g} (int8-rounded weights)")
+    after = pool_mse()
+    for m in _weighted(student):
+        parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+        for p in m.parameters(recurse=False):
+            p.requires_grad_(False)
+    student.eval()
+    return student, {"epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size), "n_clips": int(len(x)),
+                     "target": "the float model's logits (self-distillation, MSE; labels unused)",
+                     "mse_per_epoch": [float(f"{v:.4g}") for v in per_epoch],
+                     "mse_int8_weights_before": float(f"{before:.4g}"), "mse_int8_weights_after": float(f"{after:.4g}"),
+                     "wall_s": round(time.perf_counter() - t0, 3)}

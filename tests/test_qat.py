@@ -1,0 +1,68 @@
+"""Quantisation-aware fine-tuning (asc_edge/export/qat.py): TFLite's int8 weight rounding with a
+straight-through gradient, checked by hand; the fine-tuning lowers the int8-rounded model's error to the
+float model and returns a plain folded float model; bad settings are one clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from asc_edge.export import ExportError
+from asc_edge.export.qat import Int8WeightFakeQuant, qat_finetune
+
+
+def test_fake_quant_rounds_like_tflite_per_output_channel():
+    w = torch.tensor([[0.5, -1.27, 0.004], [0.02, 0.0101, -0.0049]], requires_grad=True)
+    q = Int8WeightFakeQuant()(w)
+    # channel 0: scale 1.27/127 = 0.01 -> 50, -127, 0; channel 1: scale 0.02/127 -> 127, 64.1 -> 64, -31.1 -> -31
+    s1 = 0.02 / 127
+    expected = torch.tensor([[0.5, -1.27, 0.0], [127 * s1, 64 * s1, -31 * s1]])
+    assert torch.allclose(q, expected, atol=1e-7)
+    q.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))  # straight-through
+
+
+class _Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                                  nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.BatchNorm2d(6), nn.ReLU())
+        self.head = nn.Linear(6, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean(dim=(2, 3)))
+
+
+def test_finetuning_reduces_the_int8_weight_error_and_returns_a_plain_model():
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    with torch.no_grad():  # one large tap per filter: a coarse int8 step for all the others
+        for conv in (model.body[0], model.body[3]):
+            conv.weight.mul_(10.0)
+            conv.weight[:, 0, 0, 0] = 40.0
+        model.body[1].running_var.uniform_(0.5, 2.0)
+    before_sd = {k: v.clone() for k, v in model.state_dict().items()}
+    x = np.random.default_rng(0).normal(size=(96, 1, 16, 12)).astype(np.float32)
+    lines = []
+    out, rep = qat_finetune(model, x, epochs=4, lr=1e-3, log=lines.append)
+    assert rep["mse_int8_weights_after"] < rep["mse_int8_weights_before"]
+    assert len(rep["mse_per_epoch"]) == 4 and len(lines) == 4 and "epoch 4/4" in lines[-1]
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in out.modules())  # folded
+    assert not any(parametrize.is_parametrized(m) for m in out.modules())
+    assert not out.training and not any(p.requires_grad for p in out.parameters())
+    assert all(torch.equal(v, before_sd[k]) for k, v in model.state_dict().items())  # input untouched
+
+
+@pytest.mark.parametrize("kwargs,needle", [({"epochs": 0}, "qat epochs"), ({"epochs": 1, "lr": float("nan")}, "learning rate"),
+                                           ({"epochs": 1, "lr": -1.0}, "learning rate")])
+def test_bad_settings_are_one_clear_error(kwargs, needle):
+    with pytest.raises(ExportError, match=needle):
+        qat_finetune(_Tiny(), np.zeros((64, 1, 8, 8), np.float32), **kwargs)
+
+
+def test_too_few_clips():
+    with pytest.raises(ExportError, match="at least 32 needed"):
+        qat_finetune(_Tiny(), np.zeros((8, 1, 8, 8), np.float32), epochs=1)
