@@ -8,13 +8,17 @@ For each checkpoint in ``../shared/models/sntl-ntu-dcase2024/``:
    split100 (``../shared/data``: ESC-10 recordings, disjoint from the TAU evaluation clips) and accuracy
    on ``tau_samples`` (float PyTorch, int8 through tflite-micro's reference kernels);
 3. ``asc-edge bench`` on all 101 ``tau_samples`` clips (QEMU netduinoplus2, DSP kernels): device logits vs
-   host C frontend -> tflite-micro, bit for bit; flash, RAM, instructions per inference.
+   host C frontend -> tflite-micro, bit for bit; flash, RAM, instructions per inference;
+4. for checkpoints with a resampler (``mel.0.kernel``, 32 kHz): the imported frontend resamples with the
+   checkpoint's own torchaudio sinc kernel (``resampler="sinc_hann"``, used by steps 2 and 3); the float
+   model is also run on the same clips resampled with asc-edge's default scipy ``resample_poly``
+   (``resampler="poly"``): changed predictions, mean |logit difference|, accuracy either way.
 
 The report's own development-test accuracy (macro, full TAU22 development-test split, float) is read
 from the models folder's README table. Writes ``benchmarks/results/tau_checkpoints.{json,md}``.
 
-    /work/venv-export/bin/python benchmarks/tau_checkpoints.py                 # all ten (~40 min on 2 cores)
-    /work/venv-export/bin/python benchmarks/tau_checkpoints.py --only split100 # a subset (name substring)
+    .venv/bin/python benchmarks/tau_checkpoints.py                 # all ten (~40 min on 2 cores)
+    .venv/bin/python benchmarks/tau_checkpoints.py --only split100 # a subset (name substring)
     ... --reuse-exports   # keep exports already in --work (re-run only the device bench and the table)
 
 Accuracies here are plain accuracy over 101 clips (about 10 per scene: one clip is ±1 point), not the
@@ -24,11 +28,17 @@ report's macro accuracy over 29,680 clips; they are shown side by side for orien
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from asc_edge.checkpoint import load_checkpoint
+from asc_edge.features import load_split_data
 from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.device.harness import bench
 from asc_edge.export.pipeline import export_model
@@ -61,6 +71,31 @@ def reported_accuracies(models_dir: Path) -> dict[str, dict]:
     return rows
 
 
+def resampler_agreement(run_dir: Path, tau: Path) -> dict | None:
+    """Float predictions of an imported checkpoint on ``tau`` (split "all") with its own resampler vs
+    asc-edge's default scipy substitute; None when its frontend does not resample (no ``mel.0.kernel``).
+
+    Returns ``{n_clips, changed_predictions, mean_abs_logit_diff, max_abs_logit_diff, float_accuracy,
+    float_accuracy_substitute}`` (accuracies as fractions).
+    """
+    lm = load_checkpoint(run_dir / "model.ckpt")
+    if lm.frontend.resampler == "poly":
+        return None
+    logits, targets = [], None
+    for fe in (lm.frontend, dataclasses.replace(lm.frontend, resampler="poly")):
+        split = load_split_data(tau, "all", fe, labels=lm.labels, progress=False)
+        with torch.no_grad():
+            logits.append(torch.cat([lm.model(torch.from_numpy(split.features[i:i + 32]))
+                                     for i in range(0, len(split.features), 32)]).numpy())
+        targets = np.asarray(split.targets)
+    own, sub = logits
+    diff = np.abs(own - sub)
+    return {"n_clips": int(len(own)), "changed_predictions": int((own.argmax(1) != sub.argmax(1)).sum()),
+            "mean_abs_logit_diff": float(diff.mean()), "max_abs_logit_diff": float(diff.max()),
+            "float_accuracy": float((own.argmax(1) == targets).mean()),
+            "float_accuracy_substitute": float((sub.argmax(1) == targets).mean())}
+
+
 def run_one(ckpt: Path, info: dict, work: Path, tau: Path, calib: Path, reuse: bool) -> dict:
     """Import, export and bench one checkpoint; returns its table row (plus the full reports' paths)."""
     t0 = time.perf_counter()
@@ -72,10 +107,15 @@ def run_one(ckpt: Path, info: dict, work: Path, tau: Path, calib: Path, reuse: b
     ex = json.loads((export_dir / "report.json").read_text())
     b = bench(export_dir, data=tau, split="all", out_dir=work / ckpt.stem / "bench", log=print)
     fe, acc, ins, mem = ex["frontend"], ex["accuracy"], b["instructions"], b["memory"]
+    agree = resampler_agreement(run_dir, tau)
+    imp = json.loads((run_dir / "import.json").read_text())["resampler"]
     return {
         "checkpoint": ckpt.name, "checkpoint_sha256": file_sha256(ckpt),
         "system": info["system"], "split": info["split"],
         "sample_rate": fe["sample_rate"], "input_shape": ex["complexity"]["input_shape"],
+        "resampler": fe.get("resampler", "poly"),
+        "resampler_kernel_max_abs_diff": imp.get("resampler_kernel_max_abs_diff"),
+        "resampler_vs_substitute": agree,
         "params": ex["complexity"]["params"], "macs": ex["complexity"]["macs"],
         "n_clips": b["bit_exact"]["n_clips"],
         "float_accuracy": acc["float_accuracy"], "int8_tflm_accuracy": acc["int8_accuracy"],
@@ -134,6 +174,15 @@ def main() -> None:
         "flash B": f"{r['flash_bytes']:,}", "RAM B": f"{r['ram_bytes']:,}",
         "model instr": f"{r['model_instructions'] / 1e6:.1f} M", "instr/MAC": f"{r['model_instructions_per_mac']:.2f}",
         "frontend instr": f"{r['frontend_instructions'] / 1e6:.1f} M"} for r in rows]
+    agree_rows = [{
+        "system": r["system"], "split": f"split{r['split']}",
+        "kernel vs stored (max abs)": f"{r['resampler_kernel_max_abs_diff']:.2g}",
+        "changed predictions": f"{a['changed_predictions']}/{a['n_clips']}",
+        "mean abs logit diff": f"{a['mean_abs_logit_diff']:.4f}",
+        "max abs logit diff": f"{a['max_abs_logit_diff']:.3f}",
+        "float, own resampler": f"{100 * a['float_accuracy']:.1f}",
+        "float, scipy substitute": f"{100 * a['float_accuracy_substitute']:.1f}"}
+        for r in rows if (a := r["resampler_vs_substitute"]) is not None]
     n_exact = sum(r["bit_exact"] for r in rows)
     md = "\n".join([
         "# SNTL-NTU DCASE 2024 students on the emulated STM32F405, genuine TAU clips", "",
@@ -144,7 +193,15 @@ def main() -> None:
         "Cortex-M4F), instructions counted exactly (-icount). `report dev-test` = the SNTL-NTU report's own "
         "float macro accuracy on the full TAU22 development-test split (29,680 clips), for orientation.", "",
         f"**device == tflite-micro bit for bit on every clip: {n_exact}/{len(rows)} checkpoints.**", "",
-        markdown_table(table_rows), ""])
+        markdown_table(table_rows), "",
+        "## The checkpoint's own resampler vs asc-edge's default", "",
+        "The 32 kHz checkpoints store their torchaudio resampler (`mel.0.kernel`, sinc_interp_hann 441:320). The "
+        "imported frontend (`resampler: sinc_hann`) rebuilds that kernel (`kernel vs stored`: max |difference| "
+        "to the stored one) and applies it like the baseline, for the float and int8 references above and the "
+        "audio sent to the device. Below, the float model on the same clips resampled with the default scipy "
+        "`resample_poly` instead: predictions that change, mean / max |logit difference| over all clips and "
+        "classes, float accuracy (%) both ways. The 44.1 kHz checkpoints resample nothing.", "",
+        markdown_table(agree_rows) if agree_rows else "(no checkpoint with a resampler)", ""])
     write_text_atomic(a.out / f"{name}.md", md)
     print(md)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -97,7 +98,8 @@ def frames_needed(n_out: int, orig_sr: int, target_sr: int) -> int:
 
 
 def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
-               stats: AudioStats | None = None) -> np.ndarray:
+               stats: AudioStats | None = None,
+               resample_fn: Callable[[np.ndarray, int, int], np.ndarray] | None = None) -> np.ndarray:
     """Load an audio file as float32 mono samples, shape (samples,), at ``sample_rate`` Hz.
 
     * I/O with soundfile (WAV/FLAC/OGG..., integer PCM scaled to [-1, 1)).
@@ -108,6 +110,11 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
       samples depend on are read from the file (``frames_needed``), so a 10-hour WAV costs no
       more than a 1-s one; the result is bit-identical to resampling the whole file and cropping.
       ``duration_s=None`` reads and keeps the whole file.
+    * ``resample_fn``: another resampler, called as ``resample_fn(x, orig_sr, target_sr)`` on the
+      float32 mono samples (returns float32 (ceil(len · target / orig),)), e.g.
+      :class:`asc_edge.features.cpjku.SincResampler`. If it has a method
+      ``frames_needed(n_out, orig_sr, target_sr)`` (its exact reach, like ``frames_needed`` here),
+      only those frames are read; without one the whole file is read.
 
     Raises DataError (naming the file, with a fix) for a missing file, a corrupt / non-audio file,
     an empty file (0 frames), a header sample rate <= 0, or, among the frames read, a NaN or
@@ -139,7 +146,13 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
             if frames == 0:
                 raise DataError(f"{path}: audio file is empty (0 frames)",
                                 hint="re-export the clip or drop it from the CSV")
-            n_read = frames if n is None else min(frames, frames_needed(n, file_sr, sample_rate))
+            if n is None:
+                n_read = frames
+            elif resample_fn is None or file_sr == sample_rate:
+                n_read = min(frames, frames_needed(n, file_sr, sample_rate))
+            else:
+                reach = getattr(resample_fn, "frames_needed", None)
+                n_read = frames if reach is None else min(frames, int(reach(n, file_sr, sample_rate)))
             data = f.read(frames=n_read, dtype="float32", always_2d=True)
     except DataError:
         raise
@@ -170,7 +183,7 @@ def load_audio(path: Path, sample_rate: int, duration_s: float | None = 1.0,
     else:
         x = data[:, 0]
     if file_sr != sample_rate:
-        x = resample(x, file_sr, sample_rate)
+        x = (resample if resample_fn is None else resample_fn)(x, file_sr, sample_rate)
         if stats is not None:
             stats.resampled += 1
             stats.rates[(file_sr, sample_rate)] += 1

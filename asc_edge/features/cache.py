@@ -37,11 +37,23 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("ASC_EDGE_CACHE", Path.home() / ".cache" / "asc-edge"))
 
 
+def resample_fn(cfg: FrontendConfig) -> Callable[[np.ndarray, int, int], np.ndarray] | None:
+    """The ``resample_fn`` argument of :func:`asc_edge.data.audio.load_audio` for ``cfg.resampler``:
+    None for "poly" (load_audio's own scipy resampler), :data:`asc_edge.features.cpjku.SINC_HANN` for
+    "sinc_hann" (torchaudio's windowed-sinc design, as CPJKU-family checkpoints store it)."""
+    if cfg.resampler == "sinc_hann":
+        from asc_edge.features.cpjku import SINC_HANN
+
+        return SINC_HANN
+    return None
+
+
 class FeatureCache:
     """Cache of log-mel features / waveforms for clips, under ``cache_dir/<cfg.key()>/``.
 
-    Audio is loaded with ``load_audio(clip.path, cfg.sample_rate, cfg.clip_seconds)`` and features
-    computed with ``log_mel``; only cache misses touch the audio (and the ``stats`` counters).
+    Audio is loaded with ``load_audio(clip.path, cfg.sample_rate, cfg.clip_seconds)`` (resampled as
+    ``cfg.resampler`` says, see :func:`resample_fn`) and features computed with ``log_mel``; only
+    cache misses touch the audio (and the ``stats`` counters).
     ``hits`` / ``misses`` count entries served from disk / computed since construction.
     Raises ConfigError when the cache folder cannot be created or written, DataError (from
     ``load_audio``) for a missing or unreadable clip.
@@ -65,7 +77,10 @@ class FeatureCache:
 
     # ---- hooks (monkeypatched in tests) ---------------------------------
     def _compute_waveform(self, clip: Clip, stats: AudioStats | None) -> np.ndarray:
-        return load_audio(clip.path, self.cfg.sample_rate, self.cfg.clip_seconds, stats)
+        fn = resample_fn(self.cfg)
+        if fn is None:
+            return load_audio(clip.path, self.cfg.sample_rate, self.cfg.clip_seconds, stats)
+        return load_audio(clip.path, self.cfg.sample_rate, self.cfg.clip_seconds, stats, resample_fn=fn)
 
     def _compute_features(self, clip: Clip, stats: AudioStats | None) -> np.ndarray:
         return log_mel(self._compute_waveform(clip, stats), self.cfg)

@@ -19,6 +19,12 @@ from asc_edge.errors import ConfigError
 _INT_FIELDS = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels")
 _FLOAT_FIELDS = ("f_min", "log_offset", "clip_seconds")
 
+RESAMPLERS = ("poly", "sinc_hann")
+"""Values of ``FrontendConfig.resampler``: ``"poly"`` = :func:`asc_edge.data.audio.resample` (scipy
+``resample_poly``, Kaiser window; the default), ``"sinc_hann"`` = torchaudio ``Resample``'s
+``sinc_interp_hann`` design, lowpass filter width 6, roll-off 0.99 (what CPJKU-family checkpoints store
+as ``mel.0.kernel``), applied by :class:`asc_edge.features.cpjku.SincResampler`."""
+
 
 @dataclass(frozen=True)
 class FrontendConfig:
@@ -32,10 +38,13 @@ class FrontendConfig:
     f_min, f_max: band edges in Hz; ``f_max=None`` means sample_rate / 2 (sample_rate // 2 for odd rates).
     log_offset: features are ``log(mel_power + log_offset)``.
     clip_seconds: clip length in seconds (audio is padded/cropped to ``n_samples``).
+    resampler: how audio at another rate is brought to sample_rate, one of ``RESAMPLERS``: "poly"
+        (default, scipy polyphase) or "sinc_hann" (torchaudio's windowed-sinc kernel, as the CPJKU
+        baseline's ``mel.0``). Only a non-default value enters ``to_dict()`` and ``key()``.
 
     Raises ConfigError on construction for non-integer / non-positive sizes, win_length > n_fft,
-    f_min < 0, f_max <= f_min or f_max > sample_rate / 2, log_offset <= 0, or a clip too short to
-    be reflect-padded (n_samples <= n_fft // 2).
+    f_min < 0, f_max <= f_min or f_max > sample_rate / 2, log_offset <= 0, a clip too short to
+    be reflect-padded (n_samples <= n_fft // 2), or a resampler not in ``RESAMPLERS``.
     """
 
     sample_rate: int = 32000
@@ -47,8 +56,12 @@ class FrontendConfig:
     f_max: float | None = None
     log_offset: float = 1e-5
     clip_seconds: float = 1.0
+    resampler: str = "poly"
 
     def __post_init__(self) -> None:
+        if self.resampler not in RESAMPLERS:
+            raise ConfigError(f"frontend: unknown resampler {self.resampler!r}",
+                              hint=f"use one of: {', '.join(RESAMPLERS)}")
         for name in _INT_FIELDS:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -119,8 +132,13 @@ class FrontendConfig:
 
     # ---- (de)serialisation -------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of all fields (JSON-serialisable)."""
-        return dataclasses.asdict(self)
+        """Plain dict of all fields (JSON-serialisable), except ``resampler`` when it is the default
+        "poly": the dicts (and so ``key()``, cache folders, export reports and generated C headers) of
+        frontends made before that setting existed stay as they were."""
+        d = dataclasses.asdict(self)
+        if d["resampler"] == "poly":
+            del d["resampler"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FrontendConfig:
@@ -140,7 +158,8 @@ class FrontendConfig:
 
     def key(self) -> str:
         """Short stable id of these settings (first 16 hex digits of sha256 of the sorted-key JSON of
-        ``to_dict()``); used to name feature caches. Changes when any field changes."""
+        ``to_dict()``); used to name feature caches. Changes when any field changes (``resampler``
+        counts only when it is not the default "poly", so default keys are those of earlier versions)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 

@@ -26,30 +26,31 @@ power, centring, log      not stored: torchaudio ``MelSpectrogram`` defaults (po
                           reflect-padded frames) and the baseline's ``(x + 1e-5).log()``
 ========================  =====================================================================
 
-Resampling: asc-edge's data loader resamples with :func:`asc_edge.data.audio.resample` (scipy
-polyphase, Kaiser window), not with the checkpoint's torchaudio windowed-sinc kernel. The import
-checks that the kernel is the standard torchaudio ``sinc_interp_hann`` design (lowpass filter
-width 6, roll-off 0.99) so the substitution is a known one; :func:`cpjku_resample` applies the
-checkpoint's own kernel exactly as the baseline does, for comparisons. Measured on the 101
-``tau_samples`` clips the two resamplers give the same predictions for 504 of 505
-(model, clip) pairs over the five KD-Ensemble checkpoints, so the imported frontend keeps ours
-(the import record says so).
+Resampling: the import checks that ``mel.0.kernel`` is the standard torchaudio ``sinc_interp_hann``
+design (lowpass filter width 6, roll-off 0.99) and sets the frontend's ``resampler="sinc_hann"``: the
+feature cache then resamples with :class:`SincResampler`, which rebuilds that kernel
+(:func:`sinc_resample_kernel`, equal to the stored one bit for bit) and applies it like the baseline
+(:func:`cpjku_resample`), so the float and int8 references and the audio sent to the device use the
+checkpoint's own resampler rather than asc-edge's default (scipy ``resample_poly``). How much the
+two differ on real clips is measured per checkpoint by ``benchmarks/tau_checkpoints.py``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from asc_edge.errors import CheckpointError
+from asc_edge.errors import CheckpointError, ConfigError
 from asc_edge.features.config import FrontendConfig
 from asc_edge.features.logmel import hann_window, mel_filterbank
 
 __all__ = ["MEL_KEYS", "BASELINE_HOP_LENGTH", "SOURCE_SAMPLE_RATE", "infer_frontend", "sinc_resample_kernel",
-           "cpjku_resample"]
+           "cpjku_resample", "SincResampler", "SINC_HANN"]
 
 MEL_KEYS = ("mel.0.kernel", "mel.1.spectrogram.window", "mel.1.mel_scale.fb")
 """The front-end buffers of a baseline-family checkpoint's ``state_dict`` (the kernel is optional)."""
@@ -62,8 +63,9 @@ BASELINE_CLIP_SECONDS = 1.0       # TAU22 clips are 1 s
 # Tolerances of the front-end checks. The stored filterbank differs from ours by up to 2.6e-5
 # (float32 rounding of the band edges, a few ulp of the Hz values in another torch build); a
 # different f_max by 1 Hz already moves it by > 1e-3. Window: identical in practice (torch.hann_window).
-# Resampler kernel: ours (float64, then float32) differs from the stored one by up to 7.4e-6 (peak
-# 0.72); another roll-off (0.98) or filter width changes it by > 1e-3.
+# Resampler kernel: ours equals the stored one bit for bit (0.0 on the five KD-Ensemble checkpoints;
+# 7.4e-6 before the phase offsets were computed in float32 as torchaudio does; peak 0.72); another
+# roll-off (0.98) or filter width changes it by > 1e-3.
 FB_ATOL = 1e-4
 WINDOW_ATOL = 1e-6
 KERNEL_ATOL = 1e-4
@@ -80,7 +82,9 @@ def sinc_resample_kernel(orig_freq: int, new_freq: int, lowpass_filter_width: in
     ``min(orig, new) · rolloff`` (in reduced units); ``width = ceil(lowpass_filter_width · orig /
     cut-off)``; output phase ``i`` (0 … new−1) gets the taps ``sinc(t) · cos²(t / (2 · lpw))`` at
     ``t = cut-off · (j / orig − i / new)``, ``j = −width … width + orig − 1``, clamped to ±lpw, scaled
-    by ``cut-off / orig``. Computed in float64, returned as float32.
+    by ``cut-off / orig``. Computed in float64 except the phase offsets ``i / new``, which torchaudio
+    (default dtype) computes in float32, returned as float32: equal, bit for bit, to the stored
+    ``mel.0.kernel`` of the CPJKU-family checkpoints.
 
     Returns:
         ``(kernel, width)``: kernel (new, 1, 2 · width + orig) float32 — (320, 1, 459) for 44.1 → 32 kHz,
@@ -91,13 +95,18 @@ def sinc_resample_kernel(orig_freq: int, new_freq: int, lowpass_filter_width: in
     cutoff = min(orig, new) * rolloff
     width = math.ceil(lowpass_filter_width * orig / cutoff)
     j = torch.arange(-width, width + orig, dtype=torch.float64) / orig
-    t = (j[None, :] - torch.arange(new, dtype=torch.float64)[:, None] / new) * cutoff
+    phase = torch.arange(new, dtype=torch.float32) / new               # float32, as torchaudio
+    t = (j[None, :] - phase.to(torch.float64)[:, None]) * cutoff
     t = t.clamp(-lowpass_filter_width, lowpass_filter_width)
     window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
     t = t * math.pi
     sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / torch.where(t == 0, torch.ones_like(t), t))
-    kernel = (sinc * window * (cutoff / orig)).unsqueeze(1)
+    kernel = (sinc * (window * (cutoff / orig))).unsqueeze(1)
     return kernel.to(torch.float32), width
+
+
+# Input samples per conv1d call of cpjku_resample (rounded up to whole output frames of orig samples).
+RESAMPLE_CHUNK_SAMPLES = 65536
 
 
 def cpjku_resample(wave: torch.Tensor, kernel: torch.Tensor, orig: int) -> torch.Tensor:
@@ -108,6 +117,12 @@ def cpjku_resample(wave: torch.Tensor, kernel: torch.Tensor, orig: int) -> torch
     ``_apply_sinc_resample_kernel``): zero-pad ``width`` samples before and ``width + orig`` after,
     ``conv1d`` with stride ``orig`` (each of the ``new`` output channels is one output phase),
     interleave the phases, keep the first ``ceil(new · samples / orig)`` samples.
+
+    The convolution runs on blocks of a fixed number of output frames (``RESAMPLE_CHUNK_SAMPLES``
+    input samples, the last block zero-padded), every ``conv1d`` call with the same shape: torch
+    picks its algorithm by shape, so this makes each output sample independent of the clip's
+    length, bit for bit (resampling a clip's first seconds equals resampling all of it, cropped).
+    Values equal torchaudio's single ``conv1d`` to float32 rounding (~1e-7).
 
     Returns (..., ceil(new · samples / orig)) float32 (32,000 samples for a 1-s 44.1 kHz clip).
 
@@ -122,10 +137,68 @@ def cpjku_resample(wave: torch.Tensor, kernel: torch.Tensor, orig: int) -> torch
     shape = wave.shape
     x = wave.reshape(-1, shape[-1]).to(torch.float32)
     n = x.shape[-1]
-    x = torch.nn.functional.pad(x, (width, width + orig))
-    y = torch.nn.functional.conv1d(x[:, None], kernel.to(torch.float32), stride=orig)   # (B, new, frames)
-    y = y.transpose(1, 2).reshape(x.shape[0], -1)[:, :math.ceil(new * n / orig)]
+    n_frames = n // orig + 1                                  # conv1d output frames of the padded signal
+    block = max(1, math.ceil(RESAMPLE_CHUNK_SAMPLES / orig))  # frames per call
+    n_blocks = math.ceil(n_frames / block)
+    span = (block - 1) * orig + taps                          # input samples of one call
+    x = torch.nn.functional.pad(x, (width, (n_blocks - 1) * block * orig + span - width - n))
+    k = kernel.to(torch.float32)
+    parts = [torch.nn.functional.conv1d(x[:, None, b * block * orig:b * block * orig + span].contiguous(), k,
+                                        stride=orig)                            # (B, new, block)
+             for b in range(n_blocks)]
+    y = torch.cat(parts, dim=2).transpose(1, 2).reshape(x.shape[0], -1)[:, :math.ceil(new * n / orig)]
     return y.reshape(*shape[:-1], y.shape[-1])
+
+
+@functools.lru_cache(maxsize=8)
+def _sinc_kernel(orig_sr: int, target_sr: int) -> tuple[torch.Tensor, int, int, int]:
+    g = math.gcd(orig_sr, target_sr)
+    kernel, width = sinc_resample_kernel(orig_sr, target_sr)
+    return kernel, width, orig_sr // g, target_sr // g
+
+
+class SincResampler:
+    """torchaudio's ``sinc_interp_hann`` resampler (lowpass filter width 6, roll-off 0.99), the design
+    of the CPJKU baseline's ``mel.0``, as a ``resample_fn`` of :func:`asc_edge.data.audio.load_audio`
+    (the frontend setting ``resampler="sinc_hann"``).
+
+    ``resampler(x, orig_sr, target_sr)``: ``x`` (samples,) float at ``orig_sr`` Hz → float32
+    (ceil(samples · target_sr / orig_sr),) at ``target_sr`` Hz: :func:`sinc_resample_kernel` (cached per
+    rate pair) applied by :func:`cpjku_resample`. Equal rates return a float32 copy. Raises
+    ConfigError for a rate <= 0.
+    """
+
+    def __call__(self, x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+        orig_sr, target_sr = self._rates(orig_sr, target_sr)
+        if orig_sr == target_sr:
+            return np.array(x, dtype=np.float32, copy=True)
+        kernel, _, orig, _ = _sinc_kernel(orig_sr, target_sr)
+        wave = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        with torch.no_grad():
+            return cpjku_resample(wave, kernel, orig).numpy()
+
+    def frames_needed(self, n_out: int, orig_sr: int, target_sr: int) -> int:
+        """Input samples (at ``orig_sr``) that the first ``n_out`` output samples depend on, exactly:
+        output ``k`` is conv1d frame ``k // new``, which reads inputs up to
+        ``(k // new + 1) · orig + width − 1``. Resampling only these gives the same first ``n_out``
+        samples, bit for bit, as resampling the whole signal. Equal rates: ``n_out`` (at least 1)."""
+        orig_sr, target_sr = self._rates(orig_sr, target_sr)
+        if orig_sr == target_sr:
+            return max(int(n_out), 1)
+        _, width, orig, new = _sinc_kernel(orig_sr, target_sr)
+        return ((max(int(n_out), 1) - 1) // new + 1) * orig + width
+
+    @staticmethod
+    def _rates(orig_sr: int, target_sr: int) -> tuple[int, int]:
+        orig_sr, target_sr = int(orig_sr), int(target_sr)
+        if orig_sr <= 0 or target_sr <= 0:
+            raise ConfigError(f"resample: sample rates must be > 0 Hz, got {orig_sr} -> {target_sr}",
+                              hint="pass positive integer sample rates in Hz")
+        return orig_sr, target_sr
+
+
+SINC_HANN = SincResampler()
+"""The resampler of frontends with ``resampler="sinc_hann"``."""
 
 
 
@@ -224,7 +297,9 @@ def infer_frontend(mel_sd: dict, path: str | Path = "checkpoint",
     n_mels) and, when the audio was resampled, ``mel.0.kernel`` (new, 1, taps). ``hop_length``
     (samples) is not stored; the default is the baseline's 500.
 
-    Returns ``(frontend, notes)``; ``notes`` records the source of every field and the measured
+    Returns ``(frontend, notes)``; the frontend's ``resampler`` is "sinc_hann" when the kernel is
+    present (the checkpoint's own resampler), else "poly" (no resampling of 44.1 kHz TAU audio).
+    ``notes`` records the source of every field and the measured
     differences between the stored buffers and asc-edge's own (``fb_max_abs_diff``,
     ``window_max_abs_diff``, ``resampler_kernel_max_abs_diff``).
 
@@ -246,10 +321,15 @@ def infer_frontend(mel_sd: dict, path: str | Path = "checkpoint",
         notes["resampler"] = {
             "present": True, "kernel_shape": list(mel_sd["mel.0.kernel"].shape), "orig": orig, "new": new,
             "design": "torchaudio Resample sinc_interp_hann, lowpass_filter_width 6, rolloff 0.99",
+            "frontend_resampler": "sinc_hann",
+            "host": "asc_edge.features.cpjku.SincResampler: sinc_resample_kernel applied by cpjku_resample "
+                    "(float and int8 references, and the audio sent to the device)",
             "resampler_kernel_max_abs_diff": kdiff,
-            "host_substitute": "asc_edge.data.audio.resample (scipy resample_poly, Kaiser beta 5)",
-            "effect": "measured on the 101 tau_samples clips, 5 KD-Ensemble checkpoints: same prediction for "
-                      "504 of 505 clips, mean |logit difference| 0.016-0.030",
+            "substitute": "asc_edge.data.audio.resample (scipy resample_poly, Kaiser beta 5), the default "
+                          "frontend resampler, no longer used for this model",
+            "agreement_with_substitute": "not measured at import (needs audio): benchmarks/tau_checkpoints.py "
+                                         "measures changed predictions and mean |logit difference| per "
+                                         "checkpoint on the 101 tau_samples clips",
         }
     else:
         sample_rate = SOURCE_SAMPLE_RATE
@@ -270,7 +350,8 @@ def infer_frontend(mel_sd: dict, path: str | Path = "checkpoint",
     try:
         cfg = FrontendConfig(sample_rate=sample_rate, n_fft=n_fft, win_length=int(window.shape[0]),
                              hop_length=hop_length, n_mels=n_mels, f_min=f_min, f_max=f_max_cfg,
-                             log_offset=BASELINE_LOG_OFFSET, clip_seconds=BASELINE_CLIP_SECONDS)
+                             log_offset=BASELINE_LOG_OFFSET, clip_seconds=BASELINE_CLIP_SECONDS,
+                             resampler="sinc_hann" if "mel.0.kernel" in mel_sd else "poly")
     except Exception as exc:
         raise CheckpointError(f"{path}: the front-end buffers give no valid asc-edge frontend ({exc})",
                               hint="asc-edge cannot reproduce this checkpoint's features") from None

@@ -335,8 +335,10 @@ def read_cpjku_checkpoint(path: str | Path, hop_length: int = BASELINE_HOP_LENGT
         "mapping": {
             "model.*": f"identity onto asc-edge CPMobile ({len(model_sd)} tensors incl. BatchNorm running "
                        f"statistics and num_batches_tracked), strict load",
-            "mel.*": "dropped: asc_edge.features.LogMel recomputes them from the frontend settings "
-                     "(checked equal within the recorded differences)",
+            "mel.*": "dropped: asc_edge.features.LogMel recomputes the window and filterbank from the "
+                     "frontend settings, asc_edge.features.cpjku.SincResampler the resampler kernel "
+                     "(when mel.0.kernel is present: frontend resampler sinc_hann; checked equal within the "
+                     "recorded differences)",
             "ignored": sorted(k for k in ckpt if k not in ("state_dict",)),
         },
         "complexity": cx.to_dict(),
@@ -345,6 +347,14 @@ def read_cpjku_checkpoint(path: str | Path, hop_length: int = BASELINE_HOP_LENGT
     }
     return ImportedCheckpoint(model=model, model_name=model_name, model_kwargs=kwargs, frontend=frontend,
                               labels=TAU_LABELS, record=record)
+
+
+def _resampler_line(rec: dict) -> str:
+    """The import log's resampler summary, from the record's ``resampler`` notes."""
+    if not rec.get("present"):
+        return "no resampler in the checkpoint (audio used at 44.1 kHz)"
+    return (f"resampler: the checkpoint's own ({rec['orig']}:{rec['new']} torchaudio sinc_interp_hann, stored "
+            f"kernel reproduced to {rec['resampler_kernel_max_abs_diff']:.2g})")
 
 
 def _previous_source_sha256(import_json: Path) -> str | None:
@@ -403,8 +413,7 @@ def import_cpjku_checkpoint(path: str | Path, out: str | Path | None = None, *,
             f"expansion {kw['expansion_rate']}, blocks {kw['n_blocks']}; {cx['params']:,} params, "
             f"{cx['macs']:,} MACs for input {tuple(cx['input_shape'])}")
         log(f"frontend: {fe.sample_rate} Hz, n_fft {fe.n_fft}, window {fe.win_length}, hop {fe.hop_length}, "
-            f"{fe.n_mels} mels {fe.f_min:g}-{fe.f_max_hz:g} Hz; resampler in checkpoint: "
-            f"{'yes (host uses asc-edge resample)' if imported.record['resampler']['present'] else 'no'}")
+            f"{fe.n_mels} mels {fe.f_min:g}-{fe.f_max_hz:g} Hz; " + _resampler_line(imported.record["resampler"]))
         log(f"labels: {', '.join(imported.labels)}")
         from asc_edge.complexity import Complexity
 
