@@ -387,7 +387,8 @@ def export(
     n_check: int = typer.Option(200, help="Clips for the host C vs tflite-micro check."),
     debug_clips: int = typer.Option(2, help="Of those, clips also compared layer by layer (every intermediate tensor)."),
     allow_over_budget: bool = typer.Option(False, "--allow-over-budget", help="Export a model over the DCASE budget."),
-    calibration: str = typer.Option("minmax", help="int8 activation ranges: minmax (TFLite's), percentile or mse."),
+    calibration: str = typer.Option("mse", help="int8 activation ranges: mse (least squared int8 error; default), "
+                                    "minmax (TFLite's) or percentile (benchmarks/results/int8_calibration.md)."),
     percentile: Optional[float] = typer.Option(None, help="For --calibration percentile: the central share kept, "
                                                           "in % (default 99.999)."),
     qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "

@@ -80,7 +80,7 @@ def _spread(n_total: int, n: int) -> np.ndarray:
 def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, data=None, split: str | None = None,
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
-                 allow_over_budget: bool = False, calibration: str = "minmax", percentile: float | None = None,
+                 allow_over_budget: bool = False, calibration: str = "mse", percentile: float | None = None,
                  qat_epochs: int = 0, qat_lr: float = 1e-4, cache_dir=None, log=print) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
@@ -98,8 +98,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         n_check: clips for the host-C vs tflite-micro check (≥ 200 by default).
         debug_clips: clips also compared layer by layer (every intermediate tensor).
         allow_over_budget: export a model over the DCASE budget (with a loud warning).
-        calibration: activation ranges of the int8 model: ``minmax`` (TFLite's), ``percentile``
-            or ``mse`` (:mod:`asc_edge.export.calibration`); ``percentile``: its percentile in %.
+        calibration: activation ranges of the int8 model: ``mse`` (default: the best of the three in
+            ``benchmarks/results/int8_calibration.md``, mean int8 − float −0.25 points over 22 models vs
+            −3.18 for min/max), ``minmax`` (TFLite's) or ``percentile``
+            (:mod:`asc_edge.export.calibration`); ``percentile``: its percentile in %.
         qat_epochs, qat_lr: quantisation-aware fine-tuning of the weights before the conversion
             (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
             unused); 0 skips it. The checkpoint itself is not changed.
