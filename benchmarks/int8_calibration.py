@@ -1,4 +1,5 @@
-"""int8 accuracy by activation-range calibration: min/max (TFLite's) vs percentile vs MSE.
+"""int8 accuracy by activation-range calibration (min/max, TFLite's; percentile; MSE) and with
+quantisation-aware fine-tuning of the weights first (``qat+minmax``, ``qat+mse``; ``--qat-epochs``).
 
 For each model: ONNX export, one onnx2tf conversion (its SavedModel and its min/max int8 model), then
 the same SavedModel re-quantised with percentile (99.999 %) and MSE ranges
@@ -18,11 +19,13 @@ top-1 equals the float PyTorch model's. Writes ``benchmarks/results/int8_calibra
 
     .venv/bin/python benchmarks/int8_calibration.py                 # all (about an hour on 2 cores)
     .venv/bin/python benchmarks/int8_calibration.py --only split100 # names containing a substring
+    ... --reuse --only BCBL   # keep the calibration columns already in the results, add the QAT columns
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shutil
 import tempfile
@@ -37,17 +40,21 @@ from asc_edge.export.calibration import METHODS, recalibrate
 from asc_edge.export.onnx import export_onnx
 from asc_edge.export.oracle import TflmOracle
 from asc_edge.export.pipeline import _spread
+from asc_edge.export.qat import qat_finetune
 from asc_edge.export.tflite import convert_int8_tflite
 from asc_edge.features import load_split_data
 from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
+QAT_METHODS = ("qat+minmax", "qat+mse")
 SHARED = HERE.parent.parent / "shared"
 
 
-def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, work: Path) -> dict:
-    """Float and per-method int8 accuracy of one checkpoint (see the module docstring)."""
+def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, work: Path, qat_epochs: int,
+             done: dict | None = None) -> dict:
+    """Float and per-method int8 accuracy of one checkpoint (see the module docstring); ``done``: this
+    row from an earlier run, whose calibration-method columns are kept (only the QAT columns are added)."""
     lm = load_checkpoint(ckpt)
     fe = lm.frontend
     test = load_split_data(test_data, test_split, fe, labels=lm.labels, progress=False)
@@ -57,11 +64,31 @@ def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, wor
         fpred = predict_logits(lm.model, test.features).numpy().argmax(1)
     y = test.targets
     row = {"model": lm.model_name, "n_clips": int(len(y)), "float_accuracy": float((fpred == y).mean())}
-    export_onnx(lm.model, work / "model.onnx", input_shape=(1, *test.features.shape[1:]))
-    t0 = time.perf_counter()
-    convert_int8_tflite(work / "model.onnx", calib, work / "minmax.tflite", work / "conv")
-    row["onnx2tf_s"] = round(time.perf_counter() - t0, 1)
-    for method in METHODS:
+    if done and all(m in done for m in METHODS):
+        row.update({k: v for k, v in done.items() if k in METHODS or k == "onnx2tf_s"})
+    else:
+        export_onnx(lm.model, work / "model.onnx", input_shape=(1, *test.features.shape[1:]))
+        t0 = time.perf_counter()
+        convert_int8_tflite(work / "model.onnx", calib, work / "minmax.tflite", work / "conv")
+        row["onnx2tf_s"] = round(time.perf_counter() - t0, 1)
+    if qat_epochs:  # quantisation-aware fine-tuning (asc_edge/export/qat.py) on the same pool, then each method
+        t0 = time.perf_counter()
+        qmodel, qrep = qat_finetune(lm.model, train.features, epochs=qat_epochs)
+        with torch.no_grad():
+            row["float_accuracy_after_qat"] = float((predict_logits(qmodel, test.features).numpy().argmax(1) == y).mean())
+        row["qat"] = {k: qrep[k] for k in ("epochs", "lr", "n_clips", "mse_int8_weights_before",
+                                           "mse_int8_weights_after")}
+        row["qat"]["wall_s"] = round(time.perf_counter() - t0, 1)
+        export_onnx(qmodel, work / "qat.onnx", input_shape=(1, *test.features.shape[1:]))
+        convert_int8_tflite(work / "qat.onnx", calib, work / "qat+minmax.tflite", work / "qconv")
+        for method in ("minmax", "mse"):
+            path = work / f"qat+{method}.tflite"
+            if method != "minmax":
+                recalibrate(work / "qconv" / "onnx2tf", work / "qconv" / "calibration_nhwc.npy", method, path)
+            qpred = TflmOracle(path).predict(test.features)[0].astype(np.int32).argmax(1)
+            row[f"qat+{method}"] = {"int8_accuracy": float((qpred == y).mean()),
+                                    "agreement": float((qpred == fpred).mean())}
+    for method in [m for m in METHODS if m not in row]:
         path = work / f"{method}.tflite"
         t0 = time.perf_counter()
         info = {"method": "minmax"} if method == "minmax" else \
@@ -80,13 +107,15 @@ def write(rows: list[dict], args, wall: float) -> None:
         "benchmark": "int8_calibration", "methods": list(METHODS), "percentile": 99.999, "n_calibration": 200,
         "machine": platform.machine(), "wall_s": round(wall, 1), "rows": rows})
     table = []
+    cols = list(METHODS) + [m for m in QAT_METHODS if any(m in r for r in rows)]
     for r in rows:
-        best = max(METHODS, key=lambda m: (r[m]["int8_accuracy"], -METHODS.index(m)))
+        have = [m for m in cols if m in r]
+        best = max(have, key=lambda m: (r[m]["int8_accuracy"], -cols.index(m)))
         table.append({"model": r["name"], "clips": r["n_clips"], "float": f"{r['float_accuracy']:.3f}",
-                      **{m: f"{r[m]['int8_accuracy']:.3f} ({r[m]['agreement']:.2f})" for m in METHODS},
+                      **{m: f"{r[m]['int8_accuracy']:.3f} ({r[m]['agreement']:.2f})" if m in r else "-" for m in cols},
                       "best": best,
                       "best − float (points)": f"{100 * (r[best]['int8_accuracy'] - r['float_accuracy']):+.1f}"})
-    mean = {m: np.mean([r[m]["int8_accuracy"] - r["float_accuracy"] for r in rows]) for m in METHODS}
+    mean = {m: np.mean([r[m]["int8_accuracy"] - r["float_accuracy"] for r in rows if m in r]) for m in cols}
     md = "\n".join([
         "# int8 accuracy by activation-range calibration (tflite-micro)", "",
         "Generated by `benchmarks/int8_calibration.py`. Each cell: int8 accuracy (top-1 agreement with the float "
@@ -96,8 +125,13 @@ def write(rows: list[dict], args, wall: float) -> None:
         "SNTL-NTU rows: the real TAU22-trained students on the 101 genuine TAU clips; zoo rows: "
         f"`benchmarks/zoo.py` split100 runs (20 epochs) on the 232 test clips. Wall time {wall / 60:.0f} min.", "",
         markdown_table(table), "",
-        "Mean int8 − float accuracy over all rows (points): "
-        + ", ".join(f"{m} {100 * v:+.2f}" for m, v in mean.items()), ""])
+        "Mean int8 − float accuracy over the rows that have the column (points): "
+        + ", ".join(f"{m} {100 * v:+.2f}" for m, v in mean.items()), "",
+        "qat+minmax / qat+mse: the weights first fine-tuned for the int8 rounding (`asc_edge/export/qat.py`: "
+        "BatchNorm folded, TFLite's per-channel int8 weight rounding with a straight-through gradient, MSE to the "
+        "float model's own logits on the 911 split100 clips of `../shared/data`, labels unused, Adam 1e-4, "
+        f"{args.qat_epochs} epochs), then converted with that calibration; agreement is with the original float "
+        "model.", ""])
     write_text_atomic(res.with_suffix(".md"), md)
 
 
@@ -105,20 +139,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="only models whose name contains this")
     ap.add_argument("--results", default=str(HERE / "results" / "int8_calibration"))
+    ap.add_argument("--qat-epochs", type=int, default=5, help="0: no quantisation-aware fine-tuning columns")
+    ap.add_argument("--reuse", action="store_true", help="keep the calibration columns of rows in the results file")
     args = ap.parse_args()
     data, tau = SHARED / "data", SHARED / "data" / "tau_samples"
     jobs = [(p.stem, p, "sntl") for p in sorted((SHARED / "models" / "sntl-ntu-dcase2024").glob("*.ckpt"))]
     jobs += [(p.name.removeprefix("zoo_"), p / "model.ckpt", "zoo")
              for p in sorted((HERE / "runs").glob("zoo_*_split100")) if (p / "model.ckpt").is_file()]
     jobs = [j for j in jobs if args.only in j[0]]
-    rows, t0 = [], time.perf_counter()
+    old = Path(args.results).with_suffix(".json")
+    prev = {r["name"]: r for r in json.loads(old.read_text())["rows"]} if args.reuse and old.is_file() else {}
+    rows, t0 = [r for r in prev.values() if not any(r["name"] == j[0] for j in jobs)], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="asc_int8_calib_") as tmp:
         for name, path, kind in jobs:
             print(f"== {name}", flush=True)
             work = Path(tmp) / name
             work.mkdir()
             ckpt = import_cpjku_checkpoint(path, work / "run", log=None) if kind == "sntl" else path
-            row = evaluate(ckpt, tau if kind == "sntl" else data, "all" if kind == "sntl" else "test", data, work)
+            row = evaluate(ckpt, tau if kind == "sntl" else data, "all" if kind == "sntl" else "test", data, work,
+                           args.qat_epochs, prev.get(name))
             rows.append({"name": name, "source": kind, **row})
             print({m: row[m]["int8_accuracy"] for m in METHODS}, "float", row["float_accuracy"], flush=True)
             write(rows, args, time.perf_counter() - t0)
