@@ -218,7 +218,7 @@ def test_config_dict_roundtrip_and_key():
     assert FrontendConfig().key() == "539d8fcdece26bc0"
     assert FrontendConfig(f_min=0, sample_rate=32000.0).key() == FrontendConfig().key()
     changed = dict(sample_rate=16000, n_fft=8192, win_length=2048, hop_length=320, n_mels=128, f_min=20.0,
-                   f_max=15000.0, log_offset=1e-6, clip_seconds=2.0)
+                   f_max=15000.0, log_offset=1e-6, clip_seconds=2.0, resampler="sinc_hann")
     assert set(changed) == {f.name for f in dataclasses.fields(FrontendConfig)}
     keys = {FrontendConfig().key()}
     for name, value in changed.items():

@@ -32,9 +32,11 @@ CACHE_FORMAT = 1  # bump when the stored arrays change meaning
 
 
 def default_cache_dir() -> Path:
-    """``$ASC_EDGE_CACHE`` or ``~/.cache/asc-edge``: the root of the feature cache (``features/``)
-    and of the teacher-logit cache (``teacher_logits/``)."""
-    return Path(os.environ.get("ASC_EDGE_CACHE", Path.home() / ".cache" / "asc-edge"))
+    """``$ASC_EDGE_CACHE`` or ``~/.cache/asc-edge`` (:func:`asc_edge.paths.cache_root`): the root of the
+    feature cache (``features/``) and of the teacher-logit cache (``teacher_logits/``)."""
+    from asc_edge.paths import cache_root
+
+    return cache_root()
 
 
 def resample_fn(cfg: FrontendConfig) -> Callable[[np.ndarray, int, int], np.ndarray] | None:
