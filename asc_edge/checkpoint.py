@@ -73,8 +73,12 @@ def load_checkpoint(path: str | Path) -> LoadedModel:
                               hint="the file is truncated or not a PyTorch checkpoint; re-run training") from None
     hp = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
     if "model_name" not in hp or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: not an asc-edge checkpoint (no model_name / state_dict)",
-                              hint="use a checkpoint written by `asc-edge train`")
+        cpjku = isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict) and \
+            any(str(k).startswith("mel.") for k in ckpt["state_dict"])
+        raise CheckpointError(f"{path}: not an asc-edge checkpoint (no model_name / state_dict)"
+                              + (": it looks like a CPJKU DCASE baseline-family checkpoint" if cpjku else ""),
+                              hint=f"`asc-edge import {path}` converts it" if cpjku
+                              else "use a checkpoint written by `asc-edge train` or `asc-edge import`")
     if not isinstance(ckpt["state_dict"], dict):
         raise CheckpointError(f"{path}: its state_dict is not a dict of tensors",
                               hint="use a checkpoint written by `asc-edge train` (or `asc-edge import`)")

@@ -479,9 +479,14 @@ def flash(
 ) -> None:
     """Build .elf/.bin/.hex of the board app (log-mel + model, class and timing on USART1) and flash
     an STM32F4 board through pyOCD or OpenOCD. Without a probe it says so and keeps the images."""
-    from .device.flash import build_board_image, flash_image
+    from .device.flash import TARGETS, build_board_image, flash_image
+    from .errors import ConfigError
 
     _check_output("--out", out)
+    if tool not in ("auto", "pyocd", "openocd"):  # before the build, not after it
+        raise ConfigError(f"unknown --tool {tool!r}", hint="auto, pyocd or openocd")
+    if target.lower() not in TARGETS:
+        raise ConfigError(f"unknown --target {target!r}", hint=f"use one of: {', '.join(TARGETS)}")
 
     image = build_board_image(export_dir, clip, out)
     typer.echo(f"built {image.elf}, {image.bin}, {image.hex} (flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B)")

@@ -275,3 +275,24 @@ def test_bench_without_split_file_suggests_split_all(tiny_dataset, tmp_path):
                                  "--split all")
     assert "splits_dir" not in line
     assert not (tmp_path / "b").exists()
+
+
+def test_evaluate_on_a_cpjku_checkpoint_points_at_import(tiny_dataset):
+    ckpt = sorted(SNTL.glob("*.ckpt"))[:1]
+    if not ckpt:
+        pytest.skip("../shared/models/sntl-ntu-dcase2024 not present")
+    line = assert_one_error_line(cli("evaluate", ckpt[0], "--data", tiny_dataset()), ckpt[0].name, "CPJKU",
+                                 f"asc-edge import {ckpt[0]}")
+    assert "KeyError" not in line
+
+
+@pytest.mark.parametrize("flag,value", [("--tool", "jlink"), ("--target", "stm32h743")])
+def test_flash_rejects_unknown_tool_or_target_before_building(flag, value, tmp_path, monkeypatch):
+    import asc_edge.device.flash as flash
+
+    def no_build(*a, **k):
+        raise AssertionError("built the board image for a flag that cannot work")
+
+    monkeypatch.setattr(flash, "build_board_image", no_build)
+    assert_one_error_line(cli("flash", REF, "--clip", tmp_path / "x.wav", flag, value, "--out", tmp_path / "b"),
+                          flag, value)
