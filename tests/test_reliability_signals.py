@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,3 +194,13 @@ def test_build_trees_and_caches_live_outside_the_checkout(tmp_path):
     out = subprocess.run([sys.executable, "-c", "from asc_edge.codegen import kernels_host as k; print(k.BUILD_DIR)"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(tmp_path / "b" / "host")
+
+
+def test_bench_an_export_under_a_path_with_spaces(tmp_path):
+    """make cannot take paths with spaces: bench builds from a copy of the export's C files."""
+    exp = tmp_path / "my exports" / "cp mobile"
+    shutil.copytree(REF, exp, ignore=shutil.ignore_patterns("bench"))
+    r = cli("bench", exp, "--limit", "1", "--out", tmp_path / "bench out")
+    assert r.exit_code == 0, r.output
+    assert "device == reference on 1/1 clips" in r.output
+    assert (tmp_path / "bench out" / "bench.json").is_file()

@@ -123,6 +123,13 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
     for f in ("model.c", "model.h", "asc_frontend_config.h", "asc_frontend_tables.c"):
         if not (c_dir / f).is_file():
             raise ExportError(f"{c_dir / f} is missing", hint="re-run `asc-edge export RUN --target cmsis-nn`")
+    if any(ch.isspace() for ch in str(c_dir.resolve())):  # make splits paths on whitespace: build from a copy
+        import shutil
+
+        staged = Path(build_dir) / "model_c"
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(c_dir, staged)
+        c_dir = staged
     root = ensure_cmsis_dsp()
     flags = list(CMSIS_DSP_DEFINES)
     if app == "bench":  # instruction-count hooks defined by bench_main.c
