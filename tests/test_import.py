@@ -169,7 +169,8 @@ def test_infers_other_cp_mobile_configurations():
 def test_frontend_equals_stored_buffers(family, raw, imported, tau_clips):
     _, _, _, _, _, sr, frames = FAMILIES[family]
     cfg = imported[family].frontend
-    assert cfg == FrontendConfig(sample_rate=sr)          # n_fft 4096, window 3072, hop 500, 256 mels, 0 Hz-sr/2
+    # n_fft 4096, window 3072, hop 500, 256 mels, 0 Hz-sr/2; resampled with the checkpoint's own sinc kernel
+    assert cfg == FrontendConfig(sample_rate=sr, resampler="sinc_hann" if sr == 32000 else "poly")
     assert cfg.shape == (1, 256, frames)
     sd = raw[family]["state_dict"]
     assert torch.equal(hann_window(cfg), sd["mel.1.spectrogram.window"])
@@ -190,7 +191,8 @@ def test_frontend_inference_recovers_band_edges_and_rates(raw):
     kernel = raw["kd"]["state_dict"]["mel.0.kernel"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        target = FrontendConfig(sample_rate=32000, n_fft=2048, win_length=1536, n_mels=128, f_min=50.0, f_max=14000.0)
+        target = FrontendConfig(sample_rate=32000, n_fft=2048, win_length=1536, n_mels=128, f_min=50.0, f_max=14000.0,
+                                resampler="sinc_hann")
         mel = {"mel.0.kernel": kernel, "mel.1.spectrogram.window": hann_window(target),
                "mel.1.mel_scale.fb": mel_filterbank(target)}
         cfg, notes = infer_frontend(mel)
@@ -263,7 +265,7 @@ def test_import_writes_an_asc_edge_checkpoint(tmp_path, imported, monkeypatch):
     assert set(ckpt["state_dict"]) == {f"model.{k}" for k in imported["kd"].model.state_dict()}
     hp = ckpt["hyper_parameters"]
     assert hp["model_name"] == "cp-mobile" and hp["labels"] == list(TAU_LABELS)
-    assert hp["frontend"] == FrontendConfig().to_dict() and hp["train"]["split"] == "100"
+    assert hp["frontend"] == FrontendConfig(resampler="sinc_hann").to_dict() and hp["train"]["split"] == "100"
     rec = ckpt["import"]
     assert rec["source"] == str(KD100.resolve())
     assert rec["source_sha256"] == hashlib.sha256(KD100.read_bytes()).hexdigest()
@@ -271,7 +273,7 @@ def test_import_writes_an_asc_edge_checkpoint(tmp_path, imported, monkeypatch):
     assert json.loads((out.parent / "import.json").read_text())["source_sha256"] == rec["source_sha256"]
     assert not list(out.parent.glob(".*tmp"))                # atomic: no temp file left
     lm = load_checkpoint(out.parent)
-    assert lm.labels == TAU_LABELS and lm.frontend == FrontendConfig() and lm.model_name == "cp-mobile"
+    assert lm.labels == TAU_LABELS and lm.frontend == FrontendConfig(resampler="sinc_hann") and lm.model_name == "cp-mobile"
     for k, v in imported["kd"].model.state_dict().items():
         assert torch.equal(lm.model.state_dict()[k], v)
     # default output: runs/imported/<ckpt stem>/model.ckpt under the working directory
