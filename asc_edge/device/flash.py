@@ -364,6 +364,7 @@ def build_board_image(export_dir, clip_wav, out_dir=None, *, nn: str = "dsp", it
     import numpy as np
 
     from asc_edge.data.audio import load_audio
+    from asc_edge.features.cache import resample_fn
     from asc_edge.features.config import FrontendConfig
 
     from .harness import build_bench_firmware
@@ -371,7 +372,7 @@ def build_board_image(export_dir, clip_wav, out_dir=None, *, nn: str = "dsp", it
     export_dir = Path(export_dir)
     rep = json.loads((export_dir / "report.json").read_text())
     fe = FrontendConfig.from_dict(rep["frontend"])
-    audio = load_audio(Path(clip_wav), fe.sample_rate, fe.clip_seconds)
+    audio = load_audio(Path(clip_wav), fe.sample_rate, fe.clip_seconds, resample_fn=resample_fn(fe))  # the export's resampler
     pcm = np.clip(np.round(np.asarray(audio, np.float64) * 32767.0), -32768, 32767).astype(np.int16)
     out = Path(out_dir) if out_dir else export_dir / "board"
     gen = out / "gen"
