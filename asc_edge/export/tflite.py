@@ -402,17 +402,32 @@ def _recalibrate(saved_model: Path, calib_path: Path, method: str, percentile: f
            "--data", str(calib_path), "--method", method,
            "--percentile", repr(DEFAULT_PERCENTILE if percentile is None else float(percentile)),
            "--out", str(workdir / "recalibrated.tflite"), "--report", str(workdir / "calibration.json")]
-    with open(log_path, "wb") as log:
+    _run_logged(cmd, log_path, env, timeout_s, workdir, f"{method} calibration",
+                timeout_hint="use fewer calibration clips or --calibration minmax",
+                fail_hint="read the log; --calibration minmax uses the converter's own ranges")
+    return json.loads((workdir / "calibration.json").read_text())
+
+
+def _run_logged(cmd: list[str], log_path: Path, env: dict, timeout_s: float, cwd: Path, what: str, *,
+                timeout_hint: str, fail_hint: str) -> None:
+    """Run ``cmd`` with stdout and stderr appended to ``log_path`` (the command line first), at most
+    ``timeout_s`` seconds; ExportError naming ``what`` and the log's tail on a timeout, a program that
+    cannot start or a non-zero exit status."""
+    with open(log_path, "ab") as log:
+        log.write(("$ " + " ".join(cmd) + "\n").encode())
+        log.flush()
         try:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env=env, timeout=timeout_s, cwd=workdir)
+                                  env=env, timeout=timeout_s, cwd=cwd)
         except subprocess.TimeoutExpired:
-            raise ExportError(f"{method} calibration did not finish within {timeout_s:.0f} s (log: {log_path})",
-                              hint="use fewer calibration clips or --calibration minmax") from None
+            raise ExportError(f"{what} did not finish within {timeout_s:.0f} s (log: {log_path})",
+                              hint=timeout_hint) from None
+        except OSError as exc:
+            raise ExportError(f"cannot run {what} ({exc})",
+                              hint="install the export environment: scripts/requirements-export.txt") from None
     if proc.returncode != 0:
-        raise ExportError(f"{method} calibration failed (exit {proc.returncode}): {_log_tail(log_path)}",
-                          hint="read the log; --calibration minmax uses the converter's own ranges")
-    return json.loads((workdir / "calibration.json").read_text())
+        raise ExportError(f"{what} failed (exit {proc.returncode}): {_log_tail(log_path)} (log: {log_path})",
+                          hint=fail_hint)
 
 
 def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: str | Path,
@@ -489,23 +504,12 @@ def convert_int8_tflite(onnx_path: str | Path, calibration_features, out_path: s
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "1",
            "PYTHONUNBUFFERED": "1", "TF_ENABLE_ONEDNN_OPTS": "0"}
     t_conv = time.perf_counter()
-    with open(log_path, "wb") as log:
-        log.write(("$ " + " ".join(cmd) + "\n").encode())
-        log.flush()
-        try:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env=env, timeout=timeout_s, cwd=workdir)
-        except subprocess.TimeoutExpired:
-            raise ExportError(f"onnx2tf did not finish within {timeout_s:.0f} s (log: {log_path})",
-                              hint="raise timeout_s, or check the log for a conversion stuck on an operator") from None
-        except OSError as exc:
-            raise ExportError(f"cannot run onnx2tf ({exc})",
-                              hint="install the export environment: scripts/requirements-export.txt") from None
+    log_path.unlink(missing_ok=True)
+    _run_logged(cmd, log_path, env, timeout_s, workdir, "onnx2tf",
+                timeout_hint="raise timeout_s, or check the log for a conversion stuck on an operator",
+                fail_hint="a missing package (see scripts/requirements-export.txt) or an unsupported operator; "
+                          "read the log")
     convert_s = time.perf_counter() - t_conv
-    if proc.returncode != 0:
-        raise ExportError(f"onnx2tf failed (exit {proc.returncode}): {_log_tail(log_path)} (log: {log_path})",
-                          hint="a missing package (see scripts/requirements-export.txt) or an unsupported "
-                               "operator; read the log")
     found = sorted(out_dir.glob("*_full_integer_quant.tflite"))
     if len(found) != 1:
         raise ExportError(f"onnx2tf wrote no *_full_integer_quant.tflite in {out_dir}: {_log_tail(log_path)}",
