@@ -123,7 +123,8 @@ def write(rows: list[dict], args, wall: float) -> None:
         "squared int8 error; percentile and mse also cap each RSQRT's output range at 1/√(input step) "
         "(`asc_edge/export/calibration.py`). Calibration: 200 clips of `../shared/data` split100. "
         "SNTL-NTU rows: the real TAU22-trained students on the 101 genuine TAU clips; zoo rows: "
-        f"`benchmarks/zoo.py` split100 runs (20 epochs) on the 232 test clips. Wall time {wall / 60:.0f} min.", "",
+        f"`benchmarks/zoo.py` split100 runs (20 epochs) on the 232 test clips. Wall time of the last run (`--reuse` "
+        f"adds rows and columns to earlier ones): {wall / 60:.0f} min.", "",
         markdown_table(table), "",
         "Mean int8 − float accuracy over the rows that have the column (points): "
         + ", ".join(f"{m} {100 * v:+.2f}" for m, v in mean.items()), "",
@@ -140,7 +141,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help="only models whose name contains this")
     ap.add_argument("--results", default=str(HERE / "results" / "int8_calibration"))
     ap.add_argument("--qat-epochs", type=int, default=5, help="0: no quantisation-aware fine-tuning columns")
-    ap.add_argument("--reuse", action="store_true", help="keep the calibration columns of rows in the results file")
+    ap.add_argument("--reuse", action="store_true", help="keep the rows in the results file; for the selected "
+                    "models keep their calibration columns too (unless --fresh)")
+    ap.add_argument("--fresh", action="store_true", help="with --reuse: recompute every column of the selected models")
     args = ap.parse_args()
     data, tau = SHARED / "data", SHARED / "data" / "tau_samples"
     jobs = [(p.stem, p, "sntl") for p in sorted((SHARED / "models" / "sntl-ntu-dcase2024").glob("*.ckpt"))]
@@ -149,7 +152,7 @@ def main() -> None:
     jobs = [j for j in jobs if args.only in j[0]]
     old = Path(args.results).with_suffix(".json")
     prev = {r["name"]: r for r in json.loads(old.read_text())["rows"]} if args.reuse and old.is_file() else {}
-    rows, t0 = [r for r in prev.values() if not any(r["name"] == j[0] for j in jobs)], time.perf_counter()
+    done, t0 = dict(prev), time.perf_counter()  # name -> row; an interrupted run keeps every earlier row
     with tempfile.TemporaryDirectory(prefix="asc_int8_calib_") as tmp:
         for name, path, kind in jobs:
             print(f"== {name}", flush=True)
@@ -157,8 +160,9 @@ def main() -> None:
             work.mkdir()
             ckpt = import_cpjku_checkpoint(path, work / "run", log=None) if kind == "sntl" else path
             row = evaluate(ckpt, tau if kind == "sntl" else data, "all" if kind == "sntl" else "test", data, work,
-                           args.qat_epochs, prev.get(name))
-            rows.append({"name": name, "source": kind, **row})
+                           args.qat_epochs, None if args.fresh else prev.get(name))
+            done[name] = {"name": name, "source": kind, **row}
+            rows = [done[k] for k in sorted(done)]
             print({m: row[m]["int8_accuracy"] for m in METHODS}, "float", row["float_accuracy"], flush=True)
             write(rows, args, time.perf_counter() - t0)
             shutil.rmtree(work, ignore_errors=True)
