@@ -296,3 +296,31 @@ def test_flash_rejects_unknown_tool_or_target_before_building(flag, value, tmp_p
     monkeypatch.setattr(flash, "build_board_image", no_build)
     assert_one_error_line(cli("flash", REF, "--clip", tmp_path / "x.wav", flag, value, "--out", tmp_path / "b"),
                           flag, value)
+
+
+def test_truncated_tflite_names_the_file(tmp_path):
+    from asc_edge.codegen.tflite_reader import read_tflite
+    from asc_edge.export import ExportError
+
+    bad = tmp_path / "model_int8.tflite"
+    bad.write_bytes((REF / "model_int8.tflite").read_bytes()[:3000])
+    with pytest.raises(ExportError) as err:
+        read_tflite(bad)
+    assert str(bad) in str(err.value) and "not a TFLite flatbuffer" in str(err.value)
+
+
+def test_flash_build_failure_leaves_no_generated_files(tmp_path, monkeypatch):
+    import asc_edge.device.flash as flash
+    import asc_edge.device.harness as harness
+    from asc_edge.errors import DeviceError
+
+    def failing_build(*a, **k):
+        raise DeviceError("arm-none-eabi-gcc failed", hint="see the compiler output")
+
+    monkeypatch.setattr(harness, "build_bench_firmware", failing_build)
+    wav = sorted((REPO.parent / "shared" / "data" / "audio").glob("*.wav"))[:1]
+    if not wav:
+        pytest.skip("../shared/data not present")
+    with pytest.raises(DeviceError):
+        flash.build_board_image(REF, wav[0], tmp_path / "board")
+    assert not (tmp_path / "board").exists()

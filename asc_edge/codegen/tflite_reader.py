@@ -148,8 +148,10 @@ def read_tflite(model) -> TfliteModel:
         if not p.is_file():
             raise ExportError(f"{p}: TFLite model not found", hint="run the int8 conversion first")
         buf = p.read_bytes()
+        where = f"{p}: "
     else:
         buf = bytes(model)
+        where = ""
     try:
         if len(buf) < 8 or buf[4:8] != b"TFL3":
             raise ValueError("missing the TFL3 file identifier")
@@ -190,6 +192,6 @@ def read_tflite(model) -> TfliteModel:
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"not a TFLite flatbuffer ({type(exc).__name__}: {exc})",
+        raise ExportError(f"{where}not a TFLite flatbuffer ({type(exc).__name__}: {exc})",
                           hint="re-run the int8 conversion; the file is truncated or of another format") from None
     return TfliteModel(tuple(tensors), tuple(ops), g_in, g_out, hashlib.sha256(buf).hexdigest(), len(buf), m)

@@ -375,6 +375,7 @@ def build_board_image(export_dir, clip_wav, out_dir=None, *, nn: str = "dsp", it
     audio = load_audio(Path(clip_wav), fe.sample_rate, fe.clip_seconds, resample_fn=resample_fn(fe))  # the export's resampler
     pcm = np.clip(np.round(np.asarray(audio, np.float64) * 32767.0), -32768, 32767).astype(np.int16)
     out = Path(out_dir) if out_dir else export_dir / "board"
+    existed = out.exists()
     gen = out / "gen"
     gen.mkdir(parents=True, exist_ok=True)
     labels = ", ".join('"' + str(x).replace('"', "") + '"' for x in rep["labels"])
@@ -388,5 +389,14 @@ def build_board_image(export_dir, clip_wav, out_dir=None, *, nn: str = "dsp", it
     tmp.write_text(text)
     os.replace(tmp, gen / "clip_data.c")
     flags = [] if iterations is None else [f"-DASC_BOARD_ITERATIONS={int(iterations)}"]
-    return build_bench_firmware(export_dir, out, nn=nn, app="board", io="board",
-                                extra_cflags=flags, extra_srcs=[str(gen / "clip_data.c")])
+    try:
+        return build_bench_firmware(export_dir, out, nn=nn, app="board", io="board",
+                                    extra_cflags=flags, extra_srcs=[str(gen / "clip_data.c")])
+    except BaseException:  # a failed build (or Ctrl-C) leaves nothing it wrote behind
+        import shutil
+
+        if existed:
+            (gen / "clip_data.c").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
