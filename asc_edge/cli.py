@@ -394,6 +394,7 @@ def export(
     qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "
                                            "(self-distillation on the calibration split, labels unused; 0: none)."),
     qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
+    progress: bool = typer.Option(True, help="Progress bars while features are computed."),
     cache_dir: Optional[Path] = typer.Option(None),
 ) -> None:
     """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle), generated C model (host == tflite-micro)."""
@@ -414,7 +415,8 @@ def export(
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
-                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, cache_dir=cache_dir, log=typer.echo)
+                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, cache_dir=cache_dir, log=typer.echo,
+                 progress=progress)
 
 
 @app.command()

@@ -260,8 +260,8 @@ def test_import_default_folder_does_not_overwrite_another_checkpoint(tmp_path, m
     monkeypatch.chdir(tmp_path)
     r = cli("import", tmp_path / "a" / "last.ckpt")
     assert r.exit_code == 0, r.output
-    first = (tmp_path / "runs" / "imported" / "last" / "model.ckpt").read_bytes()
     assert cli("import", tmp_path / "a" / "last.ckpt").exit_code == 0  # the same file again: fine
+    first = (tmp_path / "runs" / "imported" / "last" / "model.ckpt").read_bytes()
     line = assert_one_error_line(cli("import", tmp_path / "b" / "last.ckpt"),
                                  "runs/imported/last", "another checkpoint", "--out runs/imported/last-")
     assert "Traceback" not in line

@@ -81,7 +81,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
                  allow_over_budget: bool = False, calibration: str = "mse", percentile: float | None = None,
-                 qat_epochs: int = 0, qat_lr: float = 1e-4, cache_dir=None, log=print) -> dict:
+                 qat_epochs: int = 0, qat_lr: float = 1e-4, cache_dir=None, log=print, progress: bool = False) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
     Args:
@@ -106,6 +106,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
             unused); 0 skips it. The checkpoint itself is not changed.
         log: a ``print``-like callable for progress lines.
+        progress: progress bars while features are computed (a cold cache takes minutes for split100).
 
     Raises:
         BudgetError: over budget and not allowed. CheckpointError: unreadable checkpoint.
@@ -149,19 +150,19 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     split = split or tr.get("split") or "100"
     if calib_data is not None:
         split = calib_split or "100"
-        train = load_split_data(calib_data, split, fe, labels=None, cache_dir=cache_dir, progress=False)
+        train = load_split_data(calib_data, split, fe, labels=None, cache_dir=cache_dir, progress=progress)
         log(f"calibrating on {calib_data} split {split} ({len(train.features)} clips; labels not used)")
     else:
-        train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+        train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                                 splits_dir=tr.get("splits_dir"))
         if len(train.features) < n_calibration and not explicit_split and split.removeprefix("split") != "100":
             # A small-split student (split5 has ~5 % of the clips): calibrate on the full training set,
             # split100, which contains its split and never a test clip.
             log(f"split {split} has {len(train.features)} clips (< {n_calibration}): calibrating on split100")
             split = "100"
-            train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+            train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                                     splits_dir=tr.get("splits_dir"))
-    test = load_split_data(data, test_split, fe, labels=lm.labels, cache_dir=cache_dir, progress=False,
+    test = load_split_data(data, test_split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                            splits_dir=tr.get("splits_dir") if test_split != "all" else None)
     if len(train.features) < n_calibration:
         raise ExportError(f"split {split} has {len(train.features)} clips, {n_calibration} needed for calibration",
