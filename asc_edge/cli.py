@@ -485,6 +485,8 @@ def flash(
     from .errors import ConfigError
 
     _check_output("--out", out)
+    if not clip.is_file():
+        raise ConfigError(f"--clip {clip}: audio file not found", hint="pass the path of a WAV clip to embed")
     if tool not in ("auto", "pyocd", "openocd"):  # before the build, not after it
         raise ConfigError(f"unknown --tool {tool!r}", hint="auto, pyocd or openocd")
     if target.lower() not in TARGETS:

@@ -324,3 +324,9 @@ def test_flash_build_failure_leaves_no_generated_files(tmp_path, monkeypatch):
     with pytest.raises(DeviceError):
         flash.build_board_image(REF, wav[0], tmp_path / "board")
     assert not (tmp_path / "board").exists()
+
+
+def test_flash_missing_clip_is_named_without_a_csv_hint(tmp_path):
+    line = assert_one_error_line(cli("flash", REF, "--clip", tmp_path / "none.wav", "--out", tmp_path / "b"),
+                                 "--clip", "none.wav", "not found")
+    assert "CSV" not in line and not (tmp_path / "b").exists()
