@@ -485,12 +485,12 @@ def flash(
     from .errors import ConfigError
 
     _check_output("--out", out)
-    if not clip.is_file():
-        raise ConfigError(f"--clip {clip}: audio file not found", hint="pass the path of a WAV clip to embed")
     if tool not in ("auto", "pyocd", "openocd"):  # before the build, not after it
         raise ConfigError(f"unknown --tool {tool!r}", hint="auto, pyocd or openocd")
     if target.lower() not in TARGETS:
         raise ConfigError(f"unknown --target {target!r}", hint=f"use one of: {', '.join(TARGETS)}")
+    if not clip.is_file():
+        raise ConfigError(f"--clip {clip}: audio file not found", hint="pass the path of a WAV clip to embed")
 
     image = build_board_image(export_dir, clip, out)
     typer.echo(f"built {image.elf}, {image.bin}, {image.hex} (flash {image.flash_bytes:,} B, RAM {image.ram_bytes:,} B)")
