@@ -99,8 +99,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         debug_clips: clips also compared layer by layer (every intermediate tensor).
         allow_over_budget: export a model over the DCASE budget (with a loud warning).
         calibration: activation ranges of the int8 model: ``mse`` (default: the best of the three in
-            ``benchmarks/results/int8_calibration.md``, mean int8 − float −0.21 points over 22 models vs
-            −3.00 for min/max), ``minmax`` (TFLite's) or ``percentile``
+            ``benchmarks/results/int8_calibration.md``, mean int8 − float −0.16 points over 22 models vs
+            −3.04 for min/max), ``minmax`` (TFLite's) or ``percentile``
             (:mod:`asc_edge.export.calibration`); ``percentile``: its percentile in %.
         qat_epochs, qat_lr: quantisation-aware fine-tuning of the weights before the conversion
             (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
