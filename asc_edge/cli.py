@@ -402,10 +402,7 @@ def export(
                    "--debug-clips": (debug_clips, _GE0), "--qat-epochs": (qat_epochs, _GE0),
                    "--qat-lr": (qat_lr, _GT0)})
     from .errors import ConfigError
-    from .export.calibration import METHODS
 
-    if calibration not in METHODS:
-        raise ConfigError(f"unknown --calibration {calibration!r}", hint=f"use one of {', '.join(METHODS)}")
     if percentile is not None and not 0.0 < percentile <= 100.0:
         raise ConfigError(f"--percentile {percentile} is outside (0, 100]", hint="e.g. --percentile 99.999")
     _check_output("--out", out)

@@ -136,3 +136,22 @@ def clips(shared_data):
     sd = load_split_data(shared_data, "25", get_frontend("dcase2024"), progress=False)
     assert sd.features.shape[1:] == (1, 256, 65) and len(sd.features) >= 250
     return {"calib": sd.features[:200], "check": sd.features[200:250], "labels": sd.labels}
+
+
+@pytest.fixture
+def soundfile_reads(monkeypatch):
+    """Factory: ``asked = soundfile_reads()`` spies on ``soundfile.SoundFile.read`` from then on; ``asked``
+    collects the ``frames`` argument of every call (-1: the whole file)."""
+    import soundfile as sf
+
+    def start() -> list[int]:
+        asked: list[int] = []
+        real_read = sf.SoundFile.read
+
+        def spy(self, frames=-1, *args, **kwargs):
+            asked.append(frames)
+            return real_read(self, frames, *args, **kwargs)
+
+        monkeypatch.setattr(sf.SoundFile, "read", spy)
+        return asked
+    return start

@@ -57,8 +57,16 @@ def old_load_audio(path: Path, sample_rate: int, duration_s: float = 1.0) -> np.
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+
+def assert_short_error(result, tmp_path, *needles, max_len: int = 400) -> str:
+    """One error line containing ``needles``, shorter than ``max_len`` characters, and nothing written."""
+    line = assert_one_error_line(result, *needles)
+    assert len(line) < max_len, len(line)
+    assert_nothing_written(tmp_path)
+    return line
+
 # ------------------------------------------------------------------------------------ 5. audio
-def test_long_wav_reads_only_the_needed_frames(tiny_dataset, tmp_path, monkeypatch):
+def test_long_wav_reads_only_the_needed_frames(tiny_dataset, tmp_path, soundfile_reads):
     """A 20-minute 8-kHz WAV: load_audio asks soundfile for ~1 s of frames and allocates ~1 s of audio."""
     sr, minutes = 8000, 20
     rng = np.random.default_rng(5)
@@ -67,14 +75,7 @@ def test_long_wav_reads_only_the_needed_frames(tiny_dataset, tmp_path, monkeypat
     expected = old_load_audio(p, 32000)
     del x
 
-    asked: list[int] = []
-    real_read = sf.SoundFile.read
-
-    def spy(self, frames=-1, *args, **kwargs):
-        asked.append(frames)
-        return real_read(self, frames, *args, **kwargs)
-
-    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    asked = soundfile_reads()  # frame counts passed to SoundFile.read
     tracemalloc.start()
     try:
         y = load_audio(p, 32000, 1.0)
@@ -87,21 +88,14 @@ def test_long_wav_reads_only_the_needed_frames(tiny_dataset, tmp_path, monkeypat
     assert np.array_equal(y.view(np.uint32), expected.view(np.uint32))
 
 
-def test_long_wav_with_broken_first_second_is_one_line(tiny_dataset, tmp_path, monkeypatch):
+def test_long_wav_with_broken_first_second_is_one_line(tiny_dataset, tmp_path, soundfile_reads):
     """Through the CLI: a 20-minute WAV with 1e30 at 0.5 s is rejected, and only ~1 s of it was read."""
     root = tiny_dataset()
     sr = 8000
     x = np.zeros(sr * 60 * 20, dtype=np.float32)
     x[sr // 2] = 1e30
     bad = tiny_dataset.write_wav(root / BAD_WAV, x, sr, subtype="FLOAT")
-    asked: list[int] = []
-    real_read = sf.SoundFile.read
-
-    def spy(self, frames=-1, *args, **kwargs):
-        asked.append(frames)
-        return real_read(self, frames, *args, **kwargs)
-
-    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    asked = soundfile_reads()  # frame counts passed to SoundFile.read
     r = train(root, tmp_path)
     assert_one_error_line(r, bad, "magnitude 1e+30")
     assert asked and all(0 < f <= 2 * 44100 for f in asked), asked  # no whole-file read of any clip
@@ -174,10 +168,8 @@ def test_unclosed_quote_in_big_meta_csv_is_short_line(tiny_dataset, tmp_path):
     rows[9] = [rows[9][0], '"park', rows[9][2]]  # unclosed quote, and a field short
     tiny_dataset.write_tsv(root / "meta.csv", META_HEADER, rows)
     assert (root / "meta.csv").stat().st_size > 80_000
-    r = train(root, tmp_path)
-    line = assert_one_error_line(r, root / "meta.csv", "line 11", "has 3 tab-separated field(s)")
-    assert len(line) < 400, len(line)
-    assert_nothing_written(tmp_path)
+    assert_short_error(train(root, tmp_path), tmp_path, root / "meta.csv", "line 11",
+                       "has 3 tab-separated field(s)")
 
 
 def test_unclosed_quote_in_4000_row_meta_csv(tiny_dataset, tmp_path):
@@ -187,10 +179,7 @@ def test_unclosed_quote_in_4000_row_meta_csv(tiny_dataset, tmp_path):
     rows[16] = [rows[16][0], '"park', rows[16][2]]
     tiny_dataset.write_tsv(root / "meta.csv", META_HEADER, rows)
     assert (root / "meta.csv").stat().st_size > 131072  # more than the csv module's field limit
-    r = train(root, tmp_path)
-    line = assert_one_error_line(r, root / "meta.csv", "line 18")
-    assert len(line) < 400, len(line)
-    assert_nothing_written(tmp_path)
+    assert_short_error(train(root, tmp_path), tmp_path, root / "meta.csv", "line 18")
 
 
 def test_unclosed_quote_in_split_csv(tiny_dataset, tmp_path):
@@ -199,10 +188,7 @@ def test_unclosed_quote_in_split_csv(tiny_dataset, tmp_path):
     lines = split.read_text().splitlines()
     lines[2] = '"' + lines[2].split("\t")[0]  # unclosed quote, label missing
     split.write_text("\n".join(lines + [lines[1]] * 3000) + "\n")
-    r = train(root, tmp_path)
-    line = assert_one_error_line(r, split, "line 3", "has 1 tab-separated field(s)")
-    assert len(line) < 400, len(line)
-    assert_nothing_written(tmp_path)
+    assert_short_error(train(root, tmp_path), tmp_path, split, "line 3", "has 1 tab-separated field(s)")
 
 
 def test_quote_in_filename_is_just_a_character(tiny_dataset, tmp_path):
@@ -231,10 +217,7 @@ def test_row_with_wrong_number_of_columns(where, tiny_dataset, tmp_path):
     lines = path.read_text().splitlines()
     lines[3] = lines[3].split("\t")[0] + "  " + "x" * 500  # spaces instead of tabs, long junk
     path.write_text("\n".join(lines) + "\n")
-    r = train(root, tmp_path)
-    line = assert_one_error_line(r, path, "line 4", "has 1 tab-separated field(s)", "…")
-    assert len(line) < 400, len(line)
-    assert_nothing_written(tmp_path)
+    assert_short_error(train(root, tmp_path), tmp_path, path, "line 4", "has 1 tab-separated field(s)", "…")
 
 
 def test_line_over_the_csv_field_limit(tiny_dataset, tmp_path):
@@ -244,10 +227,7 @@ def test_line_over_the_csv_field_limit(tiny_dataset, tmp_path):
     lines = meta.read_text().splitlines()
     lines.insert(2, "a" * 200_000)
     meta.write_text("\n".join(lines) + "\n")
-    r = train(root, tmp_path)
-    line = assert_one_error_line(r, meta, "line 3", "field larger than field limit")
-    assert len(line) < 400, len(line)
-    assert_nothing_written(tmp_path)
+    assert_short_error(train(root, tmp_path), tmp_path, meta, "line 3", "field larger than field limit")
 
 
 def test_garbage_header_is_capped(tiny_dataset, tmp_path):
@@ -255,7 +235,4 @@ def test_garbage_header_is_capped(tiny_dataset, tmp_path):
     meta = root / "meta.csv"
     lines = meta.read_text().splitlines()
     meta.write_text("\n".join(['"' + "filename,scene_label," * 2000] + lines[1:]) + "\n")
-    r = train(root, tmp_path)
-    line = assert_one_error_line(r, meta, "lacks column(s)", "…")
-    assert len(line) < 600, len(line)
-    assert_nothing_written(tmp_path)
+    assert_short_error(train(root, tmp_path), tmp_path, meta, "lacks column(s)", "…", max_len=600)

@@ -99,7 +99,7 @@ def test_sinc_path_equals_cpjku_resample_on_a_real_clip():
 
 @pytest.mark.parametrize("sr, seconds, duration", [(44100, 10.0, 1.0), (44100, 10.0, 2.5), (48000, 3.0, 1.0),
                                                    (22050, 2.0, 1.0), (44100, 0.4, 1.0)])
-def test_sinc_path_reads_only_needed_frames_bit_exactly(tmp_path, monkeypatch, sr, seconds, duration):
+def test_sinc_path_reads_only_needed_frames_bit_exactly(tmp_path, monkeypatch, soundfile_reads, sr, seconds, duration):
     """A long clip: load_audio reads only SINC_HANN.frames_needed frames, and the result equals
     cpjku_resample on the whole file, cropped (shorter clips: zero-padded), bit for bit."""
     rng = np.random.default_rng(sr)
@@ -107,14 +107,7 @@ def test_sinc_path_reads_only_needed_frames_bit_exactly(tmp_path, monkeypatch, s
     wav = tmp_path / "clip.wav"
     sf.write(str(wav), x, sr, subtype="FLOAT")
     n_out = int(round(32000 * duration))
-    asked: list[int] = []
-    real_read = sf.SoundFile.read
-
-    def spy(self, frames=-1, *args, **kwargs):
-        asked.append(frames)
-        return real_read(self, frames, *args, **kwargs)
-
-    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    asked = soundfile_reads()  # frame counts passed to SoundFile.read
     y = load_audio(wav, 32000, duration, resample_fn=SINC_HANN)
     monkeypatch.undo()
     assert asked == [min(len(x), SINC_HANN.frames_needed(n_out, sr, 32000))]
