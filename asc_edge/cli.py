@@ -431,6 +431,10 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: the run's bench/)."),
     timeout: Optional[float] = typer.Option(None, help="Emulator time limit in seconds (default 30 + 20 per clip)."),
     cache_dir: Optional[Path] = typer.Option(None),
+    external_ram: bool = typer.Option(False, "--external-ram",
+                                      help="Put the activation arena in 2 MiB of external SRAM on the FSMC "
+                                           "(0x64000000, as on the STM3240G-EVAL), for a model whose arena "
+                                           "exceeds the 128 KiB SRAM; needs --renode."),
 ) -> None:
     """Run the export on the emulated STM32F405: device logits == host C frontend -> tflite-micro, bit for bit;
     accuracy, flash, RAM, instructions per stage/layer."""
@@ -441,6 +445,9 @@ def bench(
     _check_output("--out", out)
     if qemu and renode:
         raise ConfigError("--qemu and --renode both given", hint="pick one backend")
+    if external_ram and not renode:
+        raise ConfigError("--external-ram needs --renode: QEMU's netduinoplus2 maps no memory on the FSMC",
+                          hint="add --renode")
     if kernels not in ("dsp", "portable"):
         raise ConfigError(f"unknown --kernels {kernels!r}", hint="dsp or portable")
     if check:
@@ -464,7 +471,7 @@ def bench(
     if export_dir is None:
         raise ConfigError("no export directory given", hint="asc-edge bench EXPORT_DIR (from `asc-edge export`)")
     run_bench(export_dir, data=data, split=split, limit=limit, backend="renode" if renode else "qemu", nn=kernels,
-              out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo)
+              out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo, external_ram=external_ram)
 
 
 @app.command()

@@ -8,9 +8,11 @@ QEMU on every test clip (device logits == reference bytes). Writes ``benchmarks/
 ``zoo.md``; the files are rewritten after every student, so an interrupted run leaves the rows done so far
 and ``--reuse`` continues it (run directories trained with the identical config are not retrained).
 
-A student whose int8 RAM does not fit the STM32F405's 128 KiB SRAM cannot be linked; its row gives the
-bytes the firmware would need, the step holding the memory peak and its layers (``graph.json``), and
-the host build of the same generated C compared with tflite-micro on every test clip.
+A student whose activation arena does not fit the STM32F405's 128 KiB SRAM (the KT models: the stem
+output alone is 304,128 bytes) runs on Renode with the arena in external SRAM on the FSMC
+(``bench --renode --external-ram``; QEMU's netduinoplus2 maps no FSMC memory); its row gives the
+internal and external RAM, the step holding the memory peak and its layers (``graph.json``).
+``--refresh NAME ...`` re-exports and re-benches those rows from their trained run directories.
 
     .venv/bin/python benchmarks/zoo.py                       # all students (hours on 2 cores)
     .venv/bin/python benchmarks/zoo.py --models sm1 --epochs 2 --splits 25 --results /tmp/zoo   # quick look
@@ -96,6 +98,7 @@ def student_row(name: str, args) -> dict:
     row.update({"params": cx["params"], "macs": cx["macs"], "int8_param_bytes": cx["param_bytes"]["int8"],
                 "device_split": f"split{dev_split}",
                 "int8_macro_accuracy": int8_macro_accuracy(export_dir, args.data),
+                "calibration": ex["tflite"]["calibration"]["activation_ranges"]["method"],
                 "float_macro_accuracy": row["splits"][f"split{dev_split}"]["macro_accuracy"],
                 "host_c_equal": [host["n_equal"], host["n_clips"]],
                 "arena_bytes": arena["arena_bytes"], "peak": arena.get("peak")})
@@ -103,12 +106,17 @@ def student_row(name: str, args) -> dict:
         try:
             b = bench(export_dir, data=args.data, split="test", out_dir=Path(tmp) / "bench", log=lambda *a: None)
         except DeviceError as e:
-            row["device"] = {"error": str(e)}
-            return row
+            if "does not fit in the 128 KiB SRAM" not in str(e):
+                row["device"] = {"error": str(e)}
+                return row
+            print(f"   arena {arena['arena_bytes']:,} B does not fit the SRAM: Renode, arena in external SRAM", flush=True)
+            b = bench(export_dir, data=args.data, split="test", out_dir=Path(tmp) / "bench", log=lambda *a: None,
+                      backend="renode", external_ram=True)
     ins, mem, be = b["instructions"], b["memory"], b["bit_exact"]
     row["device"] = {"equal": [be["n_equal"], be["n_clips"]], "model_instructions": ins["model_mean"],
-                     "instructions_per_mac": ins["model_instructions_per_mac"],
+                     "instructions_per_mac": ins["model_instructions_per_mac"], "backend": b["backend"],
                      "frontend_instructions": ins["frontend_mean"], "ram_bytes": mem["ram_bytes"],
+                     "ext_ram_bytes": mem.get("ext_ram_bytes", 0), "arena_location": mem.get("arena_location", "SRAM"),
                      "flash_bytes": mem["flash_bytes"], "arena_bytes": mem["arena_bytes"],
                      "stack_high_water_bytes": mem["stack_high_water_bytes"]}
     return row
@@ -135,15 +143,22 @@ def write_results(rows: list[dict], args) -> None:
                             f"layers {pk.get('layers')})", "flash B": "-",
                    "device == ref": f"host C == tflite-micro {r['host_c_equal'][0]}/{r['host_c_equal'][1]}"}
         else:
+            ram = f"{d['ram_bytes']:,}"
+            if d.get("ext_ram_bytes"):
+                pk = r.get("peak") or {}
+                ram += (f" + {d['ext_ram_bytes']:,} external (arena; peak: step {pk.get('step')}, "
+                        f"layers {pk.get('layers')})")
             dev = {"instr/inference": f"{d['model_instructions']:,.0f}", "instr/MAC": f"{d['instructions_per_mac']:.2f}",
-                   "RAM B": f"{d['ram_bytes']:,}", "flash B": f"{d['flash_bytes']:,}",
-                   "device == ref": f"{d['equal'][0]}/{d['equal'][1]}"}
+                   "RAM B": ram, "flash B": f"{d['flash_bytes']:,}",
+                   "device == ref": f"{d['equal'][0]}/{d['equal'][1]}" + (" (Renode)" if d.get("backend") == "renode"
+                                                                            else "")}
         table.append({"model": r["model"], "report": r["report"],
                       "params (report)": f"{r['params']:,} ({_fmt(r['reported_params'])})",
                       "MACs (report)": f"{r['macs']:,} ({_fmt(r['reported_macs'])})",
                       "int8 B": f"{r['int8_param_bytes']:,}",
                       **{f"macro acc {k}": v for k, v in acc.items()},
-                      f"int8 macro acc {r['device_split']}": f"{r['int8_macro_accuracy']:.3f}", **dev})
+                      f"int8 macro acc {r['device_split']}": f"{r['int8_macro_accuracy']:.3f}",
+                      "calibration": r.get("calibration", "minmax"), **dev})
     md = "\n".join([
         "# Seed student zoo on the emulated STM32F405", "",
         f"Every student trained on `{args.data}` ({', '.join(result['splits'])}, seed {args.seed}, "
@@ -151,6 +166,10 @@ def write_results(rows: list[dict], args) -> None:
         f"the {result['splits'][-1]} model exported to int8 C and run on {result['device']} on every test clip. "
         "Accuracies: test-split macro accuracy (the pack is ESC-10 in TAU layout, see ../shared/data/README.md). "
         "instr = executed instructions of the model per inference (frontend excluded). "
+        "A model whose arena exceeds the 128 KiB SRAM runs on Renode's STM32F405 with the arena in 2 MiB of "
+        "external SRAM on the FSMC (0x64000000, as on the STM3240G-EVAL; `bench --renode --external-ram`): "
+        "RAM B = internal SRAM + external bytes; instruction counts are exact on both emulators, but on silicon "
+        "every arena access to the FSMC pays wait states that no emulator here models. "
         "Generated by `benchmarks/zoo.py`.", "",
         markdown_table(table) if table else "(no rows yet)", ""])
     write_text_atomic(Path(args.results).with_suffix(".md"), md)
@@ -166,12 +185,14 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "runs"))
     ap.add_argument("--results", default=str(HERE / "results" / "zoo"))
     ap.add_argument("--reuse", action="store_true", help="reuse run directories trained with the identical config")
+    ap.add_argument("--refresh", nargs="+", default=[], choices=list(REPORTED), metavar="NAME",
+                    help="with --reuse: export and bench these rows again (training reused)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     old = Path(args.results).with_suffix(".json")
     prev = json.loads(old.read_text()) if args.reuse and old.is_file() else {}
     same = prev.get("epochs") == args.epochs and prev.get("splits") == [f"split{s}" for s in args.splits]
-    done = {r["model"]: r for r in prev.get("rows", [])} if same else {}
+    done = {r["model"]: r for r in prev.get("rows", []) if r["model"] not in args.refresh} if same else {}
     rows = []
     for name in args.models:
         print(f"== {name}", flush=True)

@@ -93,11 +93,12 @@ def bn_calibrated_cp_mobile(features, seed: int = 0):
 
 
 def export_and_bench(name: str, shared_data, tmp_path, model_kwargs: dict | None = None, tweak=None,
-                     n_check: int = 40, limit: int = 3) -> tuple[dict, dict]:
+                     n_check: int = 40, limit: int = 3, bench_kwargs: dict | None = None) -> tuple[dict, dict]:
     """The device path of a registered student: :func:`bn_calibrated` on 96 split-25 clips of the
     model's own preset, saved as an asc-edge checkpoint (``tweak(model)`` may adjust it first),
-    ``export_model(..., "cmsis-nn")`` and ``bench`` on the first ``limit`` test clips. Returns
-    (export report, bench report); asserts host C == tflite-micro and device == reference."""
+    ``export_model(..., "cmsis-nn")`` and ``bench`` (with ``bench_kwargs``, e.g. the backend) on
+    the first ``limit`` test clips. Returns (export report, bench report); asserts host C ==
+    tflite-micro and device == reference."""
     import torch
 
     from asc_edge.device.harness import bench
@@ -121,7 +122,7 @@ def export_and_bench(name: str, shared_data, tmp_path, model_kwargs: dict | None
     hc = rep["c_model"]["host_check"]
     assert hc["all_equal"] and hc["n_equal"] == hc["n_clips"], hc
     b = bench(tmp_path / "export", data=shared_data, split="test", limit=limit, out_dir=tmp_path / "bench",
-              log=lambda *a: None)
+              log=lambda *a: None, **(bench_kwargs or {}))
     assert b["bit_exact"]["all_equal"] and b["bit_exact"]["n_equal"] == b["bit_exact"]["n_clips"] == limit, \
         b["bit_exact"]
     return rep, b
@@ -155,3 +156,24 @@ def soundfile_reads(monkeypatch):
         monkeypatch.setattr(sf.SoundFile, "read", spy)
         return asked
     return start
+
+
+SHARED_RENODE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "renode" / "renode-1.14-mono.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def renode():
+    """Renode's :func:`~asc_edge.device.renode.renode_info`; the test fails where
+    ../shared/tools/renode holds the package but set-up did not install it, and is skipped on a
+    machine without one."""
+    from asc_edge.device.renode import renode_info
+    from asc_edge.errors import DeviceError
+
+    try:
+        info = renode_info()
+    except DeviceError as e:
+        if SHARED_RENODE.is_file():
+            pytest.fail(f"Renode is not set up although {SHARED_RENODE} exists (run scripts/setup.sh): {e}")
+        pytest.skip(f"Renode is not installed: {e}")
+    assert info["robotframework"], f"{info['python']} lacks Robot Framework (scripts/setup.sh installs it)"
+    return info

@@ -88,13 +88,15 @@ def test_repl_is_self_contained():
 
 def test_repl_memories_match_the_linker_script():
     ld = _linker_regions()
-    assert set(ld) == {"FLASH", "RAM"}, ld
+    assert set(ld) == {"FLASH", "RAM", "EXTRAM"}, ld
     per = repl_peripherals()
     mapped = {p.name: (p.address, p.size) for p in per.values() if p.type == "Memory.MappedMemory"}
     assert mapped["flash"] == ld["FLASH"] == (0x08000000, 1024 * 1024)
     assert mapped["sram"] == ld["RAM"] == (0x20000000, 128 * 1024)
     # bench input region: where bench.resc / bench_main.c put clips.bin, 64 MiB
     assert mapped["clipmem"] == (CLIPS_ADDRESS, 64 * 1024 * 1024)
+    # external SRAM on the FSMC (bench --external-ram): the arena's section .ext_ram
+    assert mapped["extram"] == ld["EXTRAM"] == (0x64000000, 2 * 1024 * 1024)
     # Renode maps memories in whole pages: sizes must be page multiples (1 KiB at least)
     for name, (addr, size) in mapped.items():
         assert addr % 0x1000 == 0 and size % 0x1000 == 0, name

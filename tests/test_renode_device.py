@@ -26,24 +26,11 @@ import pytest
 
 from asc_edge.device import build_firmware
 from asc_edge.device.harness import bench
-from asc_edge.device.renode import renode_info, run_renode
+from asc_edge.device.renode import run_renode
 from asc_edge.errors import DeviceError
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO / "export" / "cp-mobile-ref"
-SHARED_RENODE = REPO.parent / "shared" / "tools" / "renode" / "renode-1.14-mono.tar.gz"
-
-
-@pytest.fixture(scope="module")
-def renode():
-    try:
-        info = renode_info()
-    except DeviceError as e:
-        if SHARED_RENODE.is_file():
-            pytest.fail(f"Renode is not set up although {SHARED_RENODE} exists (run scripts/setup.sh): {e}")
-        pytest.skip(f"Renode is not installed: {e}")
-    assert info["robotframework"], f"{info['python']} lacks Robot Framework (scripts/setup.sh installs it)"
-    return info
 
 
 @pytest.fixture(scope="module")

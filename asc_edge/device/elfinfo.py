@@ -2,7 +2,8 @@
 
 The memory map is the STM32F405's as laid out by ``firmware/board/stm32f4/stm32f405.ld``: 1 MiB
 flash at 0x08000000 and the 128 KiB SRAM at 0x20000000 holding the thread stack (``.stack``), the
-handler stack (``.handler_stack``), .data and .bss.
+handler stack (``.handler_stack``), .data and .bss; the external SRAM on the FSMC (2 MiB at
+0x64000000, section ``.ext_ram``) holds the activation arena of ``bench --external-ram`` images only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ FLASH_ORIGIN = 0x0800_0000
 FLASH_BYTES = 1024 * 1024
 SRAM_ORIGIN = 0x2000_0000
 SRAM_BYTES = 128 * 1024
+EXT_RAM_ORIGIN = 0x6400_0000  # FSMC bank 1, NE2 (stm32f405.ld region EXTRAM)
+EXT_RAM_BYTES = 2 * 1024 * 1024
 
 
 def _in_flash(addr: int) -> bool:
@@ -29,6 +32,10 @@ def _in_flash(addr: int) -> bool:
 
 def _in_sram(addr: int) -> bool:
     return SRAM_ORIGIN <= addr < SRAM_ORIGIN + SRAM_BYTES
+
+
+def _in_ext_ram(addr: int) -> bool:
+    return EXT_RAM_ORIGIN <= addr < EXT_RAM_ORIGIN + EXT_RAM_BYTES
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class MemoryUsage:
     ``ram_bytes``: static SRAM use, .data + .bss + both stack reservations (no heap exists).
     ``stack_bytes``: the thread stack main() runs on (section ``.stack``, STACK_SIZE);
     ``handler_stack_bytes``: the exception handlers' stack (``.handler_stack``).
+    ``ext_ram_bytes``: external SRAM (FSMC) use, section ``.ext_ram``; 0 unless the image was
+    built with ``-DASC_ARENA_EXTERNAL_RAM``.
     ``sections``: every allocated section's size.
     """
 
@@ -50,6 +59,7 @@ class MemoryUsage:
     data_bytes: int
     bss_bytes: int
     sections: dict[str, int] = field(default_factory=dict)
+    ext_ram_bytes: int = 0
 
     @property
     def flash_free_bytes(self) -> int:
@@ -122,12 +132,14 @@ def memory_usage(elf: str | Path) -> MemoryUsage:
             if seg["p_type"] == "PT_LOAD" and _in_flash(seg["p_paddr"])
         )
         sections: dict[str, int] = {}
-        ram = data = bss = stack = handler_stack = 0
+        ram = data = bss = stack = handler_stack = ext = 0
         for s in ef.iter_sections():
             size = s["sh_size"]
             if not (s["sh_flags"] & SH_FLAGS.SHF_ALLOC) or size == 0:
                 continue
             sections[s.name] = size
+            if _in_ext_ram(s["sh_addr"]):
+                ext += size
             if not _in_sram(s["sh_addr"]):
                 continue
             ram += size
@@ -141,7 +153,7 @@ def memory_usage(elf: str | Path) -> MemoryUsage:
                 data += size
     return MemoryUsage(
         flash_bytes=flash, ram_bytes=ram, stack_bytes=stack, handler_stack_bytes=handler_stack,
-        data_bytes=data, bss_bytes=bss, sections=sections,
+        data_bytes=data, bss_bytes=bss, sections=sections, ext_ram_bytes=ext,
     )
 
 

@@ -286,7 +286,7 @@ def verify_export(export_dir) -> dict:
 
 def bench(export_dir, *, data=None, split: str = "test", limit: int | None = None, backend: str = "qemu",
           nn: str = "dsp", out_dir=None, timeout_s: float | None = None, cache_dir=None, work_dir=None,
-          log=print, verify_hashes: bool = True) -> dict:
+          log=print, verify_hashes: bool = True, external_ram: bool = False) -> dict:
     """Run ``export_dir`` (from ``asc-edge export --target cmsis-nn``) on the emulated device.
 
     Args:
@@ -302,6 +302,11 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         timeout_s: emulator time limit (default ``30 s + 20 s per clip``).
         verify_hashes: first check every file against the sha256 that report.json records
             (:func:`verify_export`); off only for tests that edit an export on purpose.
+        external_ram: put the activation arena in external SRAM on the FSMC (2 MiB at
+            0x64000000, as on the STM3240G-EVAL; section ``.ext_ram`` of the linker script) instead
+            of the 128 KiB SRAM: for a model whose arena does not fit. Renode only (QEMU's
+            netduinoplus2 maps no FSMC memory); instruction counts are unchanged, but on silicon
+            every arena access pays the FSMC's wait states, which no emulator here models.
 
     Returns the report dict (also written as ``bench.json``).
 
@@ -317,6 +322,9 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
 
     if backend not in BACKENDS:
         raise DeviceError(f"unknown backend {backend!r}", hint="use --qemu (default) or --renode")
+    if external_ram and backend != "renode":
+        raise DeviceError("--external-ram needs the Renode backend: QEMU's netduinoplus2 maps no memory on the FSMC",
+                          hint="add --renode")
     if backend == "renode":
         from .renode import find_renode
 
@@ -351,8 +359,15 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             work = Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asc_bench_")))
             work.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn,
-                                         io="semihost" if backend == "qemu" else "memory")
+            try:
+                image = build_bench_firmware(export_dir, work / f"fw_{nn}", nn=nn,
+                                             io="semihost" if backend == "qemu" else "memory",
+                                             extra_cflags=["-DASC_ARENA_EXTERNAL_RAM"] if external_ram else ())
+            except DeviceError as e:
+                if "does not fit in the" in e.message and "SRAM" in e.message:
+                    e.hint = (f"{e.hint}; or run it with its {rec['plan']['arena_bytes']:,}-byte arena in external "
+                              "SRAM on the FSMC: asc-edge bench --renode --external-ram")
+                raise
             mem = image.memory
             timings["firmware_build"] = round(time.perf_counter() - t0, 3)
             write_clips_bin(work / "clips.bin", audio, kind=0)
@@ -401,6 +416,8 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             "accuracy": {"device": float((dev_pred == targets).mean()), "reference": float((ref_pred == targets).mean()),
                          "labels_by_name": True},
             "memory": {"flash_bytes": mem.flash_bytes, "ram_bytes": mem.ram_bytes, "sram_bytes": 128 * 1024,
+                       "arena_location": "external SRAM (FSMC NE2, 0x64000000)" if external_ram else "SRAM",
+                       "ext_ram_bytes": mem.ext_ram_bytes,
                        "data_bytes": mem.data_bytes, "bss_bytes": mem.bss_bytes, "arena_bytes": rec["plan"]["arena_bytes"],
                        "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
                        "handler_stack_bytes": mem.handler_stack_bytes},
@@ -421,8 +438,8 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     acc = report["accuracy"]
     log(f"device: {ins['model_mean'] / 1e6:.2f} M instructions/inference for {ins['model_macs'] / 1e6:.2f} M MACs "
         f"({ins['model_instructions_per_mac']:.2f} instructions/MAC), frontend {ins['frontend_mean'] / 1e6:.2f} M; "
-        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {rec['plan']['arena_bytes']:,}, stack "
-        f"high-water {stack_hw} of {stack_res})")
+        f"flash {mem.flash_bytes:,} B, RAM {mem.ram_bytes:,} B of 131,072 (arena {rec['plan']['arena_bytes']:,}"
+        f"{' in external SRAM' if external_ram else ''}, stack high-water {stack_hw} of {stack_res})")
     log(f"accuracy on {len(clips)} clips: device {acc['device']:.4f}, reference {acc['reference']:.4f}")
     log(f"device == reference on {n_equal}/{len(clips)} clips" + ("" if first is None else f"; first divergence: {first}"))
     log(f"report: {out_dir / 'bench.md'}")
@@ -569,8 +586,9 @@ def _markdown(r: dict) -> str:
              + ("" if b["first_divergence"] is None else f"; first divergence: `{b['first_divergence']}`"),
              f"- accuracy: device {a['device']:.4f}, reference {a['reference']:.4f}",
              f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B "
-             f"(arena {m['arena_bytes']:,} B, stack high-water {m['stack_high_water_bytes']} of "
-             f"{m['stack_reserved_bytes']} B)",
+             f"(arena {m['arena_bytes']:,} B" + (f" in {m['arena_location']}, {m['ext_ram_bytes']:,} B used there"
+                                                  if m.get("ext_ram_bytes") else "")
+             + f", stack high-water {m['stack_high_water_bytes']} of {m['stack_reserved_bytes']} B)",
              f"- instructions per inference: model {i['model_mean']:,.0f} ({i['model_instructions_per_mac']:.3f}/MAC "
              f"over {i['model_macs']:,} MACs), frontend {i['frontend_mean']:,.0f}, total {i['total_mean']:,.0f}",
              f"- counter: {i['counter']}", "", "## By layer type", ""]

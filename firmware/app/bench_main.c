@@ -54,7 +54,14 @@ typedef struct {
     uint32_t magic, version, kind, n_items, item_bytes, debug_item, reserved[2];
 } bench_header_t;
 
-static uint8_t arena[ASC_MODEL_ARENA_SIZE] __attribute__((aligned(16)));
+/* -DASC_ARENA_EXTERNAL_RAM: the arena in the external SRAM on the FSMC (section .ext_ram, see
+ * board/stm32f4/stm32f405.ld) for a model whose arena exceeds the 128 KiB SRAM (Renode only). */
+#if defined(ASC_ARENA_EXTERNAL_RAM)
+#define ASC_ARENA_SECTION __attribute__((section(".ext_ram")))
+#else
+#define ASC_ARENA_SECTION
+#endif
+static uint8_t arena[ASC_MODEL_ARENA_SIZE] ASC_ARENA_SECTION __attribute__((aligned(16)));
 static int8_t logits[ASC_MODEL_OUTPUT_SIZE];
 static uint32_t step_instr[ASC_MODEL_NUM_STEPS];
 static uint32_t part_instr[ASC_BENCH_PARTS];

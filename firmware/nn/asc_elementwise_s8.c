@@ -1,5 +1,8 @@
 /* asc_elementwise_s8.c - ADD and MUL int8 (TFLite reference_integer_ops::AddElementwise /
- * MulElementwise semantics) with 4-D broadcasting. */
+ * MulElementwise semantics) with 4-D broadcasting. A broadcast whose channel dim is not broadcast
+ * runs as contiguous runs (asc_bcast_run: (H,W,C) + (1,W,C) as H runs of W*C, (H,W,C) * (1,1,C) as
+ * H*W runs of C), each through the same loop as same-shape inputs; only a broadcast channel dim
+ * takes the element-by-element index loop. */
 #include "asc_nn_internal.h"
 
 /* Same 4-D shape (the same-shape fast paths). */
@@ -149,6 +152,26 @@ asc_nn_status asc_add_s8(const asc_nn_add_params *p,
         }
         return ASC_NN_OK;
     }
+    int k;
+    const int32_t run = asc_bcast_run(d1, d2, od, &k);
+    if (k < 3) {
+        const int32_t n_runs = od->n * od->h * od->w * od->c / run;
+        int32_t pos[3] = {0, 0, 0};
+        for (int32_t j = 0; j < n_runs; j++, asc_bcast_next(pos, k, od)) {
+            const int8_t *a = in1 + asc_bidx(d1, pos[0], pos[1], pos[2], 0);
+            const int8_t *b = in2 + asc_bidx(d2, pos[0], pos[1], pos[2], 0);
+            int8_t *o = out + (int64_t)j * run;
+#if ASC_NN_USE_DSP
+            if (asc_add_fast(p, a, b, o, run)) {
+                continue;
+            }
+#endif
+            for (int32_t i = 0; i < run; i++) {
+                o[i] = asc_add_one(p, a[i], b[i]);
+            }
+        }
+        return ASC_NN_OK;
+    }
     int32_t i = 0;
     for (int32_t n = 0; n < od->n; n++) {
         for (int32_t h = 0; h < od->h; h++) {
@@ -169,6 +192,28 @@ static inline int8_t asc_mul_one(const asc_nn_mul_params *p, int32_t x1, int32_t
     return asc_clamp_s8(raw, &p->activation);
 }
 
+/* MUL over `size` elements, input strides st1 / st2 of 0 (a broadcast scalar) or 1. */
+static void asc_mul_flat(const asc_nn_mul_params *p, const int8_t *in1, int32_t st1, const int8_t *in2, int32_t st2,
+                         int8_t *out, int32_t size)
+{
+#if ASC_NN_USE_DSP
+    int32_t khi, rsh;
+    if (p->input1_offset >= -256 && p->input1_offset <= 256 && p->input2_offset >= -256 &&
+        p->input2_offset <= 256 && asc_rq_prep_off(p->output_multiplier, p->output_shift, p->output_offset, &khi, &rsh)) {
+        /* |product| <= 384^2 < 2^18: asc_rq_fast (output offset folded) is exact */
+        const int32_t m = p->output_multiplier;
+        for (int32_t i = 0; i < size; i++) {
+            const int32_t prod = (in1[i * st1] + p->input1_offset) * (in2[i * st2] + p->input2_offset);
+            out[i] = asc_clamp_s8(asc_rq_fast(prod, m, khi, rsh), &p->activation);
+        }
+        return;
+    }
+#endif
+    for (int32_t i = 0; i < size; i++) {
+        out[i] = asc_mul_one(p, in1[i * st1], in2[i * st2]);
+    }
+}
+
 asc_nn_status asc_mul_s8(const asc_nn_mul_params *p,
                          const asc_nn_dims *d1, const int8_t *in1,
                          const asc_nn_dims *d2, const int8_t *in2,
@@ -178,29 +223,23 @@ asc_nn_status asc_mul_s8(const asc_nn_mul_params *p,
         !asc_bcast_ok(d2, od) || !asc_act_ok(&p->activation)) {
         return ASC_NN_ARG_ERROR;
     }
-#if ASC_NN_USE_DSP
     const int32_t size = od->n * od->h * od->w * od->c;
     const int s1 = d1->n * d1->h * d1->w * d1->c == 1, s2 = d2->n * d2->h * d2->w * d2->c == 1;
     if ((asc_same(d1, od) || s1) && (asc_same(d2, od) || s2)) {
         /* same shapes or a broadcast scalar: flat loops, no index arithmetic */
-        const int32_t st1 = s1 ? 0 : 1, st2 = s2 ? 0 : 1;
-        int32_t khi, rsh;
-        if (p->input1_offset >= -256 && p->input1_offset <= 256 && p->input2_offset >= -256 &&
-            p->input2_offset <= 256 && asc_rq_prep_off(p->output_multiplier, p->output_shift, p->output_offset, &khi, &rsh)) {
-            /* |product| <= 384^2 < 2^18: asc_rq_fast (output offset folded) is exact */
-            const int32_t m = p->output_multiplier;
-            for (int32_t i = 0; i < size; i++) {
-                const int32_t prod = (in1[i * st1] + p->input1_offset) * (in2[i * st2] + p->input2_offset);
-                out[i] = asc_clamp_s8(asc_rq_fast(prod, m, khi, rsh), &p->activation);
-            }
-            return ASC_NN_OK;
-        }
-        for (int32_t i = 0; i < size; i++) {
-            out[i] = asc_mul_one(p, in1[i * st1], in2[i * st2]);
+        asc_mul_flat(p, in1, s1 ? 0 : 1, in2, s2 ? 0 : 1, out, size);
+        return ASC_NN_OK;
+    }
+    int k;
+    const int32_t run = asc_bcast_run(d1, d2, od, &k);
+    if (k < 3) {
+        int32_t pos[3] = {0, 0, 0};
+        for (int32_t j = 0; j < size / run; j++, asc_bcast_next(pos, k, od)) {
+            asc_mul_flat(p, in1 + asc_bidx(d1, pos[0], pos[1], pos[2], 0), 1,
+                         in2 + asc_bidx(d2, pos[0], pos[1], pos[2], 0), 1, out + (int64_t)j * run, run);
         }
         return ASC_NN_OK;
     }
-#endif
     int32_t i = 0;
     for (int32_t n = 0; n < od->n; n++) {
         for (int32_t h = 0; h < od->h; h++) {

@@ -296,4 +296,35 @@ static inline int32_t asc_bidx(const asc_nn_dims *a, int32_t n, int32_t h, int32
            (a->c == 1 ? 0 : c);
 }
 
+/* Broadcasting binary ops in contiguous runs: the innermost dims in which neither input is
+ * broadcast form one run that both inputs and the output hold contiguously ((H,W,C) + (1,W,C):
+ * runs of W*C; (H,W,C) * (1,1,C): runs of C). Returns the run length in elements and sets *k to
+ * the innermost dim (0 n, 1 h, 2 w, 3 c) in which an input broadcasts; runs then start at the
+ * output positions whose dims after *k are 0, visited in order by asc_bcast_next. A broadcast
+ * channel dim (k = 3) gives runs of 1 element. */
+static inline int32_t asc_bcast_run(const asc_nn_dims *a, const asc_nn_dims *b, const asc_nn_dims *o, int *k)
+{
+    const int32_t da[4] = {a->n, a->h, a->w, a->c}, db[4] = {b->n, b->h, b->w, b->c}, dout[4] = {o->n, o->h, o->w, o->c};
+    int32_t run = 1;
+    int t = 3;
+    while (t >= 0 && da[t] == dout[t] && db[t] == dout[t]) {
+        run *= dout[t];
+        t--;
+    }
+    *k = t;
+    return run;
+}
+
+/* Advance the output position pos[0..2] (n, h, w) to the start of the next run (dims <= k). */
+static inline void asc_bcast_next(int32_t pos[3], int k, const asc_nn_dims *o)
+{
+    const int32_t lim[3] = {o->n, o->h, o->w};
+    for (int t = k > 2 ? 2 : k; t >= 0; t--) {
+        if (++pos[t] < lim[t]) {
+            return;
+        }
+        pos[t] = 0;
+    }
+}
+
 #endif /* ASC_NN_INTERNAL_H */

@@ -68,23 +68,30 @@ def emit_binary(L, em, fn: str) -> list:
             f"st = {fn}(&p, &a_d, {srcs[0]}, &b_d, {srcs[1]}, &out_d, {em.ptr(L.output)});"]
 
 
+# broadcast forms of b (axes it is averaged over): none; (1, 1, 1, C) as an SE gate; (1, 1, W, C) as
+# BC-ResNet's frequency-averaged branch (one contiguous run of W·C per row); (1, H, W, 1) (the
+# channel dim broadcast: the element-by-element loop)
+_BCAST_AXES = {"": None, "_bcast": [1, 2], "_bcast_h": [1], "_bcast_c": [3]}
+
+
 def binary_cases(rng, name: str, builtin: str, fn, n: int = 4) -> list:
     """Random cases of ``fn(tf, a, b)`` on one input ``x``: ``a = x``, ``b = x · c`` (a per-channel
-    constant, so b has its own scale); the second half broadcasts ``b`` as ``(1, 1, 1, C)`` (its mean
-    over H and W)."""
+    constant, so b has its own scale); the second half broadcasts ``b`` (its mean over H and W, over
+    H, or over C, in turn: :data:`_BCAST_AXES`)."""
     out = []
+    forms = list(_BCAST_AXES)[1:]
     for i in range(n):
         shape = [1, int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 33)) | 1]
         c = (rng.uniform(0.2, 1.0, shape[3]) * rng.choice([-1, 1], shape[3]) * 10 ** rng.uniform(-1, 1)).astype("float32")
-        bcast = i >= n // 2
+        form = "" if i < n // 2 else forms[(i - n // 2) % len(forms)]
 
-        def build(tf, x, c=c, bcast=bcast):
+        def build(tf, x, c=c, axes=_BCAST_AXES[form]):
             b = x * c
-            if bcast:
-                b = tf.reduce_mean(b, axis=[1, 2], keepdims=True)
+            if axes:
+                b = tf.reduce_mean(b, axis=axes, keepdims=True)
             return fn(tf, x, b)
 
-        out.append(OpCase(f"{name}_{i}{'_bcast' if bcast else ''}", shape, _range(rng), build, (builtin,)))
+        out.append(OpCase(f"{name}_{i}{form}", shape, _range(rng), build, (builtin,)))
     return out
 
 
@@ -102,5 +109,5 @@ class Add(Op):
         return emit_binary(L, em, self.c_function)
 
     def cases(self, rng):
-        return binary_cases(rng, "add", "ADD", lambda tf, a, b: a + b) + binary_cases(
+        return binary_cases(rng, "add", "ADD", lambda tf, a, b: a + b, 6) + binary_cases(
             rng, "add_relu", "ADD", lambda tf, a, b: tf.nn.relu(a + b), 2)

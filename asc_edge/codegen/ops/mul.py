@@ -29,7 +29,7 @@ class Mul(Op):
         return emit_binary(L, em, self.c_function)
 
     def cases(self, rng):
-        out = binary_cases(rng, "mul", "MUL", lambda tf, a, b: a * b)
+        out = binary_cases(rng, "mul", "MUL", lambda tf, a, b: a * b, 6)
         for i in range(2):  # activation x per-channel constant
             shape = [1, int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 17)) | 1]
             c = (rng.uniform(-1, 1, shape[3]) * 10 ** rng.uniform(-1, 1)).astype(np.float32)
