@@ -52,7 +52,7 @@ static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chann
             wt[2 * t + 1] = asc_sxtb16_ror8(w4);
         }
         int32_t m[4], khi[4], rsh[4], bs[4], sft[4];
-        int fast = full;
+        int fast = 1;
         for (int32_t k = 0; k < 4; k++) {
             m[k] = q->multiplier[c0 + k];
             sft[k] = q->shift[c0 + k];
@@ -133,11 +133,16 @@ static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chann
                             }
                         }
                     }
-                    if (fast) {
+                    if (fast && full) {
                         o[0] = (int8_t)asc_ssat8(asc_rq_fast(a0, m[0], khi[0], rsh[0]));
                         o[1] = (int8_t)asc_ssat8(asc_rq_fast(a1, m[1], khi[1], rsh[1]));
                         o[2] = (int8_t)asc_ssat8(asc_rq_fast(a2, m[2], khi[2], rsh[2]));
                         o[3] = (int8_t)asc_ssat8(asc_rq_fast(a3, m[3], khi[3], rsh[3]));
+                    } else if (fast) {  /* a fused ReLU / ReLU6 range: the same value, clamped */
+                        o[0] = asc_clamp_s8(asc_rq_fast(a0, m[0], khi[0], rsh[0]), &act);
+                        o[1] = asc_clamp_s8(asc_rq_fast(a1, m[1], khi[1], rsh[1]), &act);
+                        o[2] = asc_clamp_s8(asc_rq_fast(a2, m[2], khi[2], rsh[2]), &act);
+                        o[3] = asc_clamp_s8(asc_rq_fast(a3, m[3], khi[3], rsh[3]), &act);
                     } else {
                         const int32_t a[4] = {a0, a1, a2, a3};
                         for (int32_t k = 0; k < 4; k++) {
@@ -383,10 +388,20 @@ asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_c
 #if ASC_NN_USE_DSP
     if (cm == 1 && kh * kw <= ASC_DW_MAX_TAPS && p->input_offset >= -255 && p->input_offset <= 255) {
         const int32_t ow = out->w, sw = p->stride.w, pw = p->padding.w;
-        if (kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1 && p->activation.min == -128 &&
-            p->activation.max == 127 && p->output_offset >= -256 && p->output_offset <= 256 && pw >= 0 &&
-            p->padding.h >= 0 && pw + in->w <= ASC_DW3_COLS && (ow - 1) * sw + 3 <= ASC_DW3_COLS) {
+        if (kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1 && p->output_offset >= -256 &&
+            p->output_offset <= 256 && pw >= 0 && p->padding.h >= 0 && pw + in->w <= ASC_DW3_COLS &&
+            (ow - 1) * sw + 3 <= ASC_DW3_COLS) {
             c_done = asc_dw3_dsp(p, q, in, input, f, filter, bias, out, output);
+            if (p->activation.min > -128 || p->activation.max < 127) {
+                /* dw3 saturates to int8; a fused ReLU / ReLU6 range clamps that (the same value) */
+                const int32_t npx = out->n * out->h * out->w;
+                for (int32_t i = 0; i < npx; i++) {
+                    int8_t *o = output + i * c_in;
+                    for (int32_t c = 0; c < c_done; c++) {
+                        o[c] = asc_clamp_s8(o[c], &p->activation);
+                    }
+                }
+            }
         } else {
             c_done = asc_dw_dsp(p, q, in, input, f, filter, bias, out, output, 0, c_in);
         }
