@@ -18,10 +18,26 @@ Sources of the defaults (:class:`AugmentConfig`):
 * Mixup: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018; per-example
   λ with λ ← max(λ, 1 − λ) as in CP-JKU's ``mixup()`` (github.com/CPJKU/cpjku_dcase22).
 
+The other seed systems' augmentations are in the config too, all off by default (the defaults of
+their *strength* are the seed's values, so switching one on with its probability alone gives the
+seed's setting; the recipes in ``recipes/`` switch them on):
+
+* Pitch shift and time stretch of the waveform (AI4EDGE, DCASE 2023): :func:`pitch_shift` /
+  :func:`time_stretch`, both ``librosa.effects`` (phase vocoder; pitch shift then resamples with
+  soxr), applied to a fraction of the batch and the features recomputed — the DIR path of
+  :class:`asc_edge.train.module.ASCModule`.
+* PaSST-style pitch shift by a random mel-filterbank top frequency (``fmax_aug_range`` of PaSST's
+  ``AugmentMelSTFT``, github.com/kkoutini/PaSST; used by SNTL-NTU, DCASE 2024):
+  :func:`logmel_random_fmax`, on the same recompute path.
+* Time masking and masks relative to the input size (ITMO, DCASE 2024: time and frequency masks up
+  to 15 % of the frames / mel bins): :func:`time_mask`, :func:`freq_mask_frac`,
+  :func:`time_mask_frac`, torchaudio ``TimeMasking`` / ``FrequencyMasking(iid_masks=True)`` semantics.
+
 Training order (:func:`augment_batch`) follows the DCASE 2024 baseline: the waveform is rolled
 in the data set, frequency masking is applied to the mel spectrogram inside the front-end, and
 Freq-MixStyle is applied to the finished log-mel batch in ``training_step``. Hence
-``time_roll → freq_mask → freq_mixstyle``. (Rolling commutes with the other two; only
+``time_roll → freq_mask → freq_mixstyle``; time masking, where on, follows the frequency mask
+(torchaudio order in PaSST / CP-JKU: ``freqm`` then ``timem``). (Rolling commutes with the other two; only
 mask-before-MixStyle vs. after makes a difference.) Mixup touches the labels and is done in
 the training step: :func:`mixup` + :func:`mixup_loss`.
 """
@@ -29,7 +45,9 @@ the training step: :func:`mixup` + :func:`mixup_loss`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +57,26 @@ from torch import Tensor
 
 from asc_edge.errors import ConfigError
 
-__all__ = ["AugmentConfig", "freq_mask", "time_roll", "freq_mixstyle", "mixup", "mixup_loss", "mix_targets",
-           "augment_batch", "DEFAULT_TIME_ROLL_FRAMES"]
+__all__ = ["AugmentConfig", "freq_mask", "time_mask", "freq_mask_frac", "time_mask_frac", "time_roll",
+           "freq_mixstyle", "mixup", "mixup_loss", "mix_targets", "augment_batch", "pitch_shift", "time_stretch",
+           "logmel_random_fmax", "DEFAULT_TIME_ROLL_FRAMES", "AI4EDGE_PITCH_SHIFT_SEMITONES",
+           "AI4EDGE_TIME_STRETCH_RANGE", "PASST_FMAX_AUG_RANGE", "ITMO_MASK_FRAC"]
 
 # DCASE 2024 baseline rolls the waveform by up to roll_sec = 0.1 s. In frames of the baseline
 # front-end (32 kHz, hop 500 samples = 15.625 ms): 0.1 * 32000 / 500 = 6.4 -> 6 frames.
 DEFAULT_TIME_ROLL_FRAMES = int(0.1 * 32000 / 500)
+
+# AI4EDGE (DCASE 2023 Task 1) pitch shift / time stretch. The report names both augmentations; its
+# exact ranges are not in the material available here. Our choice of what its authors most likely
+# used: shifts drawn uniformly within ±2 semitones and stretch rates within [0.8, 1.2] (moderate,
+# commonly used ranges for these librosa effects on scene audio), each applied to half the clips
+# (p = 0.5, audiomentations' default). The probabilities go in recipes/ai4edge2023.yaml.
+AI4EDGE_PITCH_SHIFT_SEMITONES = 2.0
+AI4EDGE_TIME_STRETCH_RANGE = 0.2
+# PaSST's AugmentMelSTFT(fmax_aug_range=2000): the top mel edge varies over 2 kHz (SNTL-NTU 2024).
+PASST_FMAX_AUG_RANGE = 2000.0
+# ITMO (DCASE 2024 Task 1): time and frequency masks of up to 15 % of the frames / mel bins.
+ITMO_MASK_FRAC = 0.15
 
 
 @dataclass(frozen=True)
@@ -72,15 +104,39 @@ class AugmentConfig:
     # Device impulse response (DIR) augmentation probability, applied to waveforms elsewhere; kept
     # here so all augmentation flags live in one place. cpjku_dcase23 run_training.py --dir_prob 0.6.
     dir_p: float = 0.6
+    # Max width (frames) of one time mask per example, torchaudio TimeMasking(n, iid_masks=True)
+    # semantics as freq_mask. DCASE24 baseline --timem 0 -> off by default.
+    time_mask: int = 0
+    # Mask widths relative to the input: up to this fraction of the mel bins / frames per example
+    # (width ~ floor(U[0, 1) * frac * size)). ITMO 2024: 0.15 for both (recipes/itmo2024.yaml). When
+    # > 0 it sets the width and replaces freq_mask / time_mask (absolute). 0 disables.
+    freq_mask_frac: float = 0.0
+    time_mask_frac: float = 0.0
+    # Pitch shift of the waveform (librosa.effects.pitch_shift) for a fraction pitch_shift_p of the
+    # batch, shift ~ U(-s, s) semitones, s = pitch_shift_semitones; features recomputed (DIR path).
+    # AI4EDGE 2023: p 0.5, s 2 (see AI4EDGE_PITCH_SHIFT_SEMITONES). p 0 disables (default).
+    pitch_shift_p: float = 0.0
+    pitch_shift_semitones: float = AI4EDGE_PITCH_SHIFT_SEMITONES
+    # Time stretch of the waveform (librosa.effects.time_stretch) for a fraction time_stretch_p of the
+    # batch, rate ~ U(1 - r, 1 + r), r = time_stretch_range (rate > 1 is faster); the clip keeps its
+    # length (see time_stretch). AI4EDGE 2023: p 0.5, r 0.2. p 0 disables (default).
+    time_stretch_p: float = 0.0
+    time_stretch_range: float = AI4EDGE_TIME_STRETCH_RANGE
+    # PaSST-style pitch shift: per training clip the mel filterbank's top edge is drawn from
+    # U(f_max - range, f_max] Hz and the features recomputed. PaSST / SNTL-NTU 2024: 2000 Hz. 0 disables.
+    # (PaSST's AugmentMelSTFT draws one edge per batch, whole Hz, from [fmax - range/2, fmax + range/2]
+    # around its default fmax = sr/2 - range/2, i.e. [sr/2 - range, sr/2]: the same interval as here
+    # for a frontend whose f_max is sr/2. Its 10-Hz fmin_aug_range is not reproduced.)
+    fmax_aug_range: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("freq_mask", "time_roll"):
+        for name in ("freq_mask", "time_roll", "time_mask"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ConfigError(f"augment {name} must be an integer >= 0, got {v!r}",
                                   hint=f"set {name}=0 to disable it, or a positive number of "
                                        f"{'mel bins' if name == 'freq_mask' else 'frames'}")
-        for name in ("mixup_p", "mixstyle_p", "dir_p"):
+        for name in ("mixup_p", "mixstyle_p", "dir_p", "pitch_shift_p", "time_stretch_p"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(f"augment {name} must be a probability in [0, 1], got {v!r}",
@@ -93,10 +149,52 @@ class AugmentConfig:
         if self.mixstyle_p > 0 and self.mixstyle_alpha <= 0:
             raise ConfigError("augment mixstyle_alpha must be > 0 when mixstyle_p > 0",
                               hint="set mixstyle_alpha=0.3 (baseline) or mixstyle_p=0 to disable Freq-MixStyle")
+        for name in ("freq_mask_frac", "time_mask_frac"):
+            v = getattr(self, name)
+            if not _is_number(v) or not 0.0 <= float(v) < 1.0:
+                raise ConfigError(f"augment {name} must be a fraction in [0, 1), got {v!r}",
+                                  hint=f"use e.g. {name}=0.15 (ITMO 2024: masks up to 15 % wide) or 0 to disable")
+        v = self.pitch_shift_semitones
+        if not _is_number(v) or not 0.0 <= float(v) <= 12.0:
+            raise ConfigError(f"augment pitch_shift_semitones must be in [0, 12], got {v!r}",
+                              hint=f"use e.g. {AI4EDGE_PITCH_SHIFT_SEMITONES:g} (AI4EDGE: shifts within ±2 semitones)")
+        v = self.time_stretch_range
+        if not _is_number(v) or not 0.0 <= float(v) < 1.0:
+            raise ConfigError(f"augment time_stretch_range must be in [0, 1) (rates 1 - r … 1 + r), got {v!r}",
+                              hint=f"use e.g. {AI4EDGE_TIME_STRETCH_RANGE:g} (AI4EDGE: rates 0.8 … 1.2)")
+        v = self.fmax_aug_range
+        if not _is_number(v) or not float(v) >= 0.0 or not math.isfinite(float(v)):
+            raise ConfigError(f"augment fmax_aug_range must be a number of Hz >= 0, got {v!r}",
+                              hint=f"use e.g. {PASST_FMAX_AUG_RANGE:g} (PaSST / SNTL-NTU) or 0 to disable")
+        for p, amount, name in ((self.pitch_shift_p, self.pitch_shift_semitones, "pitch_shift_semitones"),
+                                (self.time_stretch_p, self.time_stretch_range, "time_stretch_range")):
+            if p > 0 and amount <= 0:
+                prob = name.rsplit("_", 1)[0] + "_p"
+                raise ConfigError(f"augment {name} must be > 0 when {prob} > 0 (else it changes nothing)",
+                                  hint=f"set {name} > 0 or {prob}=0 to disable it")
+
+    @property
+    def waveform_augmentation(self) -> bool:
+        """Whether features are recomputed from waveforms for reasons other than DIR: pitch shift,
+        time stretch or the random mel top edge is on (the run must load the waveforms)."""
+        return self.pitch_shift_p > 0 or self.time_stretch_p > 0 or self.fmax_aug_range > 0
+
+    def check_frontend(self, frontend: Any) -> None:
+        """Raise ConfigError for settings that do not fit ``frontend`` (a FrontendConfig): a random
+        top edge reaching down to f_min, a time mask wider than the clip's frames."""
+        if self.fmax_aug_range > 0 and frontend.f_max_hz - self.fmax_aug_range <= frontend.f_min:
+            raise ConfigError(f"augment fmax_aug_range {self.fmax_aug_range:g} Hz reaches below the frontend's "
+                              f"f_min {frontend.f_min:g} Hz (its f_max is {frontend.f_max_hz:g} Hz)",
+                              hint=f"use fmax_aug_range < {frontend.f_max_hz - frontend.f_min:g} Hz, e.g. "
+                                   f"{PASST_FMAX_AUG_RANGE:g} (PaSST)")
+        if self.time_mask > frontend.n_frames:
+            raise ConfigError(f"augment time_mask {self.time_mask} exceeds the {frontend.n_frames} frames of a clip",
+                              hint=f"use time_mask <= {frontend.n_frames}, or time_mask_frac (e.g. 0.15)")
 
     @classmethod
     def disabled(cls) -> AugmentConfig:
-        """Every augmentation switched off (evaluation, debugging)."""
+        """Every augmentation switched off (evaluation, debugging). Time masks, relative masks, pitch
+        shift, time stretch and the random mel top edge are off by default already."""
         return cls(freq_mask=0, time_roll=0, mixup_alpha=0.0, mixup_p=0.0, mixstyle_p=0.0, dir_p=0.0)
 
     @classmethod
@@ -114,6 +212,10 @@ class AugmentConfig:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+def _is_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
 
 def _check_generator(generator: Any) -> torch.Generator:
     if not isinstance(generator, torch.Generator):
@@ -178,14 +280,73 @@ def freq_mask(x: Tensor, max_width: int, generator: torch.Generator, fill: float
                           hint=f"use max_width <= {m} (the baseline masks up to 48 of 256 bins)")
     if max_width == 0 or x.shape[0] == 0:
         return x
+    return _band_mask(x, 2, max_width, generator, fill)
+
+
+def _band_mask(x: Tensor, axis: int, max_width: float, generator: torch.Generator, fill: float) -> Tensor:
+    """One band per example along ``axis`` (2 = mel, 3 = time) set to ``fill``: width
+    ``w = floor(u·max_width)`` (at most ``ceil(max_width) − 1``), start ``floor(u'·(size − w + 1))``,
+    ``u, u' ~ U[0, 1)`` per example — torchaudio ``mask_along_axis_iid``'s draw, in whole bins."""
+    size = x.shape[axis]
     b = x.shape[0]
     u = _uniform(2 * b, generator, x.device)
-    width = torch.floor(u[:b] * max_width).long().clamp_(max=max_width - 1)
-    start = torch.floor(u[b:] * (m - width + 1).to(u.dtype)).long()
-    start = torch.minimum(start, m - width)
-    bins = torch.arange(m, device=x.device)
-    mask = (bins[None, :] >= start[:, None]) & (bins[None, :] < (start + width)[:, None])  # (B, M)
-    return x.masked_fill(mask[:, None, :, None], fill)
+    width = torch.floor(u[:b] * max_width).long().clamp_(max=max(0, math.ceil(max_width) - 1))
+    start = torch.floor(u[b:] * (size - width + 1).to(u.dtype)).long()
+    start = torch.minimum(start, size - width)
+    pos = torch.arange(size, device=x.device)
+    mask = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + width)[:, None])  # (B, size)
+    shape = [b, 1, 1, 1]
+    shape[axis] = size
+    return x.masked_fill(mask.reshape(shape), fill)
+
+
+def time_mask(x: Tensor, max_width: int, generator: torch.Generator, fill: float = 0.0) -> Tensor:
+    """Time masking (SpecAugment), one block of frames per example (iid across the batch).
+
+    As :func:`freq_mask` along the frame axis: width ``w ~ U{0, …, max_width − 1}`` frames, start
+    ``t0 ~ U{0, …, T − w}``, frames ``[t0, t0 + w)`` of all channels and mel bins set to ``fill``
+    (torchaudio ``TimeMasking(max_width, iid_masks=True)``; PaSST / CP-JKU ``timem``).
+
+    x: (B, C, M, T) -> same shape. ``max_width=0`` returns ``x``.
+    """
+    _check_4d(x, "time_mask")
+    _check_generator(generator)
+    t = x.shape[3]
+    if isinstance(max_width, bool) or int(max_width) != max_width or max_width < 0:
+        raise ConfigError(f"time_mask: max_width must be an integer >= 0, got {max_width!r}",
+                          hint="use a number of frames, or 0 to disable")
+    if max_width > t:
+        raise ConfigError(f"time_mask: max_width {max_width} exceeds the {t} frames of the input",
+                          hint=f"use max_width <= {t}, or time_mask_frac (a fraction of the frames)")
+    if max_width == 0 or x.shape[0] == 0:
+        return x
+    return _band_mask(x, 3, max_width, generator, fill)
+
+
+def _mask_frac(x: Tensor, frac: float, axis: int, generator: torch.Generator, fill: float, fn: str) -> Tensor:
+    _check_4d(x, fn)
+    _check_generator(generator)
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 <= frac < 1.0:
+        raise ConfigError(f"{fn}: frac must be a fraction in [0, 1), got {frac!r}",
+                          hint="use e.g. 0.15 (ITMO 2024) or 0 to disable")
+    if frac == 0 or x.shape[0] == 0:
+        return x
+    return _band_mask(x, axis, float(frac) * x.shape[axis], generator, fill)
+
+
+def freq_mask_frac(x: Tensor, frac: float, generator: torch.Generator, fill: float = 0.0) -> Tensor:
+    """Frequency masking with a width relative to the input: per example a band of
+    ``floor(u·frac·M)`` mel bins (``u ~ U[0, 1)``, so never more than ``frac`` of the M bins) at a
+    uniform start, set to ``fill``. torchaudio ``FrequencyMasking(frac·M, iid_masks=True)`` with a
+    fractional mask parameter; ITMO 2024 uses ``frac = 0.15``. x: (B, C, M, T); ``frac=0`` returns ``x``."""
+    return _mask_frac(x, frac, 2, generator, fill, "freq_mask_frac")
+
+
+def time_mask_frac(x: Tensor, frac: float, generator: torch.Generator, fill: float = 0.0) -> Tensor:
+    """Time masking with a width relative to the input: per example ``floor(u·frac·T)`` frames
+    (never more than ``frac`` of the T frames) at a uniform start, set to ``fill``; ITMO 2024 uses
+    ``frac = 0.15``. x: (B, C, M, T); ``frac=0`` returns ``x``."""
+    return _mask_frac(x, frac, 3, generator, fill, "time_mask_frac")
 
 
 def time_roll(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
@@ -329,9 +490,12 @@ def mixup_loss(loss_fn: Callable[[Tensor, Tensor], Tensor], logits: Tensor, y: T
 def augment_batch(x: Tensor, cfg: AugmentConfig, generator: torch.Generator, mask_fill: float = 0.0) -> Tensor:
     """Training-time spectrogram augmentation of a log-mel batch, in the DCASE 2024 baseline order.
 
-    ``time_roll(cfg.time_roll) → freq_mask(cfg.freq_mask) → freq_mixstyle(cfg.mixstyle_alpha,
-    cfg.mixstyle_p)``; see the module docstring for why. Mixup (labels) and DIR (waveforms) are
-    applied elsewhere. x: (B, C, M, T) -> same shape. ``mask_fill``: value of masked log-mel bins;
+    ``time_roll(cfg.time_roll) → freq_mask(cfg.freq_mask) → time_mask(cfg.time_mask) →
+    freq_mixstyle(cfg.mixstyle_alpha, cfg.mixstyle_p)``; see the module docstring for why. A relative
+    width ``cfg.freq_mask_frac`` / ``cfg.time_mask_frac`` > 0 replaces the absolute one
+    (:func:`freq_mask_frac`, :func:`time_mask_frac`); each mask draws nothing when off. Mixup
+    (labels) and the waveform augmentations (DIR, pitch shift, time stretch, random mel top edge)
+    are applied elsewhere. x: (B, C, M, T) -> same shape. ``mask_fill``: value of masked log-mel bins;
     pass ``log(log_offset)`` to reproduce the baseline, which masks the power mel before the log.
     """
     if not isinstance(cfg, AugmentConfig):
@@ -340,6 +504,99 @@ def augment_batch(x: Tensor, cfg: AugmentConfig, generator: torch.Generator, mas
     _check_4d(x, "augment_batch")
     _check_generator(generator)
     x = time_roll(x, cfg.time_roll, generator)
-    x = freq_mask(x, cfg.freq_mask, generator, fill=mask_fill)
+    if cfg.freq_mask_frac > 0:
+        x = freq_mask_frac(x, cfg.freq_mask_frac, generator, fill=mask_fill)
+    else:
+        x = freq_mask(x, cfg.freq_mask, generator, fill=mask_fill)
+    if cfg.time_mask_frac > 0:
+        x = time_mask_frac(x, cfg.time_mask_frac, generator, fill=mask_fill)
+    else:
+        x = time_mask(x, cfg.time_mask, generator, fill=mask_fill)
     x = freq_mixstyle(x, cfg.mixstyle_alpha, cfg.mixstyle_p, generator)
     return x
+
+
+# ----------------------------------------------------------------------------- waveform augmentations
+
+def _librosa():
+    """librosa, imported on first use (it takes a while; only pitch shift / time stretch need it)."""
+    try:
+        import librosa
+    except ImportError:  # pragma: no cover - a dependency of asc-edge (pyproject.toml)
+        raise ConfigError("pitch shift / time stretch need librosa, which is not installed",
+                          hint="pip install librosa==0.11.0 (asc-edge's dependency), or set pitch_shift_p=0 and "
+                               "time_stretch_p=0") from None
+    return librosa
+
+
+def _as_wave(wave: Any, fn: str) -> np.ndarray:
+    w = np.ascontiguousarray(wave, dtype=np.float32)
+    if w.ndim != 1 or w.size == 0:
+        raise ConfigError(f"{fn}: expected one non-empty clip of shape (samples,), got shape {w.shape}",
+                          hint="pass a single mono waveform")
+    return w
+
+
+def pitch_shift(wave: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:
+    """The clip shifted in pitch by ``semitones`` (12 = one octave up), same duration, float32 (samples,).
+
+    ``librosa.effects.pitch_shift(wave, sr=sample_rate, n_steps=semitones)``: a phase-vocoder time
+    stretch by ``2^(−semitones/12)`` (``librosa.stft`` defaults: n_fft 2048, hop 512) followed by
+    resampling back to the original duration (soxr, ``res_type="soxr_hq"``); every frequency is
+    multiplied by ``2^(semitones/12)``. librosa returns exactly ``len(wave)`` samples.
+    ``semitones=0`` returns a float32 copy.
+    """
+    w = _as_wave(wave, "pitch_shift")
+    if semitones == 0:
+        return w.copy()
+    y = _librosa().effects.pitch_shift(w, sr=int(sample_rate), n_steps=float(semitones))
+    return np.ascontiguousarray(y[: w.size], dtype=np.float32)
+
+
+def time_stretch(wave: np.ndarray, rate: float) -> np.ndarray:
+    """The clip played ``rate`` times faster without a pitch change, kept at its length: float32 (samples,).
+
+    ``librosa.effects.time_stretch(wave, rate=rate)`` (phase vocoder; ``rate > 1`` is faster, so
+    every period becomes ``1/rate`` as long) gives about ``len(wave)/rate`` samples, which are then
+    fitted to ``len(wave)``: a longer result (``rate < 1``) keeps its first ``len(wave)`` samples; a
+    shorter one (``rate > 1``) is padded circularly, with its own beginning (``np.pad`` mode
+    ``"wrap"``), not with silence — a scene clip stays a scene, like :func:`time_roll`'s wrap-around.
+    ``rate=1`` returns a float32 copy.
+    """
+    w = _as_wave(wave, "time_stretch")
+    if isinstance(rate, bool) or not rate > 0 or not math.isfinite(rate):
+        raise ConfigError(f"time_stretch: rate must be a finite number > 0, got {rate!r}",
+                          hint="use rates around 1, e.g. 0.8 … 1.2 (AI4EDGE)")
+    if rate == 1:
+        return w.copy()
+    y = np.asarray(_librosa().effects.time_stretch(w, rate=float(rate)), dtype=np.float32)
+    n = w.size
+    if y.size >= n:
+        return np.ascontiguousarray(y[:n])
+    return np.pad(y, (0, n - y.size), mode="wrap")
+
+
+def logmel_random_fmax(mel: torch.nn.Module, wave: Tensor, f_max: Sequence[float] | Tensor) -> Tensor:
+    """Log-mel features with a per-clip top mel edge (PaSST's ``fmax_aug_range`` augmentation).
+
+    ``mel`` is the run's :class:`asc_edge.features.LogMel`; clip ``b`` of ``wave`` (B, samples) gets
+    the filterbank of ``mel.cfg`` with ``f_max = f_max[b]`` Hz (:func:`asc_edge.features.mel_filterbank`,
+    same HTK triangles), everything else (STFT, power, ``log(x + log_offset)``) as ``mel``. A lower
+    top edge spreads the same mel bands over a narrower range of Hz, so a tone lands in a higher band:
+    a pitch shift up of the spectrogram (and a higher edge, a shift down). Returns (B, 1, n_mels, frames).
+    """
+    from asc_edge.features import mel_filterbank
+
+    cfg = mel.cfg
+    f_max = [float(f) for f in (f_max.tolist() if isinstance(f_max, Tensor) else f_max)]
+    if wave.dim() != 2 or len(f_max) != wave.shape[0]:
+        raise ConfigError(f"logmel_random_fmax: {len(f_max)} top edges for waveforms of shape {tuple(wave.shape)}",
+                          hint="pass a (batch, samples) waveform and one f_max per clip")
+    power = mel.power_spectrogram(wave.to(torch.float32))  # (B, n_freqs, frames)
+    out = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*cover no FFT bin.*")  # narrow bands of a low edge: expected here
+        for b, fm in enumerate(f_max):
+            fb = mel_filterbank(dataclasses.replace(cfg, f_max=fm)).to(power.device)
+            out.append(torch.matmul(power[b].transpose(-1, -2), fb).transpose(-1, -2))
+    return torch.log(torch.stack(out) + cfg.log_offset).unsqueeze(1)

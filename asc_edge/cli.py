@@ -137,6 +137,10 @@ _TRAIN_SETTINGS = {
     "consistency_max": "consistency_max", "unlabelled": "unlabelled",
     "freq_mask": "augment.freq_mask", "time_roll": "augment.time_roll", "mixup_alpha": "augment.mixup_alpha",
     "mixstyle_p": "augment.mixstyle_p", "mixstyle_alpha": "augment.mixstyle_alpha", "dir_p": "augment.dir_p",
+    "time_mask": "augment.time_mask", "freqm_frac": "augment.freq_mask_frac", "timem_frac": "augment.time_mask_frac",
+    "pitch_shift_p": "augment.pitch_shift_p", "pitch_shift_semitones": "augment.pitch_shift_semitones",
+    "time_stretch_p": "augment.time_stretch_p", "time_stretch_range": "augment.time_stretch_range",
+    "fmax_aug_range": "augment.fmax_aug_range",
     "dirs": "dirs", "out": "out", "name": "name", "cache_dir": "cache_dir", "val_every": "val_every",
     "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
     "progress": "progress",
@@ -199,6 +203,21 @@ def train(
     mixstyle_p: float = typer.Option(0.4, help="Freq-MixStyle probability (0 = off)."),
     mixstyle_alpha: float = typer.Option(0.3, help="Freq-MixStyle Beta α."),
     dir_p: float = typer.Option(0.6, help="Device-impulse-response augmentation probability (0 = off)."),
+    time_mask: int = typer.Option(0, help="Max masked frames, one time mask per clip (0 = off)."),
+    freqm_frac: float = typer.Option(0.0, help="Frequency mask up to this fraction of the mel bins; replaces "
+                                     "--freq-mask when > 0 (ITMO 2024: 0.15; 0 = off)."),
+    timem_frac: float = typer.Option(0.0, help="Time mask up to this fraction of the frames; replaces --time-mask "
+                                     "when > 0 (ITMO 2024: 0.15; 0 = off)."),
+    pitch_shift_p: float = typer.Option(0.0, help="Fraction of each batch pitch-shifted on the waveform with librosa, "
+                                        "features recomputed (AI4EDGE 2023: 0.5; 0 = off)."),
+    pitch_shift_semitones: float = typer.Option(2.0, help="Max |pitch shift| in semitones, shift ~ U(-s, s) "
+                                                "(AI4EDGE 2023: 2)."),
+    time_stretch_p: float = typer.Option(0.0, help="Fraction of each batch time-stretched on the waveform with "
+                                         "librosa, length kept (AI4EDGE 2023: 0.5; 0 = off)."),
+    time_stretch_range: float = typer.Option(0.2, help="Time-stretch rates ~ U(1 - r, 1 + r) (AI4EDGE 2023: 0.2, "
+                                             "rates 0.8 … 1.2)."),
+    fmax_aug_range: float = typer.Option(0.0, help="PaSST-style pitch shift: per clip the mel top edge is drawn from "
+                                         "f_max - HZ … f_max (PaSST / SNTL-NTU 2024: 2000; 0 = off)."),
     dirs: Optional[Path] = typer.Option(None, help="Folder of device impulse responses (default: <data>/dirs)."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of run directories."),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: <model>_split<N>_<ce|kd>_seed<S>)."),
@@ -223,6 +242,10 @@ def train(
         "--consistency-max": (consistency_max, _GE0), "--freq-mask": (freq_mask, _GE0),
         "--time-roll": (time_roll, _GE0), "--mixup-alpha": (mixup_alpha, _GE0), "--mixstyle-p": (mixstyle_p, _P),
         "--mixstyle-alpha": (mixstyle_alpha, _GT0), "--dir-p": (dir_p, _P), "--val-every": (val_every, _GE1),
+        "--time-mask": (time_mask, _GE0), "--freqm-frac": (freqm_frac, _P), "--timem-frac": (timem_frac, _P),
+        "--pitch-shift-p": (pitch_shift_p, _P), "--pitch-shift-semitones": (pitch_shift_semitones, _GE0),
+        "--time-stretch-p": (time_stretch_p, _P), "--time-stretch-range": (time_stretch_range, _GE0),
+        "--fmax-aug-range": (fmax_aug_range, _GE0),
         "--devices": (devices, _GE1), "--num-nodes": (num_nodes, _GE1)})
     _check_output("--out", out)
     _setup_logging()
@@ -394,13 +417,22 @@ def export(
     qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "
                                            "(self-distillation on the calibration split, labels unused; 0: none)."),
     qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
+    gate_agreement: float = typer.Option(0.90, help="Quality gate: least int8 vs float top-1 agreement on the "
+                                                    "held-out test clips (0..1)."),
+    gate_cosine: float = typer.Option(0.95, help="Quality gate: least mean int8 vs float logit cosine similarity."),
+    gate_cosine_worst5: float = typer.Option(0.80, "--gate-cosine-worst5", help="Quality gate: least mean logit "
+                                             "cosine of the worst 5 % of held-out clips."),
+    no_gate: bool = typer.Option(False, "--no-gate", help="Measure the quality gate's values but never fail on them."),
     progress: bool = typer.Option(True, help="Progress bars while features are computed."),
     cache_dir: Optional[Path] = typer.Option(None),
 ) -> None:
-    """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle), generated C model (host == tflite-micro)."""
+    """Export a checkpoint: ONNX (parity), int8 TFLite (tflite-micro oracle, int8 quality gate), generated C model
+    (host == tflite-micro)."""
     _check_ranges({"--n-calibration": (n_calibration, _GE1), "--n-check": (n_check, _GE1),
                    "--debug-clips": (debug_clips, _GE0), "--qat-epochs": (qat_epochs, _GE0),
-                   "--qat-lr": (qat_lr, _GT0)})
+                   "--qat-lr": (qat_lr, _GT0), "--gate-agreement": (gate_agreement, {"ge": 0, "le": 1}),
+                   "--gate-cosine": (gate_cosine, {"ge": -1, "le": 1}),
+                   "--gate-cosine-worst5": (gate_cosine_worst5, {"ge": -1, "le": 1})})
     from .errors import ConfigError
 
     if percentile is not None and not 0.0 < percentile <= 100.0:
@@ -412,8 +444,9 @@ def export(
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
-                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, cache_dir=cache_dir, log=typer.echo,
-                 progress=progress)
+                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, gate=not no_gate,
+                 gate_agreement=gate_agreement, gate_cosine=gate_cosine, gate_cosine_worst5=gate_cosine_worst5,
+                 cache_dir=cache_dir, log=typer.echo, progress=progress)
 
 
 @app.command()

@@ -10,7 +10,9 @@
    PyTorch on real test clips (≤ 1e-4 or ExportError);
 4. int8 TFLite (``target`` ≥ tflite): onnx2tf full-integer PTQ calibrated on ``n_calibration``
    (≥ 200) real training clips; float vs int8 accuracy and top-1 agreement on the test split,
-   int8 from the tflite-micro oracle;
+   int8 from the tflite-micro oracle; the **quality gate** (:mod:`asc_edge.export.quality`): int8 vs
+   float top-1 agreement and logit cosine similarity (mean, worst 5 %) on the test clips not used for
+   calibration (nor for QAT), each against its threshold, else ExportError and nothing written;
 5. C model (``target == "cmsis-nn"``): :mod:`asc_edge.codegen` graph → arena plan → ``model.h`` /
    ``model.c``; host build; host C vs tflite-micro on ≥ ``n_check`` clips (test clips, then
    training clips if fewer), every output byte, the first ``debug_clips`` also layer by layer;
@@ -45,6 +47,8 @@ import numpy as np
 
 from asc_edge.errors import ExportError
 from asc_edge.report.io import file_sha256
+
+from .quality import GATE_DEFAULTS, GATE_FLAGS, gate_failures, int8_float_agreement
 
 __all__ = ["export_model", "TARGETS", "DEFAULT_DATA"]
 
@@ -81,7 +85,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
                  allow_over_budget: bool = False, calibration: str = "mse", percentile: float | None = None,
-                 qat_epochs: int = 0, qat_lr: float = 1e-4, cache_dir=None, log=print, progress: bool = False) -> dict:
+                 qat_epochs: int = 0, qat_lr: float = 1e-4, gate: bool = False,
+                 gate_agreement: float = GATE_DEFAULTS["agreement"], gate_cosine: float = GATE_DEFAULTS["cosine"],
+                 gate_cosine_worst5: float = GATE_DEFAULTS["cosine_worst5"],
+                 cache_dir=None, log=print, progress: bool = False) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
     Args:
@@ -105,13 +112,22 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         qat_epochs, qat_lr: quantisation-aware fine-tuning of the weights before the conversion
             (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
             unused); 0 skips it. The checkpoint itself is not changed.
+        gate, gate_agreement, gate_cosine, gate_cosine_worst5: the int8 quality gate (targets tflite
+            and cmsis-nn): lower bounds of int8 vs float top-1 agreement (0..1), mean logit cosine and
+            mean logit cosine of the worst 5 % of clips, on the held-out test clips
+            (:func:`asc_edge.export.quality.int8_float_agreement`). The values are always measured
+            and recorded in ``report["quality_gate"]``; with ``gate=True`` (``asc-edge export``'s
+            default, ``--no-gate`` turns it off) a failed bound raises ExportError before anything
+            reaches ``out_dir``. Library callers opt in: the tests and benchmarks export random-weight
+            models (bit-exactness checks) and known-lossy int8 models on purpose.
         log: a ``print``-like callable for progress lines.
         progress: progress bars while features are computed (a cold cache takes minutes for split100).
 
     Raises:
         BudgetError: over budget and not allowed. CheckpointError: unreadable checkpoint.
         DataError: bad dataset. ExportError: any failed stage or check (ONNX parity, a non
-            full-integer TFLite, an unsupported operator, host C ≠ tflite-micro), or bad args.
+            full-integer TFLite, an unsupported operator, host C ≠ tflite-micro, a failed quality
+            gate), or bad args.
     """
     from asc_edge.checkpoint import load_checkpoint, predict_logits
     from asc_edge.complexity import check_budget, measure
@@ -125,6 +141,12 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         raise ExportError(f"unknown calibration method {calibration!r}", hint=f"use one of {', '.join(METHODS)}")
     if n_calibration < 200:
         raise ExportError(f"n_calibration={n_calibration}", hint="issue 3 requires ≥ 200 calibration clips")
+    thresholds = {"agreement": gate_agreement, "cosine": gate_cosine, "cosine_worst5": gate_cosine_worst5}
+    for name, value in thresholds.items():
+        lo = 0.0 if name == "agreement" else -1.0
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not lo <= value <= 1.0:
+            raise ExportError(f"quality gate threshold {GATE_FLAGS[name]} {value} is outside [{lo:g}, 1]",
+                              hint=f"pass {GATE_FLAGS[name]} in [{lo:g}, 1], or --no-gate")
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -167,7 +189,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     if len(train.features) < n_calibration:
         raise ExportError(f"split {split} has {len(train.features)} clips, {n_calibration} needed for calibration",
                           hint="use a larger training split (--data / split 100)")
-    calib = train.features[_spread(len(train.features), n_calibration)]
+    calib_idx = _spread(len(train.features), n_calibration)
+    calib = train.features[calib_idx]
     stage("features", t0)
     log(f"model {lm.model_name}: {cx.params:,} params, {cx.macs:,} MACs; data {data} "
         f"(train split {split}: {len(train.features)} clips, test: {len(test.features)} clips)")
@@ -227,7 +250,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             oracle = TflmOracle(tmp / "model_int8.tflite")
             with torch.no_grad():
                 flog = predict_logits(lm.model, test.features).numpy()
-            qlog, _ = oracle.predict(test.features)
+            qlog, qdeq = oracle.predict(test.features)
             y = test.targets
             fpred, qpred = flog.argmax(1), qlog.astype(np.int32).argmax(1)
             acc = {"float_accuracy": float((fpred == y).mean()), "int8_accuracy": float((qpred == y).mean()),
@@ -244,6 +267,37 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             log(f"int8 vs float on the test split ({len(y)} clips): float {acc['float_accuracy']:.4f}{after}, "
                 f"int8 {acc['int8_accuracy']:.4f}, top-1 agreement {acc['top1_agreement']:.4f} "
                 f"({tfl['n_ops']} tflite ops: {tfl['op_counts']})")
+
+            # ---- quality gate: the arrays above, on the test clips the int8 model never saw
+            used = train.clips if qat_epochs else [train.clips[i] for i in calib_idx]
+            seen = {Path(c.path).resolve() for c in used}
+            held = np.array([Path(c.path).resolve() not in seen for c in test.clips], dtype=bool)
+            excluded = "calibration split (QAT)" if qat_epochs else "calibration"
+            qg: dict = {"enabled": bool(gate), "thresholds": dict(thresholds),
+                        "clips": f"{test_split} split minus its {excluded} clips ({int((~held).sum())} excluded)",
+                        "int8_from": "tflite-micro (reference kernels), dequantised"}
+            if held.any():
+                qg.update(int8_float_agreement(flog[held], qdeq[held]))
+                failed = gate_failures(qg, thresholds)
+                qg["failed"] = failed
+                qg["passed"] = not failed if gate else None
+            elif gate:
+                raise ExportError(f"quality gate: none of the {len(held)} {test_split} clips is held out "
+                                  "(all were used for calibration)",
+                                  hint="evaluate on another split (--test-split test) or pass --no-gate")
+            else:
+                qg.update({"n_clips": 0, "failed": [], "passed": None})
+            report["quality_gate"] = qg
+            if qg["n_clips"] and not (gate and qg["failed"]):  # a failure is the error line below
+                verdict = "passed" if gate else "not enforced"
+                log(f"int8 quality gate on {qg['n_clips']} held-out clips: top-1 agreement {qg['top1_agreement']:.4f} "
+                    f"(>= {gate_agreement:g}), logit cosine mean {qg['cosine_mean']:.4f} (>= {gate_cosine:g}), "
+                    f"worst 5 % {qg['cosine_worst5_mean']:.4f} (>= {gate_cosine_worst5:g}): {verdict}")
+            if gate and qg["failed"]:
+                raise ExportError(f"int8 quality gate failed on {qg['n_clips']} held-out clips: "
+                                  + "; ".join(qg["failed"]) + "; nothing was written",
+                                  hint="improve the int8 model (--calibration, --qat-epochs N) or relax the "
+                                       "named threshold (or --no-gate)")
 
         if target == "cmsis-nn":
             from asc_edge.codegen.emit_c import emit_model

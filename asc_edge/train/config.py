@@ -99,6 +99,10 @@ class TrainConfig:
         if self.rrs_relational_epochs is not None and not 0 <= self.rrs_relational_epochs <= self.epochs:
             raise ConfigError(f"--rrs-relational-epochs {self.rrs_relational_epochs} outside [0, {self.epochs}]",
                               hint="stage 1 (relational KD) takes part of the --epochs")
+        if self.augment.fmax_aug_range > 0 or self.augment.time_mask > 0:
+            from ..features import get_frontend
+
+            self.augment.check_frontend(get_frontend(self.frontend))  # e.g. --fmax-aug-range above f_max
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

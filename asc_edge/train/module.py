@@ -11,12 +11,14 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from ..augment import AugmentConfig, augment_batch, mixup, mixup_loss
+from ..augment import (AugmentConfig, augment_batch, logmel_random_fmax, mixup, mixup_loss, pitch_shift,
+                       time_stretch)
 from ..data.dirs import convolve_dir
 from ..distill.focusnet import focusnet_loss
 from ..distill.kd import kd_loss
 from ..distill.mean_teacher import consistency_loss, consistency_weight, ema_update, mse_kd_loss
 from ..distill.relational import rkd_loss, rrs_stage
+from ..errors import ConfigError
 from ..features import FrontendConfig, LogMel
 from ..models import build_model
 
@@ -29,9 +31,12 @@ class ASCModule(pl.LightningModule):
     Batches are ``(features (B, 1, n_mels, frames), targets (B,), teacher_logits (B, C), index (B,))``;
     ``teacher_logits`` are cached teacher outputs (or empty (B, 0) without a teacher).
 
-    Training step, in order: device-impulse-response convolution of the *waveform* of a fraction
-    ``augment.dir_p`` of the batch (features recomputed with :class:`LogMel`; CP-JKU DCASE 2023),
-    time roll → frequency mask → Freq-MixStyle (:func:`augment_batch`), mixup, then cross-entropy or
+    Training step, in order: waveform augmentations of the clips' *waveforms* with the features
+    recomputed by the run's :class:`LogMel` (:meth:`_augment_waveforms`: pitch shift and time stretch,
+    AI4EDGE 2023, then the device-impulse-response convolution of a fraction ``augment.dir_p`` of the
+    batch, CP-JKU DCASE 2023; with ``augment.fmax_aug_range`` every clip is recomputed with its own
+    random mel top edge, PaSST / SNTL-NTU 2024),
+    time roll → frequency mask → time mask → Freq-MixStyle (:func:`augment_batch`), mixup, then cross-entropy or
     the ``kd_scheme`` loss (:data:`asc_edge.train.config.KD_SCHEMES`; default Hinton KD
     ``λ·CE + (1−λ)·τ²·KL``, KT report eq. 3) with mixup-mixed teacher logits.
 
@@ -49,9 +54,11 @@ class ASCModule(pl.LightningModule):
         self.model = build_model(model_name, n_classes=len(labels), **model_kwargs)
         self.frontend = FrontendConfig.from_dict(frontend)
         self.augment = AugmentConfig.from_dict(train["augment"])
+        self.augment.check_frontend(self.frontend)
         self.train_cfg = train
         self.mel = LogMel(self.frontend)
-        # Set by the run driver, never saved: waveforms (N, samples) and DIRs for DIR augmentation.
+        # Set by the run driver, never saved: waveforms (N, samples) for the waveform augmentations
+        # (DIR, pitch shift, time stretch, random mel top edge) and the DIRs.
         self.waveforms: np.ndarray | None = None
         self.dirs: list[np.ndarray] = []
         self._gen: torch.Generator | None = None
@@ -81,21 +88,71 @@ class ASCModule(pl.LightningModule):
         # One generator per process, seeded from the run seed and the rank: reproducible, and DDP
         # ranks draw different augmentations.
         self._gen = torch.Generator().manual_seed(int(self.train_cfg["seed"]) * 1000 + self.global_rank)
+        if self.augment.waveform_augmentation and self.waveforms is None:
+            raise ConfigError("pitch shift / time stretch / fmax_aug_range need the training waveforms, "
+                              "which were not loaded",
+                              hint="set module.waveforms (asc-edge train loads them itself), or turn these "
+                                   "augmentations off")
 
     # --- augmentation -------------------------------------------------------------------------
-    def _apply_dirs(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        p = self.augment.dir_p
-        if p <= 0 or not self.dirs or self.waveforms is None:
+    def _augment_waveforms(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Waveform augmentations of a training batch; the affected rows of ``x`` are replaced by
+        features recomputed from the augmented waveforms (``index``: the clips' rows in
+        ``self.waveforms``).
+
+        Draws, each only when its augmentation is on: DIR (rows with probability ``dir_p``, then one
+        DIR per picked row — the same draws as before the other waveform augmentations existed, so
+        runs without them are unchanged), pitch shift (rows with ``pitch_shift_p``, shifts
+        ``U(−s, s)`` semitones), time stretch (rows with ``time_stretch_p``, rates ``U(1 − r, 1 + r)``),
+        top mel edges ``U(f_max − range, f_max]`` for every row. Applied per clip in the order pitch
+        shift → time stretch → DIR (the device colours the sound last, as in a recording); features
+        with :class:`LogMel`, or :func:`logmel_random_fmax` with the drawn top edges (then every row
+        is recomputed).
+        """
+        aug, gen, b = self.augment, self._gen, len(index)
+        if self.waveforms is None or b == 0:
             return x
-        pick = torch.rand(len(index), generator=self._gen) < p
-        if not pick.any():
+        dirs: dict[int, int] = {}
+        if aug.dir_p > 0 and self.dirs:
+            pick = torch.rand(b, generator=gen) < aug.dir_p
+            if pick.any():
+                which = torch.randint(len(self.dirs), (int(pick.sum()),), generator=gen)
+                dirs = {int(r): int(d) for r, d in zip(torch.nonzero(pick).flatten(), which)}
+        shifts: dict[int, float] = {}
+        if aug.pitch_shift_p > 0:
+            pick = torch.rand(b, generator=gen) < aug.pitch_shift_p
+            amount = (2 * torch.rand(b, generator=gen, dtype=torch.float64) - 1) * aug.pitch_shift_semitones
+            shifts = {int(r): float(amount[r]) for r in torch.nonzero(pick).flatten()}
+        rates: dict[int, float] = {}
+        if aug.time_stretch_p > 0:
+            pick = torch.rand(b, generator=gen) < aug.time_stretch_p
+            rate = 1 + (2 * torch.rand(b, generator=gen, dtype=torch.float64) - 1) * aug.time_stretch_range
+            rates = {int(r): float(rate[r]) for r in torch.nonzero(pick).flatten()}
+        f_max = None
+        if aug.fmax_aug_range > 0:
+            f_max = self.frontend.f_max_hz - torch.rand(b, generator=gen, dtype=torch.float64) * aug.fmax_aug_range
+            rows = list(range(b))
+        else:
+            rows = sorted(set(dirs) | set(shifts) | set(rates))
+        if not rows:
             return x
-        which = torch.randint(len(self.dirs), (int(pick.sum()),), generator=self._gen)
-        rows = torch.nonzero(pick).flatten()
-        waves = np.stack([convolve_dir(self.waveforms[int(index[r])], self.dirs[int(d)])
-                          for r, d in zip(rows, which)])
+        waves = []
+        for r in rows:
+            w = self.waveforms[int(index[r])]
+            if r in shifts:
+                w = pitch_shift(w, self.frontend.sample_rate, shifts[r])
+            if r in rates:
+                w = time_stretch(w, rates[r])
+            if r in dirs:
+                w = convolve_dir(w, self.dirs[dirs[r]])
+            waves.append(np.asarray(w, dtype=np.float32))
+        wave = torch.from_numpy(np.stack(waves)).to(x.device)
         x = x.clone()
-        x[rows] = self.mel(torch.from_numpy(waves).to(x.device))
+        rows_t = torch.tensor(rows, dtype=torch.long, device=x.device)
+        if f_max is None:
+            x[rows_t] = self.mel(wave)
+        else:
+            x[rows_t] = logmel_random_fmax(self.mel, wave, f_max[rows]).to(x.dtype)
         return x
 
     # --- steps --------------------------------------------------------------------------------
@@ -107,7 +164,7 @@ class ASCModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y, teacher, index = batch
-        x = self._apply_dirs(x, index)
+        x = self._augment_waveforms(x, index)
         x = augment_batch(x, self.augment, self._gen, mask_fill=math.log(self.frontend.log_offset))
         x, perm, lam = mixup(x, y, self.augment.mixup_alpha, self._gen, p=self.augment.mixup_p)
         if self.online_teacher:

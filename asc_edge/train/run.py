@@ -156,8 +156,9 @@ def train(cfg: TrainConfig) -> Path | None:
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
     if role == "student":
         check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")
-    if cfg.augment.dir_p > 0:
+    if cfg.augment.dir_p > 0 or cfg.augment.waveform_augmentation:  # DIR, pitch shift, time stretch, fmax
         module.waveforms = load_split_waveforms(train_split, frontend, cache_root / "features")
+    if cfg.augment.dir_p > 0:
         module.dirs = load_dirs(Path(cfg.dirs) if cfg.dirs else Path(cfg.data) / "dirs", frontend.sample_rate)
 
     trainer = pl.Trainer(
