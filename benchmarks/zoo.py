@@ -12,7 +12,8 @@ A student whose activation arena does not fit the STM32F405's 128 KiB SRAM (the 
 output alone is 304,128 bytes) runs on Renode with the arena in external SRAM on the FSMC
 (``bench --renode --external-ram``; QEMU's netduinoplus2 maps no FSMC memory); its row gives the
 internal and external RAM, the step holding the memory peak and its layers (``graph.json``).
-``--refresh NAME ...`` re-exports and re-benches those rows from their trained run directories.
+``--refresh NAME ...`` re-exports and re-benches those rows from their trained run directories
+(``--reuse-exports``: keeps an export of the same checkpoint made with the default calibration).
 
     .venv/bin/python benchmarks/zoo.py                       # all students (hours on 2 cores)
     .venv/bin/python benchmarks/zoo.py --models sm1 --epochs 2 --splits 25 --results /tmp/zoo   # quick look
@@ -67,6 +68,20 @@ def int8_macro_accuracy(export_dir: Path, data: str) -> float:
     return float(classification_metrics(q.astype(np.float32), test.targets, rep["labels"], test.devices)["macro_accuracy"])
 
 
+def _reusable_export(export_dir: Path, run_dir: Path) -> dict | None:
+    """The report of an earlier export of this very checkpoint with today's default calibration
+    (``--reuse-exports``), else None."""
+    from asc_edge.report.io import file_sha256
+
+    p = export_dir / "report.json"
+    if not p.is_file():
+        return None
+    ex = json.loads(p.read_text())
+    method = ex["tflite"]["calibration"].get("activation_ranges", {}).get("method", "minmax")
+    same = ex.get("checkpoint_sha256") == file_sha256(run_dir / "model.ckpt")
+    return ex if same and method == "mse" else None
+
+
 def student_row(name: str, args) -> dict:
     from asc_edge.device.harness import bench
     from asc_edge.export.pipeline import export_model
@@ -90,8 +105,10 @@ def student_row(name: str, args) -> dict:
     dev_split = args.splits[-1]
     export_dir = Path(args.out) / "export" / f"zoo_{name}_split{dev_split}"
     n_test = 232
-    ex = export_model(run_dirs[dev_split], "cmsis-nn", export_dir, data=args.data, n_check=n_test, debug_clips=1,
-                      allow_over_budget=True, log=lambda *a: None)
+    ex = _reusable_export(export_dir, run_dirs[dev_split]) if args.reuse_exports else None
+    if ex is None:
+        ex = export_model(run_dirs[dev_split], "cmsis-nn", export_dir, data=args.data, n_check=n_test, debug_clips=1,
+                          allow_over_budget=True, log=lambda *a: None)
     cx = ex["complexity"]
     arena = ex["c_model"]["arena"]
     host = ex["c_model"]["host_check"]
@@ -187,6 +204,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse run directories trained with the identical config")
     ap.add_argument("--refresh", nargs="+", default=[], choices=list(REPORTED), metavar="NAME",
                     help="with --reuse: export and bench these rows again (training reused)")
+    ap.add_argument("--reuse-exports", action="store_true",
+                    help="keep an earlier export of the same checkpoint made with the default (mse) calibration")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     old = Path(args.results).with_suffix(".json")
