@@ -1,0 +1,193 @@
+"""Compression and quantisation quality (issue 14): one table per remedy, from runs made here and
+from the benchmark files that already measure the rest.
+
+1. **Structured L1-norm filter pruning** of AI4EDGE's SM3 (``asc-edge prune``): the split100 zoo run
+   (``benchmarks/zoo.py``: 20 epochs on ``../shared/data``) pruned to the report's filters
+   20/22/22/24/24/16, fine-tuned with the run's own recipe (20 epochs), exported (int8, the export's
+   default calibration) and benched on QEMU on every test clip; "before" is the zoo's SM3 row.
+2. **fp16 vs int8 vs float** for KT's Ghost-BC-Res2Net-Snake-SMALL and CP-Mobile: float and int8 from
+   the zoo rows (accuracy, device instructions, RAM, flash); fp16 on the Cortex-M4 (``export
+   --precision fp16``) is **not built**, so its column says so instead of a number.
+3. **int8 remedies on the ten SNTL-NTU students** (101 genuine TAU clips): float, TFLite's min/max
+   ranges (the old default), the MSE ranges (the new default) and QAT + MSE where measured, from
+   ``int8_calibration.json``; device == tflite-micro for the default export from
+   ``tau_checkpoints.json`` (every clip, QEMU).
+
+Writes ``benchmarks/results/compression.{json,md}``.
+
+    .venv/bin/python benchmarks/compression.py            # prunes + fine-tunes + exports + benches SM3 (~10 min)
+    .venv/bin/python benchmarks/compression.py --reuse    # reuse the pruned run and its export
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SM3_FILTERS = [20, 22, 22, 24, 24, 16]  # AI4EDGE 2023: SM3 28/28/28/28 -> 22/22/24/24 (first / last conv kept)
+
+
+def _load(name: str) -> dict:
+    p = RESULTS / f"{name}.json"
+    if not p.is_file():
+        raise SystemExit(f"{p} is missing: run benchmarks/{name}.py first")
+    return json.loads(p.read_text())
+
+
+def _zoo_row(zoo: dict, model: str) -> dict:
+    rows = {r["model"]: r for r in zoo["rows"]}
+    if model not in rows:
+        raise SystemExit(f"benchmarks/results/zoo.json has no {model} row: run benchmarks/zoo.py first")
+    return rows[model]
+
+
+def _device(b: dict) -> dict:
+    ins, mem, be = b["instructions"], b["memory"], b["bit_exact"]
+    return {"equal": [be["n_equal"], be["n_clips"]], "model_instructions": ins["model_mean"],
+            "instructions_per_mac": ins["model_instructions_per_mac"], "ram_bytes": mem["ram_bytes"],
+            "flash_bytes": mem["flash_bytes"], "backend": b["backend"]}
+
+
+def pruning(args, zoo: dict) -> dict:
+    """SM3 before / after pruning to :data:`SM3_FILTERS` (params, MACs, accuracy, device)."""
+    from asc_edge.device.harness import bench
+    from asc_edge.export.pipeline import export_model
+    from asc_edge.prune import prune_run
+    from zoo import int8_macro_accuracy  # benchmarks/zoo.py: the zoo's own int8 macro accuracy
+
+    before = _zoo_row(zoo, "sm3")
+    run = Path(before["splits"]["split100"]["run"])
+    pruned = run.parent / f"{run.name}_pruned"
+    t0 = time.perf_counter()
+    if not (args.reuse and (pruned / "metrics.json").is_file()):
+        pruned, _ = prune_run(run, filters=SM3_FILTERS, epochs=zoo["epochs"], log=lambda *a: None, progress=False)
+    rep = json.loads((pruned / "report.json").read_text())
+    m = json.loads((pruned / "metrics.json").read_text())
+    export_dir = HERE / "runs" / "export" / pruned.name
+    if not (args.reuse and (export_dir / "report.json").is_file()):
+        export_model(pruned, "cmsis-nn", export_dir, data=args.data, n_check=232, debug_clips=1, log=lambda *a: None)
+    ex = json.loads((export_dir / "report.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        b = bench(export_dir, data=args.data, split="test", out_dir=Path(tmp) / "bench", log=lambda *a: None)
+    cx = ex["complexity"]
+    after = {"params": cx["params"], "macs": cx["macs"], "float_macro_accuracy": m["macro_accuracy"],
+             "int8_macro_accuracy": int8_macro_accuracy(export_dir, args.data),
+             "calibration": ex["tflite"]["calibration"]["activation_ranges"]["method"], "device": _device(b),
+             "run": str(pruned), "filters": SM3_FILTERS, "model_kwargs": rep["prune"]["model_kwargs"]}
+    return {"report_figures": {"before": {"params": 86_116, "macs": 37_000_000},
+                               "after": {"params": 61_200, "macs": 25_700_000}},
+            "before": {"params": before["params"], "macs": before["macs"],
+                       "float_macro_accuracy": before["float_macro_accuracy"],
+                       "int8_macro_accuracy": before["int8_macro_accuracy"],
+                       "calibration": before.get("calibration", "minmax"), "device": before["device"]},
+            "after": after, "budget": {"params": 128_000, "macs": 30_000_000},
+            "fine_tune_epochs": zoo["epochs"], "wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def precision(zoo: dict) -> list[dict]:
+    """Float / int8 (zoo rows) and fp16 (not built) for KT SMALL and CP-Mobile."""
+    out = []
+    for name in ("ghost-bcres2net-snake-small", "cp-mobile"):
+        r = _zoo_row(zoo, name)
+        out.append({"model": name, "params": r["params"], "macs": r["macs"],
+                    "float_macro_accuracy": r["float_macro_accuracy"], "int8_macro_accuracy": r["int8_macro_accuracy"],
+                    "calibration": r.get("calibration", "minmax"), "int8_device": r.get("device"),
+                    "fp16": None})
+    return out
+
+
+def remedies() -> list[dict]:
+    """The ten SNTL-NTU students: float, min/max, MSE, QAT + MSE, device == tflite-micro (default export)."""
+    cal = {r["name"]: r for r in _load("int8_calibration")["rows"] if r.get("source") == "sntl"}
+    tau = {r["checkpoint"].removesuffix(".ckpt"): r for r in _load("tau_checkpoints")["rows"]}
+    out = []
+    for name in sorted(tau, key=lambda n: (tau[n]["system"], tau[n]["split"])):
+        c, t = cal.get(name), tau[name]
+        if c is None:
+            raise SystemExit(f"int8_calibration.json has no row {name}: run benchmarks/int8_calibration.py")
+        out.append({"checkpoint": name, "system": t["system"], "split": t["split"], "n_clips": t["n_clips"],
+                    "float_accuracy": c["float_accuracy"], "minmax": c["minmax"]["int8_accuracy"],
+                    "mse": c["mse"]["int8_accuracy"],
+                    "qat_mse": (c.get("qat+mse") or {}).get("int8_accuracy"),
+                    "default_export_int8": t["int8_tflm_accuracy"], "default_export_calibration": t["calibration"]["method"],
+                    "device_equals_tflm": t["device_equals_tflm"]})
+    return out
+
+
+def _pts(v, ref):
+    return "-" if v is None else f"{100 * (v - ref):+.1f}"
+
+
+def write(result: dict) -> None:
+    write_json_atomic(RESULTS / "compression.json", result)
+    p = result["pruning"]
+    b, a = p["before"], p["after"]
+    rows = [{"SM3": k, "params": f"{r['params']:,}", "MACs": f"{r['macs']:,}",
+             "within budget": "yes" if r["params"] <= p["budget"]["params"] and r["macs"] <= p["budget"]["macs"] else "no",
+             "float macro acc": f"{r['float_macro_accuracy']:.3f}",
+             "int8 macro acc": f"{r['int8_macro_accuracy']:.3f} ({r['calibration']})",
+             "device == ref": f"{r['device']['equal'][0]}/{r['device']['equal'][1]}",
+             "instr/inference": f"{r['device']['model_instructions']:,.0f}", "RAM B": f"{r['device']['ram_bytes']:,}",
+             "flash B": f"{r['device']['flash_bytes']:,}"}
+            for k, r in (("before", b), (f"after ({'/'.join(map(str, a['filters']))})", a))]
+    prec = [{"model": r["model"], "float macro acc": f"{r['float_macro_accuracy']:.3f}",
+             "int8 macro acc": f"{r['int8_macro_accuracy']:.3f} ({r['calibration']})",
+             "int8 instr/inference": f"{r['int8_device']['model_instructions']:,.0f}" if r["int8_device"] else "-",
+             "int8 RAM B": f"{r['int8_device']['ram_bytes']:,}" + (
+                 f" + {r['int8_device']['ext_ram_bytes']:,} external" if r["int8_device"].get("ext_ram_bytes") else ""),
+             "int8 flash B": f"{r['int8_device']['flash_bytes']:,}", "fp16": "not built"} for r in result["precision"]]
+    rem = [{"system": r["system"], "split": f"split{r['split']}", "float": f"{r['float_accuracy']:.3f}",
+            "min/max (old)": f"{r['minmax']:.3f} ({_pts(r['minmax'], r['float_accuracy'])})",
+            "mse (default)": f"{r['mse']:.3f} ({_pts(r['mse'], r['float_accuracy'])})",
+            "QAT + mse": "-" if r["qat_mse"] is None else f"{r['qat_mse']:.3f} ({_pts(r['qat_mse'], r['float_accuracy'])})",
+            "device == tflm (default export)": r["device_equals_tflm"]} for r in result["remedies"]]
+    n = len(result["remedies"])
+    mean = {k: sum(r[k] - r["float_accuracy"] for r in result["remedies"]) / n for k in ("minmax", "mse")}
+    md = "\n".join([
+        "# Compression and quantisation quality", "",
+        "Generated by `benchmarks/compression.py` from the runs it makes (SM3 pruning) and from "
+        "`zoo.json`, `int8_calibration.json` and `tau_checkpoints.json`. Device: emulated STM32F405 "
+        "(QEMU, or Renode with the arena in external SRAM where noted in `zoo.md`), instructions counted exactly.", "",
+        "## Structured L1-norm filter pruning: SM3 (AI4EDGE 2023)", "",
+        f"`asc-edge prune` keeps each conv's largest-L1 filters, rebuilds the dense model and fine-tunes it with "
+        f"the run's recipe ({p['fine_tune_epochs']} epochs). Report: {p['report_figures']['before']['params']:,} → "
+        f"~{p['report_figures']['after']['params']:,} params, {p['report_figures']['before']['macs'] / 1e6:.0f} M → "
+        f"~{p['report_figures']['after']['macs'] / 1e6:.1f} M MACs. Test macro accuracy on `../shared/data` "
+        f"(232 clips), split100. Wall time of this section in the last run: {p['wall_s']:.0f} s "
+        "(`--reuse` keeps the pruned, fine-tuned run and its export and only benches again).", "",
+        markdown_table(rows), "",
+        "## fp16 vs int8 vs float", "",
+        "fp16 weights on the Cortex-M4 (`export --precision fp16`, float kernels) are **not built yet**; the float "
+        "and int8 columns are the zoo's split100 models (232 test clips).", "",
+        markdown_table(prec), "",
+        "## int8 remedies on the ten SNTL-NTU students (101 genuine TAU clips)", "",
+        "Accuracy (plain, 101 clips: one clip ≈ 1 point); in brackets int8 − float in points. "
+        f"Mean int8 − float over the ten: min/max {100 * mean['minmax']:+.2f}, mse {100 * mean['mse']:+.2f} points. "
+        "QAT + mse (`export --qat-epochs 3`) was measured on seven. The last column: the default export "
+        "(`mse`) on the device vs tflite-micro, every clip.", "",
+        markdown_table(rem), ""])
+    write_text_atomic(RESULTS / "compression.md", md)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data"))
+    ap.add_argument("--reuse", action="store_true", help="reuse the pruned run and its export")
+    args = ap.parse_args()
+    zoo = _load("zoo")
+    result = {"benchmark": "compression", "machine": f"{platform.machine()}, {platform.python_version()}",
+              "pruning": pruning(args, zoo), "precision": precision(zoo), "remedies": remedies()}
+    write(result)
+    print((RESULTS / "compression.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
