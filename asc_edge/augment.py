@@ -269,18 +269,26 @@ def freq_mask(x: Tensor, max_width: int, generator: torch.Generator, fill: float
 
     x: (B, C, M, T) -> same shape. ``max_width=0`` returns ``x``.
     """
-    _check_4d(x, "freq_mask")
+    return _abs_mask(x, 2, max_width, generator, fill, "freq_mask", "mel bins", "use e.g. 48 (baseline) or 0 to disable",
+                     "use max_width <= {size} (the baseline masks up to 48 of 256 bins)")
+
+
+def _abs_mask(x: Tensor, axis: int, max_width: int, generator: torch.Generator, fill: float, fn: str, unit: str,
+              hint_value: str, hint_size: str) -> Tensor:
+    """:func:`freq_mask` / :func:`time_mask`: check ``max_width`` (an integer in [0, size of
+    ``axis``]; ConfigError naming ``fn`` otherwise; ``hint_size`` may use ``{size}``) and apply
+    :func:`_band_mask`."""
+    _check_4d(x, fn)
     _check_generator(generator)
-    m = x.shape[2]
+    size = x.shape[axis]
     if isinstance(max_width, bool) or int(max_width) != max_width or max_width < 0:
-        raise ConfigError(f"freq_mask: max_width must be an integer >= 0, got {max_width!r}",
-                          hint="use e.g. 48 (baseline) or 0 to disable")
-    if max_width > m:
-        raise ConfigError(f"freq_mask: max_width {max_width} exceeds the {m} mel bins of the input",
-                          hint=f"use max_width <= {m} (the baseline masks up to 48 of 256 bins)")
+        raise ConfigError(f"{fn}: max_width must be an integer >= 0, got {max_width!r}", hint=hint_value)
+    if max_width > size:
+        raise ConfigError(f"{fn}: max_width {max_width} exceeds the {size} {unit} of the input",
+                          hint=hint_size.format(size=size))
     if max_width == 0 or x.shape[0] == 0:
         return x
-    return _band_mask(x, 2, max_width, generator, fill)
+    return _band_mask(x, axis, max_width, generator, fill)
 
 
 def _band_mask(x: Tensor, axis: int, max_width: float, generator: torch.Generator, fill: float) -> Tensor:
@@ -309,18 +317,8 @@ def time_mask(x: Tensor, max_width: int, generator: torch.Generator, fill: float
 
     x: (B, C, M, T) -> same shape. ``max_width=0`` returns ``x``.
     """
-    _check_4d(x, "time_mask")
-    _check_generator(generator)
-    t = x.shape[3]
-    if isinstance(max_width, bool) or int(max_width) != max_width or max_width < 0:
-        raise ConfigError(f"time_mask: max_width must be an integer >= 0, got {max_width!r}",
-                          hint="use a number of frames, or 0 to disable")
-    if max_width > t:
-        raise ConfigError(f"time_mask: max_width {max_width} exceeds the {t} frames of the input",
-                          hint=f"use max_width <= {t}, or time_mask_frac (a fraction of the frames)")
-    if max_width == 0 or x.shape[0] == 0:
-        return x
-    return _band_mask(x, 3, max_width, generator, fill)
+    return _abs_mask(x, 3, max_width, generator, fill, "time_mask", "frames", "use a number of frames, or 0 to disable",
+                     "use max_width <= {size}, or time_mask_frac (a fraction of the frames)")
 
 
 def _mask_frac(x: Tensor, frac: float, axis: int, generator: torch.Generator, fill: float, fn: str) -> Tensor:
