@@ -276,7 +276,9 @@ def test_robot_file_matches_the_runner_contract(tmp_path):
         assert re.search(rf"^\$\{{{n}\}}\s", variables, re.M), f"bench.robot does not declare ${{{n}}}"
     assert "include @${CURDIR}/bench.resc" in text
     assert "Create Terminal Tester  sysbus.usart1" in text
-    assert re.search(r"Wait For Line On Uart\s+\$\{STOP_PATTERN\}.*treatAsRegex=true.*pauseEmulation=true", text)
+    # one wait per clip result line (R ...) or a stop line, leaving the loop on the stop line
+    assert re.search(r"Wait For Line On Uart\s+\^R \|\$\{STOP_PATTERN\}.*treatAsRegex=true.*pauseEmulation=true", text)
+    assert "re.search($STOP_PATTERN, $m['line'])" in text and "IF    ${stop}    BREAK" in text
     stop = re.search(r"^\$\{STOP_PATTERN\}\s+(.+)$", text, re.M).group(1)
     for line in ("ASC-BENCH done", "ASC-BENCH error: short header", "*** asc board: HardFault ***",
                  "asc board: assertion failed: x"):
