@@ -129,10 +129,11 @@ def _setup_logging() -> None:
 #: ``model_kwargs.<name>`` (see :func:`asc_edge.train.recipes.merge_config`).
 _TRAIN_SETTINGS = {
     "data": "data", "split": "split", "splits": "splits_dir", "model": "model", "frontend": "frontend",
-    "base_channels": "model_kwargs.base_channels", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+    "base_channels": "model_kwargs.base_channels", "model_checkpoint": "model_kwargs.checkpoint", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
     "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs", "seed": "seed", "teacher": "teachers",
     "kd_lambda": "kd_lambda", "kd_tau": "kd_tau", "teacher_logits": "teacher_logits", "kd_scheme": "kd_scheme",
-    "kd_convention": "kd_convention", "rrs_relational_epochs": "rrs_relational_epochs",
+    "kd_convention": "kd_convention", "kd_kl_average": "kd_kl_average",
+    "rrs_relational_epochs": "rrs_relational_epochs",
     "online_teacher_lr_factor": "online_teacher_lr_factor", "ema_decay": "ema_decay",
     "consistency_max": "consistency_max", "unlabelled": "unlabelled",
     "freq_mask": "augment.freq_mask", "time_roll": "augment.time_roll", "mixup_alpha": "augment.mixup_alpha",
@@ -176,6 +177,9 @@ def train(
     model: str = typer.Option("cp-mobile", help="Model name (see `asc-edge complexity --list`)."),
     frontend: Optional[str] = typer.Option(None, help="Log-mel preset (default: the model's; `asc-edge complexity --list`)."),
     base_channels: Optional[int] = typer.Option(None, help="CP-Mobile base channels N (SNTL-NTU N-BCBL: 24, 32)."),
+    model_checkpoint: Optional[Path] = typer.Option(
+        None, help="Local pretrained weights the model starts from (passt: a .pt file; ast: a file or a "
+                   "save_pretrained folder); never downloaded."),
     epochs: int = typer.Option(100),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(0.005, help="Peak learning rate (AdamW), DCASE24 baseline."),
@@ -190,6 +194,8 @@ def train(
     kd_scheme: str = typer.Option("hinton", help="hinton | focusnet (SNTL-NTU TFS) | mse (ITMO) | rrs (AI4EDGE) | "
                                   "online (KT) | mean-teacher (ITMO)."),
     kd_convention: str = typer.Option("cpjku", help="Hinton weighting: cpjku λ·CE+(1−λ)τ²KL or sntl (1−λ)·CE+λτ²KL."),
+    kd_kl_average: str = typer.Option("classes", help="KL averaging: classes (CP-JKU code, mean over examples and "
+                                      "classes) or batch (batchmean: C× the teacher weight at the same λ)."),
     rrs_relational_epochs: Optional[int] = typer.Option(None, help="rrs: relational-stage epochs (default half)."),
     online_teacher_lr_factor: Optional[float] = typer.Option(
         None, help="online: teacher learning rate = --lr × this (default 0.01, KT 2024)."),
@@ -403,7 +409,8 @@ def export(
     target: str = typer.Option("cmsis-nn", help="onnx, tflite (ONNX + int8 TFLite) or cmsis-nn (all + C model)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default export/<run name>/)."),
     data: Optional[Path] = typer.Option(None, help="Dataset root (default: the run's own, else ../shared/data)."),
-    calib_data: Optional[Path] = typer.Option(None, help="Calibrate on this dataset instead (labels ignored)."),
+    calib_data: Optional[Path] = typer.Option(None, help="Calibrate on this dataset's split instead, or on every "
+                                              "audio file of a plain folder without meta.csv (labels ignored)."),
     calib_split: Optional[str] = typer.Option(None, help="Split of --calib-data (default 100)."),
     test_split: str = typer.Option("test", help="Split for accuracy and the host check (test, 5..100, all)."),
     n_calibration: int = typer.Option(200, help="Calibration clips from the training split (>= 200)."),

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from asc_edge.export.calibration import METHODS, mse_range, percentile_range
+from test_train_cli import tiny_run  # noqa: F401  (fixture)
 
 
 def test_percentile_range_hand_computed():
@@ -125,3 +126,33 @@ def test_unknown_method_is_one_clear_error(tmp_path):
     assert METHODS == ("minmax", "percentile", "mse")
     with pytest.raises(ExportError, match="unknown calibration method"):
         recalibrate(tmp_path, tmp_path / "x.npy", "kl", tmp_path / "o.tflite")
+
+
+def test_export_calibrates_on_a_plain_folder_of_the_users_wavs(tiny_run, tiny_dataset, tmp_path):  # noqa: F811
+    """``--calib-data FOLDER`` without meta.csv: every audio file in it, searched recursively, at any
+    rate and length, calibrates (no labels); ``--calib-split`` and too few files are one error line."""
+    import soundfile as sf
+
+    from asc_edge.export.pipeline import export_model
+    from test_train_cli import assert_one_error_line, cli
+
+    root = tiny_dataset()
+    folder, few = tmp_path / "my_recordings", tmp_path / "three"
+    rng = np.random.default_rng(0)
+    rates = [(48000, 1.5), (16000, 0.5), (44100, 1.0), (32000, 1.0)]
+    for i in range(203):  # 200 (the least export calibrates on) in sub-folders, at several rates / lengths
+        sr, seconds = rates[i % len(rates)]
+        path = (folder / f"day{i % 3}" / f"rec{i:03d}.wav") if i < 200 else few / f"rec{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), 0.1 * rng.standard_normal(int(sr * seconds)), sr)
+    rep = export_model(tiny_run, "onnx", tmp_path / "exp", data=root, calib_data=folder,
+                       cache_dir=tmp_path / "cache", log=lambda *a: None)
+    assert rep["data"]["calibration_root"] == str(folder)
+    assert (rep["data"]["calibration_split"], rep["data"]["n_calibration"]) == ("all audio files", 200)
+    common = ("export", tiny_run, "--target", "onnx", "--data", root, "--cache-dir", tmp_path / "cache",
+              "--no-progress")
+    assert_one_error_line(cli(*common, "--calib-data", folder, "--calib-split", "100", "--out", tmp_path / "e2"),
+                          "has no meta.csv")
+    assert_one_error_line(cli(*common, "--calib-data", few, "--out", tmp_path / "e3"),
+                          str(few), "has 3 clips, 200 needed")
+    assert not (tmp_path / "e2").exists() and not (tmp_path / "e3").exists()

@@ -68,8 +68,29 @@ def test_scheme_losses_differ_on_the_same_batch(data_and_logits, tmp_path):
     assert len({round(v, 6) for v in values.values()}) == 4, values
 
 
+def test_kl_average_classes_is_the_cpjku_code_and_batch_is_c_times_the_teacher_term(data_and_logits, tmp_path):
+    """``kd_kl_average``: ``classes`` (default) = CP-JKU's ``KLDivLoss(reduction="none").mean()`` (over
+    examples and classes), ``batch`` = batchmean; with λ = 0 only the KL term is left, so the two differ
+    by exactly the number of classes. Hand-computed for one example: teacher (2, −1), student (0, 0),
+    τ = 1: p_t = (0.952574, 0.047426), KL = Σ p_t·log(p_t / 0.5) = 0.502282."""
+    from asc_edge.features import get_frontend
+    from asc_edge.train.module import ASCModule
+
+    root, _ = data_and_logits
+    z, t, y = torch.zeros(1, 2), torch.tensor([[2.0, -1.0]]), torch.tensor([0])
+    values = {}
+    for avg in ("classes", "batch"):
+        cfg = _cfg(root, tmp_path, kd_lambda=0.0, kd_tau=1.0, kd_kl_average=avg).to_dict()
+        m = ASCModule("cp-mobile", {"base_channels": 8}, ["park", "tram"], get_frontend("dcase2024").to_dict(), cfg)
+        values[avg] = float(m._kd_loss(z, t, y, torch.arange(1), torch.ones(1)))
+    assert values["batch"] == pytest.approx(0.502282, abs=1e-6)
+    assert values["classes"] == pytest.approx(0.502282 / 2, abs=1e-6)
+    assert TrainConfig(data="d").kd_kl_average == "classes"
+
+
 @pytest.mark.parametrize("kw,needle", [({"kd_scheme": "dml"}, "unknown --kd-scheme"),
                                        ({"kd_convention": "x"}, "unknown --kd-convention"),
+                                       ({"kd_kl_average": "sum"}, "unknown --kd-kl-average"),
                                        ({"teachers": ["a.ckpt"], "teacher_logits": "t.npz"}, "both --teacher"),
                                        ({"kd_scheme": "rrs", "rrs_relational_epochs": 9}, "outside [0, 2]")])
 def test_bad_kd_settings(kw, needle, tmp_path):

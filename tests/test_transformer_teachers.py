@@ -8,6 +8,7 @@ the asc-edge checkpoint + teacher-logit cache path.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -239,3 +240,33 @@ def test_asc_edge_checkpoint_of_passt_feeds_the_teacher_logit_cache(tmp_path, mo
     monkeypatch.setattr(run, "predict_logits", lambda *a, **k: pytest.fail("cache miss: teacher run again"))
     again = run.teacher_logits_for([str(ckpt)], split, str(tmp_path), "split100", None, tmp_path / "cache", False)
     np.testing.assert_array_equal(again, first)
+
+
+def test_train_cli_model_checkpoint_starts_from_local_weights_and_the_run_loads_without_them(
+        tiny_dataset, tmp_path):
+    """``asc-edge train --model passt --model-checkpoint FILE``: the network starts from FILE (learning
+    rate 0 keeps the weights, so the run's checkpoint equals it), the run records the path, and the
+    run loads after FILE is gone (the pretrained path is not needed to rebuild the trained network)."""
+    from asc_edge.checkpoint import load_checkpoint
+    from test_train_cli import assert_ok, assert_one_error_line, cli
+
+    pretrained = tmp_path / "passt-small.pt"
+    torch.save(_build("passt", seed=6).state_dict(), pretrained)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: passt\nmodel_kwargs: {embed_dim: 32, depth: 2, num_heads: 2, mlp_ratio: 2.0}\n"
+                      "augment: {dir_p: 0.0}\n", encoding="utf-8")
+    root = tiny_dataset(labels=tuple(LABELS[:2]))
+    r = cli("train", "--config", recipe, "--data", root, "--model-checkpoint", pretrained, "--epochs", "1",
+            "--lr", "0", "--batch-size", "4", "--val-every", "1", "--no-progress", "--out", tmp_path / "runs",
+            "--name", "ft", "--cache-dir", tmp_path / "cache")
+    assert_ok(r)
+    run = tmp_path / "runs" / "ft"
+    assert json.loads((run / "report.json").read_text())["config"]["model_kwargs"]["checkpoint"] == str(pretrained)
+    x = _x("passt", n=2)
+    start = build_model("passt", n_classes=2, **SMALL, checkpoint=pretrained).eval()  # new 2-class head
+    pretrained.unlink()
+    loaded = load_checkpoint(run / "model.ckpt").model.eval()
+    body = {k: v for k, v in start.state_dict().items() if "head" not in k}
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in body.items())
+    assert_one_error_line(cli("train", "--data", root, "--model", "cp-mobile", "--model-checkpoint", tmp_path / "x.pt",
+                              "--out", tmp_path / "runs"), "does not start from pretrained weights")

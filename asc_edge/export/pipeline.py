@@ -99,7 +99,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         split: calibration split (default: the run's own, else ``"100"``).
         calib_data, calib_split: calibrate on another dataset's split instead (labels ignored:
             only the audio's feature distribution matters), e.g. real audio kept apart from the
-            evaluation clips when the evaluation set is too small to spare 200 clips.
+            evaluation clips when the evaluation set is too small to spare 200 clips. A folder
+            without ``meta.csv`` is a plain folder of the user's own recordings: every audio file in
+            it (recursively; :func:`asc_edge.features.splits.load_folder_split`) calibrates, and
+            ``calib_split`` must be left out.
         test_split: the split for accuracy and the host check (``"all"`` = every clip of meta.csv).
         n_calibration: calibration clips (≥ 200, issue 3).
         n_check: clips for the host-C vs tflite-micro check (≥ 200 by default).
@@ -170,10 +173,20 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     tr = hp.get("train") if isinstance(hp.get("train"), dict) else {}
     explicit_split = split is not None
     split = split or tr.get("split") or "100"
-    if calib_data is not None:
+    if calib_data is not None and not (Path(calib_data) / "meta.csv").is_file():
+        # a plain folder of the user's own recordings (no TAU layout): every audio file, labels not needed
+        if calib_split is not None:
+            raise ExportError(f"--calib-split {calib_split}: {calib_data} has no meta.csv, so it has no splits",
+                              hint="leave --calib-split out to calibrate on every audio file in the folder")
+        from asc_edge.features.splits import load_folder_split
+
+        split = "all audio files"
+        train = load_folder_split(calib_data, fe, cache_dir=cache_dir, progress=progress, what="calibration folder")
+        calib_note = f"calibrating on the {len(train.features)} audio files in {calib_data} (a folder, no labels)"
+    elif calib_data is not None:
         split = calib_split or "100"
         train = load_split_data(calib_data, split, fe, labels=None, cache_dir=cache_dir, progress=progress)
-        log(f"calibrating on {calib_data} split {split} ({len(train.features)} clips; labels not used)")
+        calib_note = f"calibrating on {calib_data} split {split} ({len(train.features)} clips; labels not used)"
     else:
         train = load_split_data(data, split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                                 splits_dir=tr.get("splits_dir"))
@@ -187,8 +200,12 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     test = load_split_data(data, test_split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                            splits_dir=tr.get("splits_dir") if test_split != "all" else None)
     if len(train.features) < n_calibration:
-        raise ExportError(f"split {split} has {len(train.features)} clips, {n_calibration} needed for calibration",
-                          hint="use a larger training split (--data / split 100)")
+        source = f"{calib_data} ({split})" if calib_data is not None else f"split {split}"
+        raise ExportError(f"{source} has {len(train.features)} clips, {n_calibration} needed for calibration",
+                          hint=f"calibrate on at least {n_calibration} clips: a larger split, or more audio "
+                               "in --calib-data")
+    if calib_data is not None:
+        log(calib_note)
     calib_idx = _spread(len(train.features), n_calibration)
     calib = train.features[calib_idx]
     stage("features", t0)

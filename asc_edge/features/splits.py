@@ -81,29 +81,45 @@ def load_split_waveforms(split: SplitData, frontend: FrontendConfig,
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def load_folder_features(folder: str | Path, frontend: FrontendConfig, *, cache_dir: str | Path | None = None,
-                         progress: bool = False) -> np.ndarray:
-    """Log-mel features ``(N, 1, n_mels, frames)`` float32 of every audio file (``.wav``, ``.flac``,
-    ``.ogg``, searched recursively, sorted by path) in ``folder``: unlabelled audio for the
-    mean-teacher scheme. Each file is one clip of the frontend's length, through the same
-    :class:`~asc_edge.features.cache.FeatureCache` as the splits (``cache_dir``, default
-    ``default_cache_dir() / "features"``), so a file already cached — also through a symbolic
-    link — is not read again.
+def load_folder_split(folder: str | Path, frontend: FrontendConfig, *, cache_dir: str | Path | None = None,
+                      progress: bool = False, what: str = "audio folder", flag: str = "--calib-data") -> SplitData:
+    """Every audio file (``.wav``, ``.flac``, ``.ogg``, searched recursively, sorted by path) in
+    ``folder`` as an unlabelled :class:`SplitData`: features ``(N, 1, n_mels, frames)`` float32,
+    ``targets`` all −1, no labels. For audio that is not in TAU layout (no ``meta.csv``): the
+    mean-teacher scheme's unlabelled clips, or int8 calibration on a user's own recordings
+    (``asc-edge export --calib-data FOLDER``). Each file is one clip of the frontend's length (longer
+    files are cropped, shorter ones zero-padded, other rates resampled, as for the splits), through the
+    same :class:`~asc_edge.features.cache.FeatureCache` (``cache_dir``, default
+    ``default_cache_dir() / "features"``), so a file already cached — also through a symbolic link —
+    is not read again. ``what`` / ``flag``: how error messages name the folder and its option.
 
     Raises:
         DataError: the folder is missing or holds no audio file, or a file is unreadable.
     """
     root = Path(folder)
     if not root.is_dir():
-        raise DataError(f"{root}: unlabelled-audio folder not found", hint="pass a folder of WAV files (--unlabelled)")
+        raise DataError(f"{root}: {what} not found", hint=f"pass a folder of WAV files ({flag})")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
-        raise DataError(f"{root}: no audio files (.wav/.flac/.ogg) in the unlabelled-audio folder",
-                        hint="pass a folder that holds the unlabelled clips")
+        raise DataError(f"{root}: no audio files (.wav/.flac/.ogg) in the {what}",
+                        hint=f"pass a folder that holds the audio clips ({flag})")
     clips = [Clip(path=f, filename=f.relative_to(root).as_posix(), label="", identifier="", device="")
              for f in files]
     stats = AudioStats()
     cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
     out = cache.features(clips, stats=stats, progress=progress)
-    log.info("unlabelled audio %s: %d clips (%s)", root, len(files), stats.summary())
-    return out
+    log.info("audio folder %s: %d clips (%s)", root, len(files), stats.summary())
+    return SplitData(clips=clips, features=out, targets=np.full(len(clips), -1, dtype=np.int64),
+                     devices=[""] * len(clips), labels=(), frontend=frontend)
+
+
+def load_folder_features(folder: str | Path, frontend: FrontendConfig, *, cache_dir: str | Path | None = None,
+                         progress: bool = False) -> np.ndarray:
+    """Log-mel features ``(N, 1, n_mels, frames)`` float32 of every audio file in ``folder``
+    (:func:`load_folder_split`): unlabelled audio for the mean-teacher scheme (``--unlabelled``).
+
+    Raises:
+        DataError: the folder is missing or holds no audio file, or a file is unreadable.
+    """
+    return load_folder_split(folder, frontend, cache_dir=cache_dir, progress=progress, what="unlabelled-audio folder",
+                             flag="--unlabelled").features

@@ -21,6 +21,11 @@ from ..errors import ConfigError
 #: ``--kd-scheme mse --teacher``; no teacher input.
 KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs", "online", "mean-teacher")
 
+#: ``kd_kl_average`` values: ``classes`` divides the per-example KL by the number of classes as the
+#: CP-JKU code does (``kl_mean_over_classes=True`` in :func:`asc_edge.distill.kd.kd_loss`), ``batch``
+#: is PyTorch's ``batchmean``. Measured on the bundled pack in ``benchmarks/results/kd_methods.md``.
+KL_AVERAGES = ("classes", "batch")
+
 
 @dataclass
 class TrainConfig:
@@ -47,6 +52,10 @@ class TrainConfig:
     teacher_logits: str | None = None           # per-clip teacher logits file (asc_edge.distill.logits_file)
     kd_scheme: str = "hinton"                   # hinton | focusnet | mse | rrs (see KD_SCHEMES)
     kd_convention: str = "cpjku"                # hinton: cpjku λ·CE+(1−λ)τ²KL, sntl (1−λ)·CE+λτ²KL
+    # hinton/rrs/online: how the KL term is averaged. "classes" = the CP-JKU code's
+    # KLDivLoss(reduction="none").mean() (over examples *and* the C classes: the recipe the reports
+    # copied, default); "batch" = batchmean, the true per-example KL (C× the teacher weight at one λ).
+    kd_kl_average: str = "classes"
     rrs_relational_epochs: int | None = None    # rrs: stage-1 (relational) epochs (default: half)
     online_teacher_lr_factor: float = 0.01      # online: teacher lr = lr × this (KT 2024)
     unlabelled: str | None = None               # mean-teacher: folder of unlabelled audio (ITMO 2024)
@@ -87,6 +96,9 @@ class TrainConfig:
                               hint=f"use one of {', '.join(KD_SCHEMES)}")
         if self.kd_convention not in ("cpjku", "sntl"):
             raise ConfigError(f"unknown --kd-convention {self.kd_convention!r}", hint="cpjku or sntl")
+        if self.kd_kl_average not in KL_AVERAGES:
+            raise ConfigError(f"unknown --kd-kl-average {self.kd_kl_average!r}",
+                              hint="classes (CP-JKU code: mean over examples and classes) or batch (batchmean)")
         if self.teachers and self.teacher_logits:
             raise ConfigError("both --teacher checkpoints and --teacher-logits given",
                               hint="distil from one source: checkpoints (logits computed here) or a logits file")
@@ -96,6 +108,12 @@ class TrainConfig:
         if self.kd_scheme == "mean-teacher" and (self.teachers or self.teacher_logits):
             raise ConfigError("--kd-scheme mean-teacher trains its own EMA teacher: no --teacher / --teacher-logits",
                               hint="distil the resulting run afterwards with --kd-scheme mse --teacher RUN_DIR")
+        if self.model_kwargs.get("checkpoint") is not None:
+            from ..models import get_spec
+
+            if "checkpoint" not in get_spec(self.model).defaults:
+                raise ConfigError(f"--model-checkpoint: model {self.model!r} does not start from pretrained weights",
+                                  hint="only the transformer teachers take one (--model passt or --model ast)")
         if self.rrs_relational_epochs is not None and not 0 <= self.rrs_relational_epochs <= self.epochs:
             raise ConfigError(f"--rrs-relational-epochs {self.rrs_relational_epochs} outside [0, {self.epochs}]",
                               hint="stage 1 (relational KD) takes part of the --epochs")

@@ -25,6 +25,11 @@ from ..models import build_model
 log = logging.getLogger(__name__)
 
 
+def _kl_over_classes(cfg: dict) -> bool:
+    """``kd_kl_average == "classes"``: the KL term averaged over classes too, as the CP-JKU code does."""
+    return cfg["kd_kl_average"] == "classes"
+
+
 class ASCModule(pl.LightningModule):
     """Trains ``model_name`` on log-mel batches, with optional offline knowledge distillation.
 
@@ -52,6 +57,10 @@ class ASCModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(model_name, n_classes=len(labels), **model_kwargs)
+        # ``checkpoint`` (pretrained weights a transformer teacher starts from, ``--model-checkpoint``)
+        # is not needed to rebuild the trained network, whose weights the run's own checkpoint holds:
+        # left out of the saved hyper-parameters so that a run still loads when that file is gone.
+        self.hparams["model_kwargs"] = {k: v for k, v in model_kwargs.items() if k != "checkpoint"}
         self.frontend = FrontendConfig.from_dict(frontend)
         self.augment = AugmentConfig.from_dict(train["augment"])
         self.augment.check_frontend(self.frontend)
@@ -218,7 +227,7 @@ class ASCModule(pl.LightningModule):
         opt_s, opt_t = self.optimizers()
         sch_s, sch_t = self.lr_schedulers()
         kd = functools.partial(kd_loss, lam=cfg["kd_lambda"], tau=cfg["kd_tau"], reduction="none",
-                               convention=cfg["kd_convention"])
+                               convention=cfg["kd_convention"], kl_mean_over_classes=_kl_over_classes(cfg))
         z_t = teacher(x)
         z_s = self.model(x)
         loss_s = mixup_loss(lambda z, t: kd(z, z_t.detach(), targets=t), z_s, y, perm, lam)
@@ -251,7 +260,7 @@ class ASCModule(pl.LightningModule):
             fn = functools.partial(mse_kd_loss, teacher_logits=teacher, lam=lam_kd, reduction="none")
         else:  # hinton, and rrs stage 2 (response-based)
             fn = functools.partial(kd_loss, teacher_logits=teacher, lam=lam_kd, tau=tau, reduction="none",
-                                   convention=cfg["kd_convention"])
+                                   convention=cfg["kd_convention"], kl_mean_over_classes=_kl_over_classes(cfg))
         return mixup_loss(lambda z, t: fn(z, targets=t), logits, y, perm, lam)
 
     def on_train_epoch_end(self) -> None:
