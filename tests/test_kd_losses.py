@@ -18,7 +18,8 @@ from torch import nn
 
 from asc_edge.distill.focusnet import focusnet_loss
 from asc_edge.distill.kd import kd_loss
-from asc_edge.distill.mean_teacher import consistency_loss, consistency_weight, ema_update, mse_kd_loss
+from asc_edge.distill.mean_teacher import (consistency_loss, consistency_weight, ema_decay_at, ema_update,
+                                           mse_kd_loss)
 from asc_edge.distill.relational import rkd_angle_loss, rkd_distance_loss, rkd_loss, rrs_stage
 from asc_edge.errors import ConfigError
 
@@ -391,3 +392,16 @@ def test_mean_teacher_losses_gradient_student_only_and_errors():
     with pytest.raises(ConfigError) as exc:
         mse_kd_loss(z, z, torch.tensor([0, 1]), lam=2.0)
     assert exc.value.hint
+
+
+def test_ema_decay_warm_up_of_the_reference_code():
+    """min(1 − 1/(step + 1), decay): 0, 1/2, 2/3, ... 0.9 at step 9, capped at the decay from step 999."""
+    assert [ema_decay_at(s) for s in (0, 1, 2, 9)] == [0.0, 0.5, pytest.approx(2 / 3), pytest.approx(0.9)]
+    assert ema_decay_at(998) == pytest.approx(0.998999, abs=1e-6)
+    assert ema_decay_at(999) == ema_decay_at(10**6) == 0.999
+    assert ema_decay_at(50, decay=0.9) == 0.9
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="step"):
+            ema_decay_at(bad)
+    with pytest.raises(ConfigError, match="decay"):
+        ema_decay_at(3, decay=1.2)

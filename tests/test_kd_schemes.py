@@ -178,10 +178,18 @@ def test_mean_teacher_uses_unlabelled_audio_and_saves_the_ema_model(tiny_dataset
         ema_copy.update({k: v.clone() for k, v in self.mean_teacher[0].state_dict().items()})
         real_end(self)
 
+    real_ema = module_mod.ema_update
+
+    def ema_spy(teacher, student, decay):
+        seen.setdefault("decays", []).append(decay)
+        real_ema(teacher, student, decay)
+
     monkeypatch.setattr(module_mod.ASCModule, "_consistency", spy)
     monkeypatch.setattr(module_mod.ASCModule, "on_fit_end", end_spy)
+    monkeypatch.setattr(module_mod, "ema_update", ema_spy)
     run = train(_cfg(root, tmp_path, epochs=2, kd_scheme="mean-teacher", unlabelled=str(unl)))
     assert seen["n_unlabelled"] == 3 and seen["weights"] == [0, 1]
+    assert seen["decays"] == [0.0, 0.5]  # the EMA decay's warm-up: step 0 copies, step 1 averages
     assert run.name == "cp-mobile_split100_mean-teacher_seed0"
     saved = torch.load(run / "model.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(saved["model." + k], v) for k, v in ema_copy.items())

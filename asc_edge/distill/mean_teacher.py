@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from asc_edge.distill.kd import _REDUCTIONS, ce_term, check_pair
 from asc_edge.errors import ConfigError
 
-__all__ = ["ema_update", "consistency_weight", "consistency_loss", "mse_kd_loss"]
+__all__ = ["ema_decay_at", "ema_update", "consistency_weight", "consistency_loss", "mse_kd_loss"]
 
 _RAMP_UP = 0.1    # fraction of the steps spent ramping up
 _CONSTANT = 0.1   # fraction of the steps at max_weight after the ramp-up
@@ -67,6 +67,25 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float = 0.999) -> 
             t.mul_(decay).add_(s_params[name].detach().to(device=t.device, dtype=t.dtype), alpha=1.0 - decay)
         for name, t in t_bufs.items():
             t.copy_(s_bufs[name])
+
+
+def ema_decay_at(step: int, decay: float = 0.999) -> float:
+    """The EMA decay used after optimiser step ``step`` (0-based): ``min(1 − 1/(step + 1), decay)``.
+
+    Tarvainen & Valpola's reference code (``update_ema_variables`` in the authors' mean-teacher
+    repository) warms the decay up like this, so that the teacher is the plain average of the student
+    weights seen so far until that average's effective decay reaches ``decay``: step 0 copies the
+    student (0), step 1 averages (0.5), ... and 0.999 from step 999 on. Without it a short run (a few
+    hundred steps at decay 0.999) leaves the teacher mostly at its random initialisation.
+
+    Raises:
+        ConfigError: ``step`` < 0 or ``decay`` outside [0, 1].
+    """
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ConfigError(f"step must be an integer ≥ 0, got {step!r}", hint="pass the 0-based optimiser step")
+    if not 0.0 <= decay <= 1.0:
+        raise ConfigError(f"EMA decay must be in [0, 1], got {decay}", hint="use decay=0.999 (Tarvainen & Valpola)")
+    return min(1.0 - 1.0 / (step + 1), decay)
 
 
 def consistency_weight(step: int, total_steps: int, max_weight: float = 1.0) -> float:

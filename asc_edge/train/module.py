@@ -16,7 +16,7 @@ from ..augment import (AugmentConfig, augment_batch, logmel_random_fmax, mixup, 
 from ..data.dirs import convolve_dir
 from ..distill.focusnet import focusnet_loss
 from ..distill.kd import kd_loss
-from ..distill.mean_teacher import consistency_loss, consistency_weight, ema_update, mse_kd_loss
+from ..distill.mean_teacher import consistency_loss, consistency_weight, ema_decay_at, ema_update, mse_kd_loss
 from ..distill.relational import rkd_loss, rrs_stage
 from ..errors import ConfigError
 from ..features import FrontendConfig, LogMel
@@ -210,8 +210,8 @@ class ASCModule(pl.LightningModule):
         return w * consistency_loss(self.model(x_s), z_t)
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        for t in self.mean_teacher:
-            ema_update(t, self.model, self.train_cfg["ema_decay"])
+        for t in self.mean_teacher:  # global_step was already advanced by this batch's optimiser step
+            ema_update(t, self.model, ema_decay_at(max(0, int(self.global_step) - 1), self.train_cfg["ema_decay"]))
 
     def on_fit_end(self) -> None:
         if self.mean_teacher:  # the run's model is the mean (EMA) teacher
