@@ -28,7 +28,8 @@ Averaging: the KL term is the true per-example KL divergence (sum over classes),
 over examples — PyTorch's ``reduction="batchmean"``. Note that the CP-JKU code uses
 ``nn.KLDivLoss(reduction="none")(...).mean()``, i.e. it *also* divides by the number of
 classes C; with that convention the same λ gives the teacher term 1/C of the weight it has
-here. Pass ``kl_mean_over_classes=True`` to reproduce that scaling exactly.
+here. Pass ``kl_mean_over_classes=True`` to reproduce that scaling exactly; ``asc-edge train``
+does by default (``TrainConfig.kd_kl_average = "classes"``), so the reports' λ keeps its meaning.
 """
 
 from __future__ import annotations
