@@ -129,7 +129,8 @@ def _setup_logging() -> None:
 #: ``model_kwargs.<name>`` (see :func:`asc_edge.train.recipes.merge_config`).
 _TRAIN_SETTINGS = {
     "data": "data", "split": "split", "splits": "splits_dir", "model": "model", "frontend": "frontend",
-    "base_channels": "model_kwargs.base_channels", "model_checkpoint": "model_kwargs.checkpoint", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+    "base_channels": "model_kwargs.base_channels", "model_checkpoint": "model_kwargs.checkpoint", "epochs": "epochs",
+    "batch_size": "batch_size", "lr": "lr",
     "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs", "seed": "seed", "teacher": "teachers",
     "kd_lambda": "kd_lambda", "kd_tau": "kd_tau", "teacher_logits": "teacher_logits", "kd_scheme": "kd_scheme",
     "kd_convention": "kd_convention", "kd_kl_average": "kd_kl_average",
