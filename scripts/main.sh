@@ -13,7 +13,7 @@ RUNS=${ASC_EDGE_RUNS:-runs}
 SPLIT=${ASC_EDGE_SPLIT:-100}
 # The split100 set-up of benchmarks/kd_methods.py (teachers 400 optimiser steps = 27 epochs, students
 # 200 = 14 epochs, tau 1):
-# about 20 min on 2 cores. Longer runs: ASC_EDGE_TEACHER_EPOCHS / ASC_EDGE_STUDENT_EPOCHS.
+# under an hour on 2 cores. Longer runs: ASC_EDGE_TEACHER_EPOCHS / ASC_EDGE_STUDENT_EPOCHS.
 TEACHER_EPOCHS=${ASC_EDGE_TEACHER_EPOCHS:-27}
 STUDENT_EPOCHS=${ASC_EDGE_STUDENT_EPOCHS:-14}
 if [ ! -f "$DATA/meta.csv" ]; then
