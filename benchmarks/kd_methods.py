@@ -20,15 +20,17 @@ Small splits get smaller batches, teachers and students alike (split5: 16, split
 and every split the same number of optimiser steps (``--student-steps``, ``--teacher-steps``; the
 epochs follow from the split's size), so that split5 is not trained for a handful of steps.
 Temperature τ = 1 for every scheme (``--kd-tau``) instead of CP-JKU's 2: these CPU-trained,
-mixup-trained CNN teachers are already soft (on split5's train clips the ensemble's mean top
-probability is 0.49 at τ = 1 and 0.27 at τ = 2), and a one-off split5 trial (20 epochs, 2 seeds)
-gave the λ = 0.02 KD student 0.400 at τ = 1 and 0.289 at τ = 2 against 0.379 without KD. Runs go ``--jobs`` at a time, each on ``--threads`` CPU threads.
+mixup-trained CNN teachers are already soft. One-off measurements (session of 2026-12-07, not
+kept in a results file): on split5's train clips a 40-epoch ensemble's mean top probability was
+0.49 at τ = 1 and 0.27 at τ = 2, and a split5 trial (20 epochs, 2 seeds) gave the λ = 0.02 KD
+student 0.400 at τ = 1 and 0.289 at τ = 2 against 0.379 without KD. Runs go ``--jobs`` at a
+time, each on ``--threads`` CPU threads.
 
 Writes ``benchmarks/results/kd_methods.{json,md,png}``: test macro accuracy mean ± half-range over
 the seeds, the teachers' accuracy, wall time. ``--reuse`` keeps run directories trained with the
 identical config, so an interrupted run continues.
 
-    .venv/bin/python benchmarks/kd_methods.py                                  # ~1.3 h on 2 CPU cores
+    .venv/bin/python benchmarks/kd_methods.py                                  # 97 min on 2 CPU cores
     .venv/bin/python benchmarks/kd_methods.py --splits 5 --seeds 0 --teacher-steps 8 --student-steps 8 \\
         --results /tmp/kdm                                                     # quick look
 """
@@ -42,7 +44,6 @@ import logging
 import multiprocessing
 import os
 import platform
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -73,18 +74,22 @@ def unlabelled_folder(data: str, split: str, dest: Path) -> Path:
     return dest
 
 
+def batch_size(split: str) -> int:
+    return BATCH_SIZE.get(split, 64)
+
+
 def epochs_for(steps: int, n_clips: int, split: str) -> int:
     """Epochs that give at least ``steps`` optimiser steps on ``n_clips`` at the split's batch size."""
-    return max(1, math.ceil(steps / math.ceil(n_clips / BATCH_SIZE.get(split, 64))))
+    return max(1, math.ceil(steps / math.ceil(n_clips / batch_size(split))))
 
 
-def student_configs(method: str, split: str, seed: int, teachers: list[str], epochs: int, args, tmp: Path) -> list:
+def student_configs(method: str, split: str, seed: int, teachers: list[str], epochs: int, args) -> list:
     """The TrainConfigs of one student of ``method``, in training order (mean-teacher: two stages)."""
     from asc_edge.augment import AugmentConfig
     from asc_edge.train import TrainConfig
 
     common = dict(data=args.data, split=split, model="cp-mobile", epochs=epochs, seed=seed, out=args.out,
-                  progress=False, val_every=epochs, batch_size=BATCH_SIZE.get(split, 64), kd_tau=args.kd_tau,
+                  progress=False, val_every=epochs, batch_size=batch_size(split), kd_tau=args.kd_tau,
                   augment=AugmentConfig(dir_p=args.student_dir_p))
     name = f"kdm_cp-mobile_split{split}_{method}_seed{seed}"
     if method == "ce":
@@ -96,7 +101,8 @@ def student_configs(method: str, split: str, seed: int, teachers: list[str], epo
     if method == "online":
         return [TrainConfig(name=name, teachers=teachers[:1], kd_scheme="online", **common)]
     # mean-teacher: stage 1 on labelled + unlabelled audio, then MSE KD (λ 0.5) from its EMA model
-    unl = unlabelled_folder(args.data, split, tmp / f"unlabelled_split{split}")
+    # under --out, not a temporary folder: the path is part of the stage-1 config that --reuse compares
+    unl = unlabelled_folder(args.data, split, Path(args.out) / f"unlabelled_split{split}")
     stage1 = TrainConfig(name=f"{name}_stage1", kd_scheme="mean-teacher",
                          unlabelled=str(unl) if any(unl.iterdir()) else None, **common)
     stage2 = TrainConfig(name=name, teachers=[str(Path(args.out) / stage1.run_name() / "model.ckpt")],
@@ -160,7 +166,7 @@ def main() -> None:
 
     def teacher_kw(split: str) -> dict:
         return dict(epochs=t_epochs[split], out=Path(args.out) / "teachers", seed=0, frontend=args.teacher_frontend,
-                    progress=False, batch_size=BATCH_SIZE.get(split, 64))
+                    progress=False, batch_size=batch_size(split))
 
     largest_first = sorted(args.splits, key=lambda s: -n_train[s])  # the longest runs start first
     member_chains = [[cfg] for split in largest_first
@@ -170,12 +176,11 @@ def main() -> None:
                  for split in args.splits}  # every member reused: writes the ensemble's accuracy
     teacher_wall = {split: sum(json.loads((Path(m["run_dir"]) / "report.json").read_text())["wall_time_s"]
                                for m in t["members"]) for split, t in ensembles.items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        plan = [(split, method, seed, student_configs(method, split, seed,
-                                                       [m["checkpoint"] for m in ensembles[split]["members"]],
-                                                       s_epochs[split], args, Path(tmp)))
-                for split in largest_first for method in args.methods for seed in args.seeds]
-        runs = _run_all([chain for *_, chain in plan], args)
+    plan = [(split, method, seed, student_configs(method, split, seed,
+                                                   [m["checkpoint"] for m in ensembles[split]["members"]],
+                                                   s_epochs[split], args))
+            for split in largest_first for method in args.methods for seed in args.seeds]
+    runs = _run_all([chain for *_, chain in plan], args)
     rows, teachers_acc = [], {}
     for split, t in ensembles.items():
         teachers_acc[f"split{split}"] = {"ensemble": t["ensemble_test_macro_accuracy"],
@@ -197,7 +202,7 @@ def _write(rows, teachers_acc, args, wall_s: float) -> None:
               "teacher_frontend": args.teacher_frontend, "teacher_steps": args.teacher_steps,
               "student_steps": args.student_steps, "epochs": args.epochs, "kd_tau": args.kd_tau,
               "student_dir_p": args.student_dir_p,
-              "batch_size": {f"split{s}": BATCH_SIZE.get(s, 64) for s in args.splits},
+              "batch_size": {f"split{s}": batch_size(s) for s in args.splits},
               "jobs": args.jobs, "threads_per_job": args.threads, "total_wall_time_s": round(wall_s, 1),
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
               "teachers": teachers_acc, "rows": rows}
