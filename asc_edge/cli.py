@@ -408,6 +408,8 @@ def complexity(
 def export(
     run: Path = typer.Argument(..., help="Run directory or model.ckpt from `asc-edge train`."),
     target: str = typer.Option("cmsis-nn", help="onnx, tflite (ONNX + int8 TFLite) or cmsis-nn (all + C model)."),
+    precision: str = typer.Option("int8", help="int8 (default) or fp16: weights stored as IEEE half, float32 "
+                                               "kernels on the device (KT 2024; no TFLite, no calibration)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default export/<run name>/)."),
     data: Optional[Path] = typer.Option(None, help="Dataset root (default: the run's own, else ../shared/data)."),
     calib_data: Optional[Path] = typer.Option(None, help="Calibrate on this dataset's split instead, or on every "
@@ -454,7 +456,7 @@ def export(
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
                  percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, gate=not no_gate,
                  gate_agreement=gate_agreement, gate_cosine=gate_cosine, gate_cosine_worst5=gate_cosine_worst5,
-                 cache_dir=cache_dir, log=typer.echo, progress=progress)
+                 precision=precision, cache_dir=cache_dir, log=typer.echo, progress=progress)
 
 
 @app.command()
@@ -473,8 +475,8 @@ def bench(
     timeout: Optional[float] = typer.Option(None, help="Emulator time limit in seconds (default 30 + 20 per clip)."),
     cache_dir: Optional[Path] = typer.Option(None),
     external_ram: bool = typer.Option(False, "--external-ram",
-                                      help="Put the activation arena in 2 MiB of external SRAM on the FSMC "
-                                           "(0x64000000, as on the STM3240G-EVAL), for a model whose arena "
+                                      help="Put the activation arena in 4 MiB of external SRAM on the FSMC "
+                                           "(0x64000000; the STM3240G-EVAL carries 2 MiB), for a model whose arena "
                                            "exceeds the 128 KiB SRAM; needs --renode."),
 ) -> None:
     """Run the export on the emulated STM32F405: device logits == host C frontend -> tflite-micro, bit for bit;

@@ -5,9 +5,14 @@ from the benchmark files that already measure the rest.
    (``benchmarks/zoo.py``: 20 epochs on ``../shared/data``) pruned to the report's filters
    20/22/22/24/24/16, fine-tuned with the run's own recipe (20 epochs), exported (int8, the export's
    default calibration) and benched on QEMU on every test clip; "before" is the zoo's SM3 row.
-2. **fp16 vs int8 vs float** for KT's Ghost-BC-Res2Net-Snake-SMALL and CP-Mobile: float and int8 from
-   the zoo rows (accuracy, device instructions, RAM, flash); fp16 on the Cortex-M4 (``export
-   --precision fp16``) is **not built**, so its column says so instead of a number.
+2. **fp16 vs int8 vs float** for KT's Ghost-BC-Res2Net-Snake-SMALL (the zoo's split100 run,
+   ``benchmarks/runs/zoo_ghost-bcres2net-snake-small_split100``, 20 epochs) and CP-Mobile (the
+   bundled reference checkpoint ``export/cp-mobile-ref.ckpt``): each checkpoint exported twice,
+   ``--precision int8`` (default calibration) and ``--precision fp16``, both benched on every test
+   clip — on QEMU where the arena fits the 128 KiB SRAM, else on Renode with the arena in
+   external SRAM (``--external-ram``). Accuracy (plain, 232 test clips) from the exports; device
+   instructions, RAM and flash from the benches; device == reference per build (int8: tflite-micro;
+   fp16: the host build of the same C).
 3. **int8 remedies on the ten SNTL-NTU students** (101 genuine TAU clips): float, TFLite's min/max
    ranges (the old default), the MSE ranges (the new default) and QAT + MSE where measured, from
    ``int8_calibration.json``; device == tflite-micro for the default export from
@@ -17,6 +22,7 @@ Writes ``benchmarks/results/compression.{json,md}``.
 
     .venv/bin/python benchmarks/compression.py            # prunes + fine-tunes + exports + benches SM3 (~10 min)
     .venv/bin/python benchmarks/compression.py --reuse    # reuse the pruned run and its export
+    .venv/bin/python benchmarks/compression.py --sections precision   # only that section (others kept)
 """
 
 from __future__ import annotations
@@ -92,15 +98,50 @@ def pruning(args, zoo: dict) -> dict:
             "fine_tune_epochs": zoo["epochs"], "wall_s": round(time.perf_counter() - t0, 1)}
 
 
-def precision(zoo: dict) -> list[dict]:
-    """Float / int8 (zoo rows) and fp16 (not built) for KT SMALL and CP-Mobile."""
+#: The checkpoints of the fp16 vs int8 vs float table.
+PRECISION_MODELS = {"ghost-bcres2net-snake-small": HERE / "runs" / "zoo_ghost-bcres2net-snake-small_split100",
+                    "cp-mobile": HERE.parent / "export" / "cp-mobile-ref.ckpt"}
+
+
+def _bench_any(export_dir: Path, args, arena: int, out: Path) -> dict:
+    """Bench on QEMU when the arena fits the SRAM beside the rest of the image, else on Renode with
+    the arena in external SRAM."""
+    from asc_edge.device.harness import bench
+
+    kw = {"backend": "renode", "external_ram": True} if arena > 96 * 1024 else {}
+    return bench(export_dir, data=args.data, split="test", out_dir=out, log=lambda *a: None, **kw)
+
+
+def precision(args) -> list[dict]:
+    """float / int8 / fp16 of one Ghost-BC-Res2Net-Snake-SMALL and one CP-Mobile: accuracy, device."""
+    from asc_edge.export.pipeline import export_model
+
     out = []
-    for name in ("ghost-bcres2net-snake-small", "cp-mobile"):
-        r = _zoo_row(zoo, name)
-        out.append({"model": name, "params": r["params"], "macs": r["macs"],
-                    "float_macro_accuracy": r["float_macro_accuracy"], "int8_macro_accuracy": r["int8_macro_accuracy"],
-                    "calibration": r.get("calibration", "minmax"), "int8_device": r.get("device"),
-                    "fp16": None})
+    for name, ckpt in PRECISION_MODELS.items():
+        if not ckpt.exists():
+            raise SystemExit(f"{ckpt} is missing: train it first (benchmarks/zoo.py --models {name} --splits 100)")
+        row: dict = {"model": name, "checkpoint": str(ckpt)}
+        for prec in ("int8", "fp16"):
+            t0 = time.perf_counter()
+            export_dir = HERE / "runs" / "export" / f"{name}_{prec}"
+            if not (args.reuse and (export_dir / "report.json").is_file()):
+                export_model(ckpt, "cmsis-nn", export_dir, data=args.data, precision=prec, n_check=232, debug_clips=1,
+                             log=lambda *a: None)
+            ex = json.loads((export_dir / "report.json").read_text())
+            arena = ex["c_model"]["arena"]["arena_bytes"]
+            with tempfile.TemporaryDirectory() as tmp:
+                b = _bench_any(export_dir, args, arena, Path(tmp) / "bench")
+            cx, acc = ex["complexity"], ex["accuracy"]
+            row.update(params=cx["params"], macs=cx["macs"], float_accuracy=acc["float_accuracy"])
+            row[prec] = {"accuracy": acc[f"{prec}_accuracy"], "param_bytes": cx["param_bytes"][prec],
+                         "arena_bytes": arena, "device": {**_device(b), "ext_ram_bytes": b["memory"]["ext_ram_bytes"],
+                                                          "device_accuracy": b["accuracy"]["device"]},
+                         "calibration": ex["tflite"]["calibration"]["activation_ranges"]["method"]
+                         if prec == "int8" else None,
+                         "reference": "tflite-micro" if prec == "int8" else "host build of the same C",
+                         "onnxruntime_check": ex["c_model"].get("onnxruntime_check"),
+                         "wall_s": round(time.perf_counter() - t0, 1)}
+        out.append(row)
     return out
 
 
@@ -138,12 +179,23 @@ def write(result: dict) -> None:
              "instr/inference": f"{r['device']['model_instructions']:,.0f}", "RAM B": f"{r['device']['ram_bytes']:,}",
              "flash B": f"{r['device']['flash_bytes']:,}"}
             for k, r in (("before", b), (f"after ({'/'.join(map(str, a['filters']))})", a))]
-    prec = [{"model": r["model"], "float macro acc": f"{r['float_macro_accuracy']:.3f}",
-             "int8 macro acc": f"{r['int8_macro_accuracy']:.3f} ({r['calibration']})",
-             "int8 instr/inference": f"{r['int8_device']['model_instructions']:,.0f}" if r["int8_device"] else "-",
-             "int8 RAM B": f"{r['int8_device']['ram_bytes']:,}" + (
-                 f" + {r['int8_device']['ext_ram_bytes']:,} external" if r["int8_device"].get("ext_ram_bytes") else ""),
-             "int8 flash B": f"{r['int8_device']['flash_bytes']:,}", "fp16": "not built"} for r in result["precision"]]
+    prec = []
+    for r in result["precision"]:
+        prec.append({"model": r["model"], "build": "float (PyTorch)", "param bytes": f"{4 * r['params']:,}",
+                     "accuracy": f"{r['float_accuracy']:.3f}", "device == ref": "-", "instr/inference": "-",
+                     "instr/MAC": "-", "RAM B": "-", "flash B": "-", "emulator": "-"})
+        for prec_ in ("int8", "fp16"):
+            x = r[prec_]
+            d = x["device"]
+            prec.append({"model": "", "build": prec_ + (f" ({x['calibration']})" if x["calibration"] else ""),
+                         "param bytes": f"{x['param_bytes']:,}", "accuracy": f"{x['accuracy']:.3f}",
+                         "device == ref": f"{d['equal'][0]}/{d['equal'][1]}",
+                         "instr/inference": f"{d['model_instructions']:,.0f}",
+                         "instr/MAC": f"{d['instructions_per_mac']:.2f}",
+                         "RAM B": f"{d['ram_bytes']:,}" + (f" + {d['ext_ram_bytes']:,} external"
+                                                          if d.get("ext_ram_bytes") else ""),
+                         "flash B": f"{d['flash_bytes']:,}", "emulator": d["backend"]})
+    tol = max((r["fp16"]["onnxruntime_check"]["max_rel_logit_diff"] for r in result["precision"]), default=0.0)
     rem = [{"system": r["system"], "split": f"split{r['split']}", "float": f"{r['float_accuracy']:.3f}",
             "min/max (old)": f"{r['minmax']:.3f} ({_pts(r['minmax'], r['float_accuracy'])})",
             "mse (default)": f"{r['mse']:.3f} ({_pts(r['mse'], r['float_accuracy'])})",
@@ -165,9 +217,21 @@ def write(result: dict) -> None:
         "(`--reuse` keeps the pruned, fine-tuned run and its export and only benches again).", "",
         markdown_table(rows), "",
         "## fp16 vs int8 vs float", "",
-        "fp16 weights on the Cortex-M4 (`export --precision fp16`, float kernels) are **not built yet**; the float "
-        "and int8 columns are the zoo's split100 models (232 test clips).", "",
+        "Each checkpoint exported as int8 (`export`, default calibration) and fp16 (`export --precision fp16`: "
+        "weights stored as IEEE half, expanded to float32 per layer, float32 kernels with CMSIS-DSP's "
+        "`arm_mat_mult_f32` / `arm_dot_prod_f32` / `arm_sin_f32`), each benched on all 232 test clips. "
+        "Accuracy: plain, 232 test clips (int8 from tflite-micro, fp16 from the host build of the C, which the "
+        "device equals bit for bit). Reference of the device: tflite-micro (int8), the host build of the same C (fp16). "
+        "Instructions: the model only (the log-mel frontend is the same for both). RAM: .data + .bss + stack in "
+        "the SRAM, plus the arena in external SRAM on the FSMC where it does not fit (Renode). "
+        f"fp16 C vs ONNX Runtime with the same fp16 weights: largest logit difference {tol:.2g} relative to the "
+        "clip's largest logit (tolerance 1e-3). Ghost-BC-Res2Net-Snake-SMALL: the zoo's 20-epoch split100 run; "
+        "CP-Mobile: the bundled reference `export/cp-mobile-ref.ckpt`.", "",
         markdown_table(prec), "",
+        "The float32 activations are 4× the int8 ones and the float build runs layer by layer (the int8 build "
+        "fuses CP-Mobile's inverted-residual blocks row by row), so neither fp16 arena fits the STM32F405's "
+        "128 KiB SRAM; the float kernels are plain C loops plus CMSIS-DSP's generic f32 functions, not tuned "
+        "like the int8 ones.", "",
         "## int8 remedies on the ten SNTL-NTU students (101 genuine TAU clips)", "",
         "Accuracy (plain, 101 clips: one clip ≈ 1 point); in brackets int8 − float in points. "
         f"Mean int8 − float over the ten: min/max {100 * mean['minmax']:+.2f}, mse {100 * mean['mse']:+.2f} points. "
@@ -180,11 +244,20 @@ def write(result: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data"))
-    ap.add_argument("--reuse", action="store_true", help="reuse the pruned run and its export")
+    ap.add_argument("--reuse", action="store_true", help="reuse the pruned run, the exports and their benches' inputs")
+    ap.add_argument("--sections", default="pruning,precision,remedies",
+                    help="sections to (re)compute, comma-separated; the others are kept from compression.json")
     args = ap.parse_args()
-    zoo = _load("zoo")
+    wanted = set(args.sections.split(","))
+    if wanted - {"pruning", "precision", "remedies"}:
+        raise SystemExit(f"--sections {args.sections}: use pruning, precision, remedies")
+    old = json.loads((RESULTS / "compression.json").read_text()) if (RESULTS / "compression.json").is_file() else {}
+    if wanted != {"pruning", "precision", "remedies"} and not old:
+        raise SystemExit("--sections needs an earlier benchmarks/results/compression.json to keep the other sections")
     result = {"benchmark": "compression", "machine": f"{platform.machine()}, {platform.python_version()}",
-              "pruning": pruning(args, zoo), "precision": precision(zoo), "remedies": remedies()}
+              "pruning": pruning(args, _load("zoo")) if "pruning" in wanted else old["pruning"],
+              "precision": precision(args) if "precision" in wanted else old["precision"],
+              "remedies": remedies() if "remedies" in wanted else old["remedies"]}
     write(result)
     print((RESULTS / "compression.md").read_text())
 

@@ -93,12 +93,14 @@ def bn_calibrated_cp_mobile(features, seed: int = 0):
 
 
 def export_and_bench(name: str, shared_data, tmp_path, model_kwargs: dict | None = None, tweak=None,
-                     n_check: int = 40, limit: int = 3, bench_kwargs: dict | None = None) -> tuple[dict, dict]:
+                     n_check: int = 40, limit: int = 3, bench_kwargs: dict | None = None,
+                     precision: str = "int8") -> tuple[dict, dict]:
     """The device path of a registered student: :func:`bn_calibrated` on 96 split-25 clips of the
     model's own preset, saved as an asc-edge checkpoint (``tweak(model)`` may adjust it first),
-    ``export_model(..., "cmsis-nn")`` and ``bench`` (with ``bench_kwargs``, e.g. the backend) on
-    the first ``limit`` test clips. Returns (export report, bench report); asserts host C ==
-    tflite-micro and device == reference."""
+    ``export_model(..., "cmsis-nn", precision=precision)`` and ``bench`` (with ``bench_kwargs``, e.g.
+    the backend) on the first ``limit`` test clips. Returns (export report, bench report); asserts
+    host C == tflite-micro (int8; an fp16 export checks host C against ONNX Runtime itself) and
+    device == reference."""
     import torch
 
     from asc_edge.device.harness import bench
@@ -118,9 +120,11 @@ def export_and_bench(name: str, shared_data, tmp_path, model_kwargs: dict | None
                                      "labels": list(sd.labels), "frontend": fe.to_dict(),
                                      "train": {"data": str(shared_data), "split": "25"}},
                 "state_dict": {"model." + k: v for k, v in model.state_dict().items()}}, run / "model.ckpt")
-    rep = export_model(run, "cmsis-nn", tmp_path / "export", n_check=n_check, debug_clips=1, log=lambda *a: None)
-    hc = rep["c_model"]["host_check"]
-    assert hc["all_equal"] and hc["n_equal"] == hc["n_clips"], hc
+    rep = export_model(run, "cmsis-nn", tmp_path / "export", n_check=n_check, debug_clips=1, log=lambda *a: None,
+                       precision=precision)
+    if precision == "int8":
+        hc = rep["c_model"]["host_check"]
+        assert hc["all_equal"] and hc["n_equal"] == hc["n_clips"], hc
     b = bench(tmp_path / "export", data=shared_data, split="test", limit=limit, out_dir=tmp_path / "bench",
               log=lambda *a: None, **(bench_kwargs or {}))
     assert b["bit_exact"]["all_equal"] and b["bit_exact"]["n_equal"] == b["bit_exact"]["n_clips"] == limit, \

@@ -96,7 +96,7 @@ def test_repl_memories_match_the_linker_script():
     # bench input region: where bench.resc / bench_main.c put clips.bin, 64 MiB
     assert mapped["clipmem"] == (CLIPS_ADDRESS, 64 * 1024 * 1024)
     # external SRAM on the FSMC (bench --external-ram): the arena's section .ext_ram
-    assert mapped["extram"] == ld["EXTRAM"] == (0x64000000, 2 * 1024 * 1024)
+    assert mapped["extram"] == ld["EXTRAM"] == (0x64000000, 4 * 1024 * 1024)
     # Renode maps memories in whole pages: sizes must be page multiples (1 KiB at least)
     for name, (addr, size) in mapped.items():
         assert addr % 0x1000 == 0 and size % 0x1000 == 0, name

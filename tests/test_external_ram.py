@@ -1,5 +1,5 @@
 """`asc-edge bench --renode --external-ram`: a model whose activation arena exceeds the STM32F405's
-128 KiB SRAM runs with the arena in external SRAM on the FSMC (2 MiB at 0x64000000, section
+128 KiB SRAM runs with the arena in external SRAM on the FSMC (4 MiB at 0x64000000, section
 .ext_ram of firmware/board/stm32f4/stm32f405.ld; Renode maps it, QEMU's netduinoplus2 does not).
 
 The model is the KT ``ghost-bcres2net-snake-small`` layout at base width 8 (stem 16, stages 8/16/16/16

@@ -2,7 +2,7 @@
 
 The memory map is the STM32F405's as laid out by ``firmware/board/stm32f4/stm32f405.ld``: 1 MiB
 flash at 0x08000000 and the 128 KiB SRAM at 0x20000000 holding the thread stack (``.stack``), the
-handler stack (``.handler_stack``), .data and .bss; the external SRAM on the FSMC (2 MiB at
+handler stack (``.handler_stack``), .data and .bss; the external SRAM on the FSMC (4 MiB at
 0x64000000, section ``.ext_ram``) holds the activation arena of ``bench --external-ram`` images only.
 """
 

@@ -80,9 +80,10 @@ def write_clips_bin(path, items: np.ndarray, kind: int, debug_item: int | None =
     return path
 
 
-def parse_bench_output(text: str, n_classes: int, n_steps: int) -> dict:
+def parse_bench_output(text: str, n_classes: int, n_steps: int, float_logits: bool = False) -> dict:
     """Parse the device's console lines into ``{"items": {i: {"frontend", "model", "logits",
-    "steps", "parts"}}, "stack": (high_water, reserved), "done": bool, "header": str}``."""
+    "steps", "parts"}}, "stack": (high_water, reserved), "done": bool, "header": str}``; logits are
+    int8, or with ``float_logits`` (an fp16 export, printed as 32-bit patterns) float32."""
     items: dict[int, dict] = {}
     out = {"items": items, "stack": None, "done": False, "header": None}
     for line in text.splitlines():
@@ -98,7 +99,9 @@ def parse_bench_output(text: str, n_classes: int, n_steps: int) -> dict:
                 out["done"] = True
         elif f[0] == "R" and len(f) == 4 + n_classes:
             items.setdefault(int(f[1]), {}).update(
-                frontend=int(f[2]), model=int(f[3]), logits=np.array([int(v) for v in f[4:]], np.int8))
+                frontend=int(f[2]), model=int(f[3]),
+                logits=np.array([int(v) for v in f[4:]], np.uint32).view(np.float32) if float_logits
+                else np.array([int(v) for v in f[4:]], np.int8))
         elif f[0] == "S" and len(f) == 2 + n_steps:
             items.setdefault(int(f[1]), {})["steps"] = [int(v) for v in f[2:]]
         elif f[0] == "P" and len(f) == 2 + N_PARTS:
@@ -139,10 +142,21 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
     elif io == "memory":
         flags += ["-DASC_BENCH_IO_MEMORY", "-DASC_BOARD_SEMIHOSTING=0"]
     fe_dir = FIRMWARE / "frontend"
-    return build_firmware(app, build_dir, model_dir=c_dir, nn=nn, cmsis_dsp_dir=root,
-                          cmsis_dsp_srcs=[str(p) for p in frontend_sources(root)],
+    cmsis_srcs, inc = [str(p) for p in frontend_sources(root)], [str(fe_dir)]
+    if is_float_model(c_dir):  # an fp16 export: firmware/nn_f32 and the CMSIS-DSP functions it calls
+        from asc_edge.codegen.float_c import CMSIS_DSP_F32_SOURCES, F32_DIR
+
+        cmsis_srcs += [str(root / s) for s in CMSIS_DSP_F32_SOURCES if str(root / s) not in cmsis_srcs]
+        extra_srcs = [str(F32_DIR / "asc_nn_f32.c"), *extra_srcs]
+        inc.append(str(F32_DIR))
+    return build_firmware(app, build_dir, model_dir=c_dir, nn=nn, cmsis_dsp_dir=root, cmsis_dsp_srcs=cmsis_srcs,
                           extra_srcs=[str(fe_dir / "asc_frontend.c"), str(fe_dir / "asc_logf.c"), *extra_srcs],
-                          extra_inc=[str(fe_dir)], extra_cflags=[*flags, *extra_cflags])
+                          extra_inc=inc, extra_cflags=[*flags, *extra_cflags])
+
+
+def is_float_model(c_dir) -> bool:
+    """Whether ``c_dir/model.h`` is an fp16 export's float model (it defines ``ASC_MODEL_FLOAT``)."""
+    return "#define ASC_MODEL_FLOAT 1" in (Path(c_dir) / "model.h").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,9 +225,9 @@ def load_graph_record(export_dir) -> dict:
         raise ExportError(f"{path} is unreadable ({exc})", hint=hint) from None
     if not isinstance(rec, dict) or rec.get("format") != FORMAT:
         raise ExportError(f"{path} has an unknown format", hint=hint)
-    tfl = Path(export_dir) / "model_int8.tflite"
-    if tfl.is_file() and rec.get("source_sha256") != file_sha256(tfl):
-        raise ExportError(f"{path} was written for another model_int8.tflite than {tfl}", hint=hint)
+    src = Path(export_dir) / ("model.onnx" if rec.get("precision") == "fp16" else "model_int8.tflite")
+    if src.is_file() and rec.get("source_sha256") != file_sha256(src):
+        raise ExportError(f"{path} was written for another {src.name} than {src}", hint=hint)
     return rec
 
 
@@ -302,8 +316,8 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         timeout_s: emulator time limit (default ``30 s + 20 s per clip``).
         verify_hashes: first check every file against the sha256 that report.json records
             (:func:`verify_export`); off only for tests that edit an export on purpose.
-        external_ram: put the activation arena in external SRAM on the FSMC (2 MiB at
-            0x64000000, as on the STM3240G-EVAL; section ``.ext_ram`` of the linker script) instead
+        external_ram: put the activation arena in external SRAM on the FSMC (4 MiB at
+            0x64000000; the STM3240G-EVAL carries 2 MiB there; section ``.ext_ram`` of the linker script) instead
             of the 128 KiB SRAM: for a model whose arena does not fit. Renode only (QEMU's
             netduinoplus2 maps no FSMC memory); instruction counts are unchanged, but on silicon
             every arena access pays the FSMC's wait states, which no emulator here models.
@@ -334,7 +348,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     fe = FrontendConfig.from_dict(rep["frontend"])
-    tfl = export_dir / "model_int8.tflite"
+    fp16 = rep.get("precision") == "fp16"
     rec = load_graph_record(export_dir)
     n_classes = int(np.prod(rec["tensors"][str(rec["output"])]["shape"]))
     n_steps = len(rec["steps"])
@@ -345,12 +359,22 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     clips, targets, audio = _load_clips(root, split, limit, list(rep["labels"]), fe, cache_dir)
     timings["clips"] = round(time.perf_counter() - t0, 3)
 
-    # ---- reference: host C frontend -> tflite-micro
+    # ---- reference: host C frontend -> tflite-micro (int8), or -> the host build of the same fp16 C
     t0 = time.perf_counter()
     host_fe = HostFrontend(build_host_frontend(export_dir / "c"))
-    oracle = TflmOracle(tfl)
-    ref_in = np.stack([host_fe.quantized(a) for a in audio])  # (N, n_mels, n_frames) int8
-    ref_logits = np.stack([oracle.invoke(q.reshape(oracle.input_shape)) for q in ref_in]).astype(np.int8)
+    oracle = None
+    if fp16:
+        from asc_edge.codegen.float_c import HostFloatModel, build_host_float_model
+
+        n_in = int(np.prod(rec["tensors"][str(rec["input"])]["shape"]))
+        host_model = HostFloatModel(build_host_float_model(export_dir / "c"), n_in, n_classes,
+                                    rec["plan"]["arena_bytes"])
+        ref_in = np.stack([host_fe.logmel(a) for a in audio])  # (N, n_mels, n_frames) float32
+        ref_logits = np.stack([host_model.invoke(x) for x in ref_in])
+    else:
+        oracle = TflmOracle(export_dir / "model_int8.tflite")
+        ref_in = np.stack([host_fe.quantized(a) for a in audio])  # (N, n_mels, n_frames) int8
+        ref_logits = np.stack([oracle.invoke(q.reshape(oracle.input_shape)) for q in ref_in]).astype(np.int8)
     timings["reference"] = round(time.perf_counter() - t0, 3)
 
     with staged_files(out_dir) as stage:  # the report appears as a whole, or not at all
@@ -376,18 +400,24 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             run = _run_device(backend, image, work, limit_s)
             text = run.text
             timings["device_run"] = round(time.perf_counter() - t0, 3)
-            res = parse_bench_output(text, n_classes, n_steps)
+            res = parse_bench_output(text, n_classes, n_steps, float_logits=fp16)
             if not res["done"] or len(res["items"]) != len(clips):
                 tail = "\n".join(text.splitlines()[-8:])
                 raise DeviceError(f"the device reported {len(res['items'])}/{len(clips)} clips and no end marker; "
                                   f"last output:\n{tail}", hint="see the error line above; a fault prints its registers")
             dev_logits = np.stack([res["items"][i]["logits"] for i in range(len(clips))])
-            equal = np.all(dev_logits == ref_logits, axis=1)
+            # every logit's bits (int8 values, or the float32 patterns of an fp16 export)
+            equal = np.all(dev_logits.view(np.uint32 if fp16 else np.int8) ==
+                           ref_logits.view(np.uint32 if fp16 else np.int8), axis=1)
             n_equal = int(equal.sum())
 
             # ---- divergence
             first = None
-            if n_equal != len(clips):
+            if n_equal != len(clips) and fp16:  # the layer-by-layer dump compares with tflite-micro (int8 only)
+                bad = int(np.argmin(equal))
+                first = {"clip": bad, "file": clips[bad].filename,
+                         "max_abs_logit_diff": float(np.abs(dev_logits[bad] - ref_logits[bad]).max())}
+            elif n_equal != len(clips):
                 bad = int(np.argmin(equal))
                 log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
                 write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
@@ -405,11 +435,12 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         ins["counter"] = COUNTERS[backend]
         # Renode: every instruction since reset (boot, frontend, model, printing), from sysbus.cpu
         ins["executed_instructions_total"] = run.executed_instructions
-        dev_pred = dev_logits.astype(np.int32).argmax(1)
-        ref_pred = ref_logits.astype(np.int32).argmax(1)
+        dev_pred = dev_logits.astype(np.float64 if fp16 else np.int32).argmax(1)
+        ref_pred = ref_logits.astype(np.float64 if fp16 else np.int32).argmax(1)
         stack_hw, stack_res = res["stack"] or (None, None)
         report = {
-            "export": str(export_dir), "model": rep.get("model"), "backend": backend, "kernels": nn,
+            "export": str(export_dir), "model": rep.get("model"), "precision": rep.get("precision", "int8"),
+            "backend": backend, "kernels": nn,
             "data": {"root": str(root), "split": split, "n_clips": len(clips)},
             "bit_exact": {"n_equal": n_equal, "n_clips": len(clips), "all_equal": n_equal == len(clips),
                           "first_divergence": first},
@@ -423,7 +454,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
                        "handler_stack_bytes": mem.handler_stack_bytes},
             "instructions": ins,
             # clip by clip: the device's int8 logits and its frontend / model instruction counts
-            "clips": [{"file": c.filename, "logits": [int(v) for v in dev_logits[i]],
+            "clips": [{"file": c.filename, "logits": [float(v) if fp16 else int(v) for v in dev_logits[i]],
                        "frontend_instructions": int(res["items"][i]["frontend"]),
                        "model_instructions": int(res["items"][i]["model"])} for i, c in enumerate(clips)],
             "firmware": {"elf": str(kept["elf"]), "map": str(kept["map"]),

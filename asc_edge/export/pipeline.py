@@ -50,9 +50,10 @@ from asc_edge.report.io import file_sha256
 
 from .quality import GATE_DEFAULTS, GATE_FLAGS, gate_failures, int8_float_agreement
 
-__all__ = ["export_model", "TARGETS", "DEFAULT_DATA"]
+__all__ = ["export_model", "TARGETS", "PRECISIONS", "DEFAULT_DATA"]
 
 TARGETS = ("onnx", "tflite", "cmsis-nn")
+PRECISIONS = ("int8", "fp16")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -81,6 +82,35 @@ def _spread(n_total: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_total - 1, n).round().astype(int))
 
 
+def _quality_gate(flog, qlog, held, gate: bool, thresholds: dict, clips: str, source: str, what: str, log) -> dict:
+    """The quality gate's record (:func:`asc_edge.export.quality.int8_float_agreement` of the
+    ``held`` clips' logits, each against its threshold); raises ExportError when ``gate`` is on and a
+    bound fails (before anything reaches the output directory)."""
+    qg: dict = {"enabled": bool(gate), "thresholds": dict(thresholds), "clips": clips, f"{what}_from": source}
+    if held.any():
+        qg.update(int8_float_agreement(flog[held], qlog[held]))
+        failed = gate_failures(qg, thresholds)
+        qg["failed"] = failed
+        qg["passed"] = not failed if gate else None
+    elif gate:
+        raise ExportError(f"quality gate: none of the {len(held)} test clips is held out (all were used for "
+                          "calibration)", hint="evaluate on another split (--test-split test) or pass --no-gate")
+    else:
+        qg.update({"n_clips": 0, "failed": [], "passed": None})
+    if qg["n_clips"] and not (gate and qg["failed"]):  # a failure is the error line below
+        verdict = "passed" if gate else "not enforced"
+        log(f"{what} quality gate on {qg['n_clips']} held-out clips: top-1 agreement {qg['top1_agreement']:.4f} "
+            f"(>= {thresholds['agreement']:g}), logit cosine mean {qg['cosine_mean']:.4f} "
+            f"(>= {thresholds['cosine']:g}), worst 5 % {qg['cosine_worst5_mean']:.4f} "
+            f"(>= {thresholds['cosine_worst5']:g}): {verdict}")
+    if gate and qg["failed"]:
+        fix = "--calibration, --qat-epochs N" if what == "int8" else "--precision int8"
+        raise ExportError(f"{what} quality gate failed on {qg['n_clips']} held-out clips: " + "; ".join(qg["failed"])
+                          + "; nothing was written",
+                          hint=f"improve the {what} model ({fix}) or relax the named threshold (or --no-gate)")
+    return qg
+
+
 def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, data=None, split: str | None = None,
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
@@ -88,7 +118,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                  qat_epochs: int = 0, qat_lr: float = 1e-4, gate: bool = False,
                  gate_agreement: float = GATE_DEFAULTS["agreement"], gate_cosine: float = GATE_DEFAULTS["cosine"],
                  gate_cosine_worst5: float = GATE_DEFAULTS["cosine_worst5"],
-                 cache_dir=None, log=print, progress: bool = False) -> dict:
+                 precision: str = "int8", cache_dir=None, log=print, progress: bool = False) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
     Args:
@@ -123,6 +153,11 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             default, ``--no-gate`` turns it off) a failed bound raises ExportError before anything
             reaches ``out_dir``. Library callers opt in: the tests and benchmarks export random-weight
             models (bit-exactness checks) and known-lossy int8 models on purpose.
+        precision: ``"int8"`` (default: ONNX → int8 TFLite → int8 C) or ``"fp16"`` (KT 2024's fp16
+            submission: ONNX → C with the weights stored as IEEE half and float32 kernels,
+            :mod:`asc_edge.export.fp16`; no TFLite, no calibration; target ``cmsis-nn``; the budget
+            counts 2 bytes a parameter). The quality gate then compares the host build of the fp16
+            C with the float model on every test clip.
         log: a ``print``-like callable for progress lines.
         progress: progress bars while features are computed (a cold cache takes minutes for split100).
 
@@ -138,6 +173,11 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
 
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and (target != "cmsis-nn" or qat_epochs):
+        raise ExportError(f"--precision fp16 with --target {target}" + (" and --qat-epochs" if qat_epochs else ""),
+                          hint="fp16 exports the C model directly from ONNX: use --target cmsis-nn, no --qat-epochs")
     from .calibration import METHODS
 
     if calibration not in METHODS:
@@ -162,7 +202,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     out_dir = Path(out_dir) if out_dir else REPO_ROOT / "export" / run_name
     fe = lm.frontend
     cx = measure(lm.model, n_mels=fe.n_mels, frames=fe.n_frames)
-    check_budget(cx, "int8", allow_over_budget=allow_over_budget, what=f"{lm.model_name} ({lm.path})")
+    check_budget(cx, precision, allow_over_budget=allow_over_budget, what=f"{lm.model_name} ({lm.path})")
     stage("load_checkpoint", t0)
 
     t0 = time.perf_counter()
@@ -218,7 +258,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         shutil.rmtree(tmp)
     tmp.mkdir()
     report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "model": lm.model_name,
-                    "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "complexity": cx.to_dict(),
+                    "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "precision": precision,
+                    "complexity": cx.to_dict(),
                     "data": {"root": str(data), "test_split": test_split,
                              "calibration_root": str(calib_data or data), "calibration_split": split,
                              "n_calibration": int(len(calib)),
@@ -244,7 +285,40 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         log(f"ONNX parity: max |onnxruntime - PyTorch| = {par['max_abs_logit_diff']:.3g} on {par['n_clips']} "
             f"real clips (tol {par.get('tol', 1e-4):g}), exporter {onnx_rep.get('exporter')}, opset {onnx_rep.get('opset')}")
 
-        if target in ("tflite", "cmsis-nn"):
+        if precision == "fp16":
+            from .fp16 import export_fp16_c
+
+            t0 = time.perf_counter()
+            work = Path(tempfile.mkdtemp(prefix="asc_export_fp16_"))
+            try:
+                c_rep, report["c_frontend"], hlog = export_fp16_c(tmp / "model.onnx", tmp / "c", fe, test.features,
+                                                                  n_check, work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            report["c_model"] = c_rep
+            stage("fp16_c", t0)
+            import torch
+
+            with torch.no_grad():
+                flog = predict_logits(lm.model, test.features).numpy()
+            y = test.targets
+            acc = {"float_accuracy": float((flog.argmax(1) == y).mean()),
+                   "fp16_accuracy": float((hlog.argmax(1) == y).mean()),
+                   "top1_agreement": float((flog.argmax(1) == hlog.argmax(1)).mean()), "n_clips": int(len(y)),
+                   "fp16_from": "host build of the generated fp16 C"}
+            report["accuracy"] = acc
+            chk = c_rep["onnxruntime_check"]
+            log(f"fp16 C: {c_rep['fp16_constants']:,} fp16 constants ({c_rep['fp16_bytes']:,} B), arena "
+                f"{c_rep['arena']['arena_bytes']:,} B; host C vs ONNX Runtime (fp16 weights) on {chk['n_clips']} clips: "
+                f"max |diff| {chk['max_abs_logit_diff']:.3g} (relative {chk['max_rel_logit_diff']:.3g} <= "
+                f"{chk['tol_rel']:g})")
+            log(f"fp16 vs float on the test split ({len(y)} clips): float {acc['float_accuracy']:.4f}, fp16 "
+                f"{acc['fp16_accuracy']:.4f}, top-1 agreement {acc['top1_agreement']:.4f}")
+            report["quality_gate"] = _quality_gate(flog, hlog, np.ones(len(y), bool), gate, thresholds,
+                                                   f"{test_split} split (fp16 needs no calibration clips)",
+                                                   "host build of the generated fp16 C", "fp16", log)
+
+        if target in ("tflite", "cmsis-nn") and precision == "int8":
             from .oracle import TflmOracle
             from .tflite import convert_int8_tflite
 
@@ -290,33 +364,11 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             seen = {Path(c.path).resolve() for c in used}
             held = np.array([Path(c.path).resolve() not in seen for c in test.clips], dtype=bool)
             excluded = "calibration split (QAT)" if qat_epochs else "calibration"
-            qg: dict = {"enabled": bool(gate), "thresholds": dict(thresholds),
-                        "clips": f"{test_split} split minus its {excluded} clips ({int((~held).sum())} excluded)",
-                        "int8_from": "tflite-micro (reference kernels), dequantised"}
-            if held.any():
-                qg.update(int8_float_agreement(flog[held], qdeq[held]))
-                failed = gate_failures(qg, thresholds)
-                qg["failed"] = failed
-                qg["passed"] = not failed if gate else None
-            elif gate:
-                raise ExportError(f"quality gate: none of the {len(held)} {test_split} clips is held out "
-                                  "(all were used for calibration)",
-                                  hint="evaluate on another split (--test-split test) or pass --no-gate")
-            else:
-                qg.update({"n_clips": 0, "failed": [], "passed": None})
-            report["quality_gate"] = qg
-            if qg["n_clips"] and not (gate and qg["failed"]):  # a failure is the error line below
-                verdict = "passed" if gate else "not enforced"
-                log(f"int8 quality gate on {qg['n_clips']} held-out clips: top-1 agreement {qg['top1_agreement']:.4f} "
-                    f"(>= {gate_agreement:g}), logit cosine mean {qg['cosine_mean']:.4f} (>= {gate_cosine:g}), "
-                    f"worst 5 % {qg['cosine_worst5_mean']:.4f} (>= {gate_cosine_worst5:g}): {verdict}")
-            if gate and qg["failed"]:
-                raise ExportError(f"int8 quality gate failed on {qg['n_clips']} held-out clips: "
-                                  + "; ".join(qg["failed"]) + "; nothing was written",
-                                  hint="improve the int8 model (--calibration, --qat-epochs N) or relax the "
-                                       "named threshold (or --no-gate)")
+            report["quality_gate"] = _quality_gate(
+                flog, qdeq, held, gate, thresholds, f"{test_split} split minus its {excluded} clips "
+                f"({int((~held).sum())} excluded)", "tflite-micro (reference kernels), dequantised", "int8", log)
 
-        if target == "cmsis-nn":
+        if target == "cmsis-nn" and precision == "int8":
             from asc_edge.codegen.emit_c import emit_model
             from asc_edge.codegen.graph import build_graph
             from asc_edge.codegen.host_model import HOST_MODEL_CFLAGS, HostModel, build_host_model, compare_with_oracle

@@ -13,7 +13,8 @@
  *
  * Output: text lines on the console (semihosting + USART1):
  *   ASC-BENCH v1 items=<n> kind=<k> classes=<c> steps=<s> arena=<bytes>
- *   R <item> <frontend instr> <model instr> <logit 0> ... <logit c-1>
+ *   R <item> <frontend instr> <model instr> <logit 0> ... <logit c-1>   (int8 logits; an fp16 export's
+ *     float32 logits as the decimal of their 32-bit pattern)
  *   S <item> <instr of step 0> ... <instr of step s-1>
  *   P <item> <expand> <depthwise> <project> <add>   (instructions inside fused blocks, by part)
  *   ASC-BENCH stack <high-water bytes> <reserved bytes>
@@ -50,6 +51,17 @@
 #error "frontend output and model input sizes differ"
 #endif
 
+/* An fp16 export (model.h defines ASC_MODEL_FLOAT): float32 log-mel in, float32 logits out, printed
+ * as the unsigned 32-bit pattern of each float so that the host compares bits. */
+#if defined(ASC_MODEL_FLOAT)
+typedef float asc_model_value_t;
+#define ASC_BENCH_FRONTEND asc_fe_logmel_f32
+#else
+typedef int8_t asc_model_value_t;
+#define ASC_BENCH_FRONTEND asc_fe_logmel_s8
+#endif
+#define ASC_BENCH_INPUT_BYTES ((uint32_t)ASC_MODEL_INPUT_SIZE * (uint32_t)sizeof(asc_model_value_t))
+
 typedef struct {
     uint32_t magic, version, kind, n_items, item_bytes, debug_item, reserved[2];
 } bench_header_t;
@@ -62,7 +74,7 @@ typedef struct {
 #define ASC_ARENA_SECTION
 #endif
 static uint8_t arena[ASC_MODEL_ARENA_SIZE] ASC_ARENA_SECTION __attribute__((aligned(16)));
-static int8_t logits[ASC_MODEL_OUTPUT_SIZE];
+static asc_model_value_t logits[ASC_MODEL_OUTPUT_SIZE];
 static uint32_t step_instr[ASC_MODEL_NUM_STEPS];
 static uint32_t part_instr[ASC_BENCH_PARTS];
 static uint32_t n_steps_done, t_last, t_part;
@@ -158,7 +170,7 @@ int main(void)
 {
     bench_header_t h;
     bench_src_t src;
-    int8_t *input = (int8_t *)(arena + ASC_MODEL_INPUT_OFFSET);
+    asc_model_value_t *input = (asc_model_value_t *)(arena + ASC_MODEL_INPUT_OFFSET);
     void *fe_work = arena + ASC_MODEL_FRONTEND_WORK_OFFSET;
 
     asc_board_init();
@@ -178,7 +190,7 @@ int main(void)
     memcpy(&h, (const void *)ASC_BENCH_CLIPS_ADDR, sizeof h);
     src.p = (const uint8_t *)ASC_BENCH_CLIPS_ADDR + sizeof h;
 #endif
-    const uint32_t want = h.kind == 0 ? (uint32_t)ASC_FE_N_SAMPLES * 4u : (uint32_t)ASC_MODEL_INPUT_SIZE;
+    const uint32_t want = h.kind == 0 ? (uint32_t)ASC_FE_N_SAMPLES * 4u : ASC_BENCH_INPUT_BYTES;
     if (h.magic != ASC_BENCH_MAGIC || h.version != 1 || h.kind > 1 || h.item_bytes != want) {
         put("ASC-BENCH error: bad clips.bin header (magic/version/kind/item size)\n");
         return 13;
@@ -200,7 +212,7 @@ int main(void)
         src.left = h.item_bytes;
         uint32_t t0 = asc_board_counter_read();
         if (h.kind == 0) {
-            const asc_fe_status_t st = asc_fe_logmel_s8(fe_read, &src, fe_work, ASC_MODEL_FRONTEND_WORK_SIZE, input);
+            const asc_fe_status_t st = ASC_BENCH_FRONTEND(fe_read, &src, fe_work, ASC_MODEL_FRONTEND_WORK_SIZE, input);
             if (st != ASC_FE_OK) {
                 put("ASC-BENCH error: frontend status ");
                 put_i((int32_t)st);
@@ -227,7 +239,7 @@ int main(void)
 #else
             put("ASC-BENCH debug begin\n");
 #endif
-            dump(input, ASC_MODEL_INPUT_SIZE);
+            dump(input, ASC_BENCH_INPUT_BYTES);
             t_last = t_part = asc_board_counter_read();
             rc = asc_model_invoke_debug(input, logits, arena, dump_layer, 0);
 #if defined(ASC_BENCH_IO_SEMIHOST)
@@ -257,7 +269,13 @@ int main(void)
         put_u(t2 - t1);
         for (int32_t k = 0; k < ASC_MODEL_OUTPUT_SIZE; k++) {
             put(" ");
+#if defined(ASC_MODEL_FLOAT)
+            uint32_t bits;
+            memcpy(&bits, &logits[k], sizeof bits);
+            put_u(bits);
+#else
             put_i(logits[k]);
+#endif
         }
         put("\nS ");
         put_u(it);
