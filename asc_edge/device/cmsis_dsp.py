@@ -71,6 +71,10 @@ FRONTEND_SOURCES = (
     "Source/TransformFunctions/arm_bitreversal2.c",
     "Source/CommonTables/arm_const_structs.c",
     "Source/CommonTables/arm_common_tables.c",
+    # windowing (arm_mult_f32) and the power spectrum (arm_cmplx_mag_squared_f32): the same one
+    # product / one sum of two products per element as a plain loop, unrolled by 4
+    "Source/BasicMathFunctions/arm_mult_f32.c",
+    "Source/ComplexMathFunctions/arm_cmplx_mag_squared_f32.c",
 )
 
 PIP_TIMEOUT_S = 300

@@ -51,6 +51,9 @@ BACKENDS = ("qemu", "renode")
 MAGIC = 0x42435341  # 'ASCB'
 NO_DEBUG = 0xFFFFFFFF
 N_PARTS = 4  # profiled parts of a fused step (firmware/app/bench_main.c: the "P" line)
+#: stages of the log-mel frontend, per clip (all frames), in the order of the "F" line
+#: (firmware/frontend/asc_frontend.h: ASC_FE_PART_*)
+FRONTEND_PARTS = ("stream", "window", "fft", "power", "mel", "log")
 
 # QEMU with -icount shift=0 ran the reference bench at ~0.25 s per clip (232 clips x 98 M instructions
 # in 55.5 s; portable kernels: 20 clips x 354 M in 12.1 s; benchmarks/results/device_bench.json);
@@ -106,6 +109,8 @@ def parse_bench_output(text: str, n_classes: int, n_steps: int, float_logits: bo
             items.setdefault(int(f[1]), {})["steps"] = [int(v) for v in f[2:]]
         elif f[0] == "P" and len(f) == 2 + N_PARTS:
             items.setdefault(int(f[1]), {})["parts"] = [int(v) for v in f[2:]]
+        elif f[0] == "F" and len(f) == 2 + len(FRONTEND_PARTS):
+            items.setdefault(int(f[1]), {})["frontend_parts"] = [int(v) for v in f[2:]]
     return out
 
 
@@ -136,7 +141,8 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
     root = ensure_cmsis_dsp()
     flags = list(CMSIS_DSP_DEFINES)
     if app == "bench":  # instruction-count hooks defined by bench_main.c
-        flags += ["-DASC_MODEL_LAYER_DONE=bench_layer_done", "-DASC_NN_PROFILE=bench_profile"]
+        flags += ["-DASC_MODEL_LAYER_DONE=bench_layer_done", "-DASC_NN_PROFILE=bench_profile",
+                  "-DASC_FE_PROFILE=bench_fe_profile"]
     if io == "semihost":
         flags += ["-DASC_BENCH_IO_SEMIHOST"]
     elif io == "memory":
@@ -522,6 +528,7 @@ def _instruction_report(res: dict, n_clips: int, rec: dict) -> dict:
     mean_steps = np.array([it["steps"] for it in items], dtype=np.int64).mean(0)
     mean_parts = np.array([it["parts"] for it in items], dtype=np.int64).mean(0)
     fe_instr = np.array([it["frontend"] for it in items], dtype=np.int64)
+    fe_parts = np.array([it.get("frontend_parts", [0] * len(FRONTEND_PARTS)) for it in items], np.int64).mean(0)
     model_instr = np.array([it["model"] for it in items], dtype=np.int64)
     by_type = {t: {"instructions": 0.0, "macs": 0} for t in report_types()}
     step_rows, part_types = [], None
@@ -547,7 +554,11 @@ def _instruction_report(res: dict, n_clips: int, rec: dict) -> dict:
     for v in by_type.values():
         v["instructions_per_mac"] = v["instructions"] / v["macs"] if v["macs"] else None
         v["share_of_model"] = v["instructions"] / float(model_instr.mean())
-    return {"frontend_mean": float(fe_instr.mean()), "model_mean": float(model_instr.mean()),
+    return {"frontend_mean": float(fe_instr.mean()),
+            # by stage (all frames of a clip); the rest of frontend_mean is the call, the FFT set-up and
+            # the profiling hooks themselves
+            "frontend_parts": {k: float(v) for k, v in zip(FRONTEND_PARTS, fe_parts)},
+            "model_mean": float(model_instr.mean()),
             "model_min": int(model_instr.min()), "model_max": int(model_instr.max()),
             "total_mean": float((fe_instr + model_instr).mean()), "model_macs": total_macs,
             "model_instructions_per_mac": float(model_instr.mean() / total_macs),
@@ -613,7 +624,9 @@ def _markdown(r: dict) -> str:
     b, a, m, i = r["bit_exact"], r["accuracy"], r["memory"], r["instructions"]
     lines = [f"# Device bench: {r['model']} on emulated STM32F405 ({r['backend']}, {r['kernels']} kernels)", "",
              f"- clips: {r['data']['n_clips']} ({r['data']['split']} split of {r['data']['root']})",
-             f"- **device == reference (host C frontend → tflite-micro) on {b['n_equal']}/{b['n_clips']} clips**"
+             f"- **device == reference (host C frontend → "
+             f"{'host build of the same fp16 C' if r.get('precision') == 'fp16' else 'tflite-micro'}) "
+             f"on {b['n_equal']}/{b['n_clips']} clips**"
              + ("" if b["first_divergence"] is None else f"; first divergence: `{b['first_divergence']}`"),
              f"- accuracy: device {a['device']:.4f}, reference {a['reference']:.4f}",
              f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B "
@@ -622,7 +635,10 @@ def _markdown(r: dict) -> str:
              + f", stack high-water {m['stack_high_water_bytes']} of {m['stack_reserved_bytes']} B)",
              f"- instructions per inference: model {i['model_mean']:,.0f} ({i['model_instructions_per_mac']:.3f}/MAC "
              f"over {i['model_macs']:,} MACs), frontend {i['frontend_mean']:,.0f}, total {i['total_mean']:,.0f}",
-             f"- counter: {i['counter']}", "", "## By layer type", ""]
+             f"- counter: {i['counter']}", "", "## Frontend by stage (all frames of a clip)", "",
+             markdown_table([{"stage": k, "instructions": f"{v:,.0f}",
+                              "share": f"{100 * v / i['frontend_mean']:.1f} %" if i["frontend_mean"] else "-"}
+                             for k, v in i.get("frontend_parts", {}).items()]), "", "## By layer type", ""]
     rows = [{"type": t, "MACs": f"{v['macs']:,}", "instructions": f"{v['instructions']:,.0f}",
              "instr/MAC": "-" if v["instructions_per_mac"] is None else f"{v['instructions_per_mac']:.3f}",
              "share": f"{100 * v['share_of_model']:.1f} %"} for t, v in i["by_layer_type"].items()]

@@ -17,6 +17,7 @@
  *     float32 logits as the decimal of their 32-bit pattern)
  *   S <item> <instr of step 0> ... <instr of step s-1>
  *   P <item> <expand> <depthwise> <project> <add>   (instructions inside fused blocks, by part)
+ *   F <item> <stream> <window> <fft> <power> <mel> <log>   (frontend instructions by stage, all frames)
  *   ASC-BENCH stack <high-water bytes> <reserved bytes>
  *   ASC-BENCH done
  * Instruction counts come from TIM2, one tick per executed instruction under QEMU -icount shift=0
@@ -77,6 +78,8 @@ static uint8_t arena[ASC_MODEL_ARENA_SIZE] ASC_ARENA_SECTION __attribute__((alig
 static asc_model_value_t logits[ASC_MODEL_OUTPUT_SIZE];
 static uint32_t step_instr[ASC_MODEL_NUM_STEPS];
 static uint32_t part_instr[ASC_BENCH_PARTS];
+static uint32_t fe_part_instr[ASC_FE_N_PARTS];
+static uint32_t t_fe;
 static uint32_t n_steps_done, t_last, t_part;
 
 /* ---- instruction-count hooks (model.c: ASC_MODEL_LAYER_DONE, asc_fused_s8.c: ASC_NN_PROFILE) ---- */
@@ -99,6 +102,16 @@ void bench_profile(int32_t part)
         part_instr[part] += now - t_part;
     }
     t_part = now;
+}
+
+/* asc_frontend.c: ASC_FE_PROFILE, at the end of each stage of each frame */
+void bench_fe_profile(int32_t part)
+{
+    const uint32_t now = asc_board_counter_read();
+    if (part >= 0 && part < ASC_FE_N_PARTS) {
+        fe_part_instr[part] += now - t_fe;
+    }
+    t_fe = now;
 }
 
 static void put(const char *s) { asc_board_puts(s); }
@@ -210,7 +223,9 @@ int main(void)
     for (uint32_t it = 0; it < h.n_items; it++) {
         const int debug = it == h.debug_item;
         src.left = h.item_bytes;
+        memset(fe_part_instr, 0, sizeof fe_part_instr);
         uint32_t t0 = asc_board_counter_read();
+        t_fe = t0;
         if (h.kind == 0) {
             const asc_fe_status_t st = ASC_BENCH_FRONTEND(fe_read, &src, fe_work, ASC_MODEL_FRONTEND_WORK_SIZE, input);
             if (st != ASC_FE_OK) {
@@ -288,6 +303,12 @@ int main(void)
         for (uint32_t k = 0; k < ASC_BENCH_PARTS; k++) {
             put(" ");
             put_u(part_instr[k]);
+        }
+        put("\nF ");
+        put_u(it);
+        for (uint32_t k = 0; k < ASC_FE_N_PARTS; k++) {
+            put(" ");
+            put_u(fe_part_instr[k]);
         }
         put("\n");
     }

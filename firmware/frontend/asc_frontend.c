@@ -16,6 +16,15 @@
 #error "asc_frontend.c needs FLT_EVAL_METHOD == 0 (float arithmetic in float; on x86 use SSE)"
 #endif
 
+/* Per-stage instruction-count hook (the bench image defines it, e.g.
+ * -DASC_FE_PROFILE=bench_fe_profile): called at the end of each stage of each frame with the
+ * stage's index, ASC_FE_PART_STREAM .. ASC_FE_PART_LOG. */
+#ifndef ASC_FE_PROFILE
+#define ASC_FE_PROFILE(part) ((void)0)
+#else
+void ASC_FE_PROFILE(int32_t part);
+#endif
+
 /* ---- configuration checks (asc_frontend_config.h is generated) ------------------------------ */
 #define ASC_FE_PAD (ASC_FE_N_FFT / 2)
 
@@ -36,6 +45,9 @@
 #endif
 #if ASC_FE_WORK_BYTES != (4 * (ASC_FE_RING_LEN + 2 * ASC_FE_N_FFT))
 #error "ASC_FE_WORK_BYTES must be 4 * (RING_LEN + 2 * N_FFT)"
+#endif
+#if ASC_FE_N_MELS > ASC_FE_N_FFT
+#error "the mel sums are kept in the FFT output buffer: N_MELS must not exceed N_FFT"
 #endif
 #if ASC_FE_RING_LEN < ASC_FE_WIN_LENGTH
 #error "ASC_FE_RING_LEN must hold at least one window"
@@ -232,6 +244,7 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
         if (status != ASC_FE_OK) {
             return status;
         }
+        ASC_FE_PROFILE(ASC_FE_PART_STREAM);
 
         /* windowed, zero-padded frame */
         {
@@ -239,56 +252,63 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
             const float *ring = st.ring;
             const int32_t base = st.base;
             int32_t k;
-            for (k = 0; k < ASC_FE_WIN_OFFSET; ++k) {
-                fft_in[k] = 0.0f;
+            memset(fft_in, 0, (size_t)ASC_FE_WIN_OFFSET * sizeof(float)); /* all-zero bytes: +0.0f */
+            if (i0 >= 0 && i0 + ASC_FE_WIN_LENGTH <= ASC_FE_N_SAMPLES) {
+                /* no reflection in this frame: one product per sample, as below (CMSIS-DSP, unrolled) */
+                arm_mult_f32(ring + (i0 - base), asc_fe_window, fft_in + ASC_FE_WIN_OFFSET, ASC_FE_WIN_LENGTH);
+            } else {
+                for (k = 0; k < ASC_FE_WIN_LENGTH; ++k) {
+                    fft_in[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_window[k];
+                }
             }
-            for (k = 0; k < ASC_FE_WIN_LENGTH; ++k) {
-                fft_in[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_window[k];
-            }
-            for (k = ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH; k < ASC_FE_N_FFT; ++k) {
-                fft_in[k] = 0.0f;
-            }
+            memset(fft_in + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
+                   (size_t)(ASC_FE_N_FFT - ASC_FE_WIN_OFFSET - ASC_FE_WIN_LENGTH) * sizeof(float));
         }
+        ASC_FE_PROFILE(ASC_FE_PART_WINDOW);
 
         /* real FFT: fft_out = [Re X0, Re X(N/2), Re X1, Im X1, ..., Re X(N/2-1), Im X(N/2-1)];
          * arm_rfft_fast_f32 overwrites fft_in */
         arm_rfft_fast_f32(&fft, fft_in, fft_out, 0);
+        ASC_FE_PROFILE(ASC_FE_PART_FFT);
 
         /* power spectrum |X_b|^2, b = 0 .. N/2, into fft_in */
         {
             float *power = fft_in;
-            int32_t b;
             power[0] = fft_out[0] * fft_out[0];
             power[ASC_FE_N_FFT / 2] = fft_out[1] * fft_out[1];
-            for (b = 1; b < ASC_FE_N_FFT / 2; ++b) {
-                const float re = fft_out[2 * b];
-                const float im = fft_out[2 * b + 1];
-                power[b] = re * re + im * im;
-            }
+            /* re * re + im * im for b = 1 .. N/2 - 1 (CMSIS-DSP, unrolled) */
+            arm_cmplx_mag_squared_f32(fft_out + 2, power + 1, ASC_FE_N_FFT / 2 - 1);
         }
+        ASC_FE_PROFILE(ASC_FE_PART_POWER);
 
-        /* sparse mel matrix, log, output [mel * N_FRAMES + t] */
+        /* sparse mel matrix into fft_out (free after the power spectrum), then log, output
+         * [mel * N_FRAMES + t] */
         {
             const float *power = fft_in;
             const float *w = asc_fe_mel_weights;
+            float *mel = fft_out;
             int32_t m;
             for (m = 0; m < ASC_FE_N_MELS; ++m) {
                 const float *p = power + asc_fe_mel_first_bin[m];
                 const int32_t nb = (int32_t)asc_fe_mel_n_bins[m];
                 float acc = 0.0f;
-                float y;
                 int32_t j;
                 for (j = 0; j < nb; ++j) {
                     acc += w[j] * p[j];
                 }
                 w += nb;
-                y = asc_logf(acc + ASC_FE_LOG_OFFSET);
+                mel[m] = acc;
+            }
+            ASC_FE_PROFILE(ASC_FE_PART_MEL);
+            for (m = 0; m < ASC_FE_N_MELS; ++m) {
+                const float y = asc_logf(mel[m] + ASC_FE_LOG_OFFSET);
                 if (out_f32 != NULL) {
                     out_f32[m * ASC_FE_N_FRAMES + t] = y;
                 } else {
                     out_s8[m * ASC_FE_N_FRAMES + t] = asc_fe_quantize(y);
                 }
             }
+            ASC_FE_PROFILE(ASC_FE_PART_LOG);
         }
     }
     return ASC_FE_OK;

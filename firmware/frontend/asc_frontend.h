@@ -76,6 +76,17 @@ extern const float asc_fe_mel_weights[ASC_FE_MEL_WEIGHTS_LEN];
 /* Provenance of the tables: FrontendConfig.key() of the configuration they were made for. */
 extern const char asc_fe_config_key[];
 
+/* Stages of one frame, in order, as ASC_FE_PROFILE reports them (asc_frontend.c): reading and
+ * sliding the sample window; windowing + zero padding; the real FFT; the power spectrum; the sparse
+ * mel product; log (and int8 quantisation). */
+#define ASC_FE_PART_STREAM 0
+#define ASC_FE_PART_WINDOW 1
+#define ASC_FE_PART_FFT 2
+#define ASC_FE_PART_POWER 3
+#define ASC_FE_PART_MEL 4
+#define ASC_FE_PART_LOG 5
+#define ASC_FE_N_PARTS 6
+
 /* ---- API ------------------------------------------------------------------------------------ */
 /* Bytes of work buffer the frontend needs (= ASC_FE_WORK_BYTES). */
 int32_t asc_fe_work_bytes(void);
