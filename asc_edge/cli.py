@@ -427,6 +427,9 @@ def export(
     qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "
                                            "(self-distillation on the calibration split, labels unused; 0: none)."),
     qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
+    bias_correction: bool = typer.Option(False, "--bias-correction", help="Correct each layer's bias for the mean "
+                                         "output shift of its int8 weight rounding (Nagel et al. 2019) before the "
+                                         "conversion."),
     gate_agreement: float = typer.Option(0.90, help="Quality gate: least int8 vs float top-1 agreement on the "
                                                     "held-out test clips (0..1)."),
     gate_cosine: float = typer.Option(0.95, help="Quality gate: least mean int8 vs float logit cosine similarity."),
@@ -454,7 +457,8 @@ def export(
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
-                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, gate=not no_gate,
+                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, bias_correction=bias_correction,
+                 gate=not no_gate,
                  gate_agreement=gate_agreement, gate_cosine=gate_cosine, gate_cosine_worst5=gate_cosine_worst5,
                  precision=precision, cache_dir=cache_dir, log=typer.echo, progress=progress)
 

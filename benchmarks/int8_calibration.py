@@ -40,7 +40,7 @@ from asc_edge.export.calibration import METHODS, recalibrate
 from asc_edge.export.onnx import export_onnx
 from asc_edge.export.oracle import TflmOracle
 from asc_edge.export.pipeline import _spread
-from asc_edge.export.qat import qat_finetune
+from asc_edge.export.qat import bias_correct, qat_finetune
 from asc_edge.export.tflite import convert_int8_tflite
 from asc_edge.features import load_split_data
 from asc_edge.models.cpjku import import_cpjku_checkpoint
@@ -48,11 +48,12 @@ from asc_edge.report.io import markdown_table, write_json_atomic, write_text_ato
 
 HERE = Path(__file__).resolve().parent
 QAT_METHODS = ("qat+minmax", "qat+mse")
+BC_METHODS = ("bc+mse",)
 SHARED = HERE.parent.parent / "shared"
 
 
 def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, work: Path, qat_epochs: int,
-             done: dict | None = None) -> dict:
+             done: dict | None = None, bias_correction: bool = False) -> dict:
     """Float and per-method int8 accuracy of one checkpoint (see the module docstring); ``done``: this
     row from an earlier run, whose calibration-method columns are kept (only the QAT columns are added)."""
     lm = load_checkpoint(ckpt)
@@ -65,7 +66,7 @@ def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, wor
     y = test.targets
     row = {"model": lm.model_name, "n_clips": int(len(y)), "float_accuracy": float((fpred == y).mean())}
     if done and all(m in done for m in METHODS):
-        row.update({k: v for k, v in done.items() if k in METHODS or k == "onnx2tf_s"})
+        row.update({k: v for k, v in done.items() if k in METHODS or k in QAT_METHODS or k in ("onnx2tf_s", "qat")})
     else:
         export_onnx(lm.model, work / "model.onnx", input_shape=(1, *test.features.shape[1:]))
         t0 = time.perf_counter()
@@ -88,6 +89,14 @@ def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, wor
             qpred = TflmOracle(path).predict(test.features)[0].astype(np.int32).argmax(1)
             row[f"qat+{method}"] = {"int8_accuracy": float((qpred == y).mean()),
                                     "agreement": float((qpred == fpred).mean())}
+    if bias_correction:  # empirical bias correction (asc_edge/export/qat.py) on the same pool, then MSE ranges
+        bmodel, brep = bias_correct(lm.model, train.features)
+        export_onnx(bmodel, work / "bc.onnx", input_shape=(1, *test.features.shape[1:]))
+        convert_int8_tflite(work / "bc.onnx", calib, work / "bc+minmax.tflite", work / "bconv")
+        recalibrate(work / "bconv" / "onnx2tf", work / "bconv" / "calibration_nhwc.npy", "mse", work / "bc+mse.tflite")
+        qpred = TflmOracle(work / "bc+mse.tflite").predict(test.features)[0].astype(np.int32).argmax(1)
+        row["bc+mse"] = {"int8_accuracy": float((qpred == y).mean()), "agreement": float((qpred == fpred).mean()),
+                         "mean_abs_shift": brep["mean_abs_shift"]}
     for method in [m for m in METHODS if m not in row]:
         path = work / f"{method}.tflite"
         t0 = time.perf_counter()
@@ -107,7 +116,7 @@ def write(rows: list[dict], args, wall: float) -> None:
         "benchmark": "int8_calibration", "methods": list(METHODS), "percentile": 99.999, "n_calibration": 200,
         "machine": platform.machine(), "wall_s": round(wall, 1), "rows": rows})
     table = []
-    cols = list(METHODS) + [m for m in QAT_METHODS if any(m in r for r in rows)]
+    cols = list(METHODS) + [m for m in QAT_METHODS + BC_METHODS if any(m in r for r in rows)]
     for r in rows:
         have = [m for m in cols if m in r]
         best = max(have, key=lambda m: (r[m]["int8_accuracy"], -cols.index(m)))
@@ -132,7 +141,9 @@ def write(rows: list[dict], args, wall: float) -> None:
         "BatchNorm folded, TFLite's per-channel int8 weight rounding with a straight-through gradient, MSE to the "
         "float model's own logits on the 911 split100 clips of `../shared/data`, labels unused, Adam 1e-4, "
         f"{args.qat_epochs} epochs), then converted with that calibration; agreement is with the original float "
-        "model.", ""])
+        "model. bc+mse: empirical bias correction of the int8 weight rounding first (Nagel et al. 2019, §4.2; "
+        "`bias_correct` in `asc_edge/export/qat.py`: each layer's bias minus the mean output shift its rounding "
+        "causes on the same 911 clips), then the mse ranges.", ""])
     write_text_atomic(res.with_suffix(".md"), md)
 
 
@@ -144,6 +155,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep the rows in the results file; for the selected "
                     "models keep their calibration columns too (unless --fresh)")
     ap.add_argument("--fresh", action="store_true", help="with --reuse: recompute every column of the selected models")
+    ap.add_argument("--bias-correction", action="store_true", help="add the bc+mse column (bias correction + mse)")
     args = ap.parse_args()
     data, tau = SHARED / "data", SHARED / "data" / "tau_samples"
     jobs = [(p.stem, p, "sntl") for p in sorted((SHARED / "models" / "sntl-ntu-dcase2024").glob("*.ckpt"))]
@@ -160,7 +172,7 @@ def main() -> None:
             work.mkdir()
             ckpt = import_cpjku_checkpoint(path, work / "run", log=None) if kind == "sntl" else path
             row = evaluate(ckpt, tau if kind == "sntl" else data, "all" if kind == "sntl" else "test", data, work,
-                           args.qat_epochs, None if args.fresh else prev.get(name))
+                           args.qat_epochs, None if args.fresh else prev.get(name), args.bias_correction)
             done[name] = {"name": name, "source": kind, **row}
             rows = [done[k] for k in sorted(done)]
             print({m: row[m]["int8_accuracy"] for m in METHODS}, "float", row["float_accuracy"], flush=True)

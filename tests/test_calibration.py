@@ -149,6 +149,18 @@ def test_export_calibrates_on_a_plain_folder_of_the_users_wavs(tiny_run, tiny_da
                        cache_dir=tmp_path / "cache", log=lambda *a: None)
     assert rep["data"]["calibration_root"] == str(folder)
     assert (rep["data"]["calibration_split"], rep["data"]["n_calibration"]) == ("all audio files", 200)
+    # --bias-correction on the same clips: the exported biases move, the weights do not
+    import onnx
+    from onnx import numpy_helper
+
+    bc = export_model(tiny_run, "onnx", tmp_path / "exp_bc", data=root, calib_data=folder, bias_correction=True,
+                      cache_dir=tmp_path / "cache", log=lambda *a: None)
+    assert bc["bias_correction"]["n_layers"] > 3 and bc["bias_correction"]["n_clips"] == 200
+    plain, moved = ({i.name: numpy_helper.to_array(i) for i in onnx.load(str(d / "model.onnx")).graph.initializer}
+                    for d in (tmp_path / "exp", tmp_path / "exp_bc"))
+    biases = [k for k, v in plain.items() if v.ndim == 1 and k in moved and v.shape == moved[k].shape]
+    assert any(not np.array_equal(plain[k], moved[k]) for k in biases)
+    assert all(np.array_equal(plain[k], moved[k]) for k, v in plain.items() if v.ndim == 4)
     common = ("export", tiny_run, "--target", "onnx", "--data", root, "--cache-dir", tmp_path / "cache",
               "--no-progress")
     assert_one_error_line(cli(*common, "--calib-data", folder, "--calib-split", "100", "--out", tmp_path / "e2"),

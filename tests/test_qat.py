@@ -66,3 +66,31 @@ def test_bad_settings_are_one_clear_error(kwargs, needle):
 def test_too_few_clips():
     with pytest.raises(ExportError, match="at least 32 needed"):
         qat_finetune(_Tiny(), np.zeros((8, 1, 8, 8), np.float32), epochs=1)
+
+
+def test_bias_correction_removes_the_mean_output_shift_of_the_weight_rounding():
+    """After bias_correct, the layer with TFLite-rounded int8 weights has the float layer's mean output
+    per channel on the correction clips (borders included), and a layer without bias gets one."""
+    import torch
+    from torch import nn
+
+    from asc_edge.export.qat import Int8WeightFakeQuant, bias_correct
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.mul_(7.3)  # coarse int8 steps: a visible shift
+    model = nn.Sequential(conv, nn.Flatten(), nn.Linear(5 * 6 * 4, 4))
+    x = torch.randn(40, 3, 6, 4) + 0.8  # a non-zero mean input, so the rounding shifts the mean output
+    fixed, rep = bias_correct(model, x.numpy())
+    assert rep["n_layers"] == 2 and rep["n_clips"] == 40 and rep["max_abs_shift"] > 1e-4
+    c = fixed[0]
+    assert c.bias is not None
+    with torch.no_grad():
+        want = conv(x).mean(dim=(0, 2, 3))
+        wq = Int8WeightFakeQuant()(c.weight)
+        got = nn.functional.conv2d(x, wq, c.bias, padding=1).mean(dim=(0, 2, 3))
+        before = nn.functional.conv2d(x, wq, None, padding=1).mean(dim=(0, 2, 3))
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    assert (before - want).abs().max() > 10 * (got - want).abs().max()
+    assert model[0].bias is None  # the input model is not modified

@@ -115,7 +115,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
                  allow_over_budget: bool = False, calibration: str = "mse", percentile: float | None = None,
-                 qat_epochs: int = 0, qat_lr: float = 1e-4, gate: bool = False,
+                 qat_epochs: int = 0, qat_lr: float = 1e-4, bias_correction: bool = False, gate: bool = False,
                  gate_agreement: float = GATE_DEFAULTS["agreement"], gate_cosine: float = GATE_DEFAULTS["cosine"],
                  gate_cosine_worst5: float = GATE_DEFAULTS["cosine_worst5"],
                  precision: str = "int8", cache_dir=None, log=print, progress: bool = False) -> dict:
@@ -145,6 +145,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         qat_epochs, qat_lr: quantisation-aware fine-tuning of the weights before the conversion
             (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
             unused); 0 skips it. The checkpoint itself is not changed.
+        bias_correction: empirical bias correction of the int8 weight rounding before the
+            conversion (:func:`asc_edge.export.qat.bias_correct`, on the calibration split's clips;
+            after QAT when both are given).
         gate, gate_agreement, gate_cosine, gate_cosine_worst5: the int8 quality gate (targets tflite
             and cmsis-nn): lower bounds of int8 vs float top-1 agreement (0..1), mean logit cosine and
             mean logit cosine of the worst 5 % of clips, on the held-out test clips
@@ -175,9 +178,11 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         raise ExportError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
-    if precision == "fp16" and (target != "cmsis-nn" or qat_epochs):
-        raise ExportError(f"--precision fp16 with --target {target}" + (" and --qat-epochs" if qat_epochs else ""),
-                          hint="fp16 exports the C model directly from ONNX: use --target cmsis-nn, no --qat-epochs")
+    if precision == "fp16" and (target != "cmsis-nn" or qat_epochs or bias_correction):
+        raise ExportError(f"--precision fp16 with --target {target}" + (" and --qat-epochs" if qat_epochs else "")
+                          + (" and --bias-correction" if bias_correction else ""),
+                          hint="fp16 exports the C model directly from ONNX: use --target cmsis-nn, no --qat-epochs "
+                               "or --bias-correction (int8 remedies)")
     from .calibration import METHODS
 
     if calibration not in METHODS:
@@ -272,6 +277,14 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             t0 = time.perf_counter()
             model, report["qat"] = qat_finetune(lm.model, train.features, epochs=qat_epochs, lr=qat_lr, log=log)
             stage("qat", t0)
+        if bias_correction:
+            from .qat import bias_correct
+
+            t0 = time.perf_counter()
+            model, report["bias_correction"] = bias_correct(model, train.features)
+            stage("bias_correction", t0)
+            log(f"bias correction of the int8 weight rounding: {report['bias_correction']['n_layers']} layers, "
+                f"mean |shift| {report['bias_correction']['mean_abs_shift']:.3g} on {len(train.features)} clips")
         # ---- ONNX
         from .onnx import export_onnx
 
@@ -347,7 +360,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             acc = {"float_accuracy": float((fpred == y).mean()), "int8_accuracy": float((qpred == y).mean()),
                    "top1_agreement": float((fpred == qpred).mean()), "n_clips": int(len(y)),
                    "int8_from": "tflite-micro (reference kernels)"}
-            if model is not lm.model:  # the fine-tuned float model that was converted
+            if model is not lm.model:  # the float model that was converted (after QAT / bias correction)
                 with torch.no_grad():
                     acc["float_accuracy_after_qat"] = float((predict_logits(model, test.features).numpy().argmax(1)
                                                              == y).mean())
@@ -360,10 +373,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                 f"({tfl['n_ops']} tflite ops: {tfl['op_counts']})")
 
             # ---- quality gate: the arrays above, on the test clips the int8 model never saw
-            used = train.clips if qat_epochs else [train.clips[i] for i in calib_idx]
+            used = train.clips if (qat_epochs or bias_correction) else [train.clips[i] for i in calib_idx]
             seen = {Path(c.path).resolve() for c in used}
             held = np.array([Path(c.path).resolve() not in seen for c in test.clips], dtype=bool)
-            excluded = "calibration split (QAT)" if qat_epochs else "calibration"
+            excluded = "calibration split (QAT / bias correction)" if (qat_epochs or bias_correction) else "calibration"
             report["quality_gate"] = _quality_gate(
                 flog, qdeq, held, gate, thresholds, f"{test_split} split minus its {excluded} clips "
                 f"({int((~held).sum())} excluded)", "tflite-micro (reference kernels), dequantised", "int8", log)

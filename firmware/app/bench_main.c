@@ -1,9 +1,10 @@
-/* bench_main.c - the device side of `asc-edge bench`: log-mel frontend + generated int8 model on
- * the STM32F405, many clips per boot, instruction counts per stage and per model step.
+/* bench_main.c - the device side of `asc-edge bench`: log-mel frontend + generated model (int8, or an fp16
+ * export's float32 kernels) on the STM32F405, many clips per boot, instruction counts per stage and step.
  *
  * Input: a "clips.bin" image (little-endian):
  *   uint32 magic 'ASCB' (0x42435341), version (1), kind (0: float32 audio, ASC_FE_N_SAMPLES per
- *   item; 1: int8 model input, ASC_MODEL_INPUT_SIZE bytes per item), n_items, item_bytes,
+ *   item; 1: model input, ASC_MODEL_INPUT_SIZE int8 values per item, or float32 for an fp16 export),
+ *   n_items, item_bytes,
  *   debug_item (index of the item whose stage outputs are dumped, or 0xFFFFFFFF), 2 x reserved;
  *   then n_items items of item_bytes.
  *   ASC_BENCH_IO_SEMIHOST (QEMU): read from the file "clips.bin" via semihosting, streamed a hop
