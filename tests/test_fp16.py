@@ -106,7 +106,8 @@ def _host_vs_onnxruntime(model, shape, tmp_path, n: int = 3) -> tuple[dict, floa
     path = tmp_path / "m.onnx"
     rep = export_onnx(model.eval(), path, input_shape=shape)
     graph, plan, _ = emit_float_model(path, tmp_path / "c", pre_scratch=4096)
-    host = HostFloatModel(build_host_float_model(tmp_path / "c", build_dir=tmp_path / "b"),
+    root = ensure_cmsis_dsp()
+    host = HostFloatModel(build_host_float_model(tmp_path / "c", root, include_dirs(root), build_dir=tmp_path / "b"),
                           graph.tensors[graph.input].numel, graph.tensors[graph.output].numel, plan.arena)
     sess = ort.InferenceSession(str(fp16_reference_onnx(path, tmp_path / "ref.onnx")), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)

@@ -623,16 +623,17 @@ def float_graph_record(graph: FloatGraph, plan: FloatPlan) -> dict:
                      "offsets": {str(k): v for k, v in sorted(plan.offsets.items())}}}
 
 
-def build_host_float_model(c_dir, cc: str | None = None, build_dir=None, cmsis_root=None) -> Path:
+def build_host_float_model(c_dir, cmsis_root, cmsis_include_dirs, cc: str | None = None, build_dir=None) -> Path:
     """Host shared library of ``c_dir/model.c`` + ``firmware/nn_f32`` + the CMSIS-DSP sources it
-    calls, with :data:`HOST_FLOAT_CFLAGS` (the flags the device build uses for bit-identical float
-    arithmetic). Raises ExportError with the compiler's message."""
-    from asc_edge.device import cmsis_dsp
-
-    root = Path(cmsis_root) if cmsis_root is not None else cmsis_dsp.ensure_cmsis_dsp()
+    calls (:data:`CMSIS_DSP_F32_SOURCES` under the unpacked ``cmsis_root``, with
+    ``cmsis_include_dirs``: :func:`asc_edge.device.cmsis_dsp.ensure_cmsis_dsp` /
+    :func:`~asc_edge.device.cmsis_dsp.include_dirs`, which the caller passes so that codegen does
+    not depend on device), with :data:`HOST_FLOAT_CFLAGS` (the flags the device build uses for
+    bit-identical float arithmetic). Raises ExportError with the compiler's message."""
+    root = Path(cmsis_root)
     srcs = [Path(c_dir) / "model.c", F32_DIR / "asc_nn_f32.c", *[root / s for s in CMSIS_DSP_F32_SOURCES]]
     try:
-        return build_shared_library("asc_float_model", srcs, [Path(c_dir), F32_DIR, *cmsis_dsp.include_dirs(root)],
+        return build_shared_library("asc_float_model", srcs, [Path(c_dir), F32_DIR, *map(Path, cmsis_include_dirs)],
                                     [*HOST_FLOAT_CFLAGS, "-lm"], cc=cc, build_dir=build_dir or BUILD_DIR)
     except KernelError as exc:
         raise ExportError(f"host build of the fp16 C model failed:\n{exc}", hint="a code generator bug") from exc

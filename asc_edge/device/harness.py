@@ -373,8 +373,11 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         from asc_edge.codegen.float_c import HostFloatModel, build_host_float_model
 
         n_in = int(np.prod(rec["tensors"][str(rec["input"])]["shape"]))
-        host_model = HostFloatModel(build_host_float_model(export_dir / "c"), n_in, n_classes,
-                                    rec["plan"]["arena_bytes"])
+        from .cmsis_dsp import ensure_cmsis_dsp, include_dirs
+
+        root = ensure_cmsis_dsp()
+        host_model = HostFloatModel(build_host_float_model(export_dir / "c", root, include_dirs(root)), n_in,
+                                    n_classes, rec["plan"]["arena_bytes"])
         ref_in = np.stack([host_fe.logmel(a) for a in audio])  # (N, n_mels, n_frames) float32
         ref_logits = np.stack([host_model.invoke(x) for x in ref_in])
     else:

@@ -44,7 +44,10 @@ def export_fp16_c(onnx_path, c_dir, fe, features: np.ndarray, n_check: int, work
     write_json_atomic(c_dir.parent / "graph.json", float_graph_record(graph, plan))
     # the float frontend output feeds the model directly: the int8 scale / zero point are unused
     fe_tables = emit_frontend_tables(fe, 1.0, 0, c_dir)
-    lib = build_host_float_model(c_dir, build_dir=work_dir / "host_float")
+    from asc_edge.device.cmsis_dsp import ensure_cmsis_dsp, include_dirs
+
+    root = ensure_cmsis_dsp()
+    lib = build_host_float_model(c_dir, root, include_dirs(root), build_dir=work_dir / "host_float")
     host = HostFloatModel(lib, graph.tensors[graph.input].numel, graph.tensors[graph.output].numel, plan.arena)
     host_logits = host.predict(features)
 
