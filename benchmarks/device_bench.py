@@ -97,7 +97,10 @@ def main() -> None:
         f"{BASELINE['depthwise']}); flash {BASELINE['flash_bytes']:,} B, RAM {BASELINE['ram_bytes']:,} B",
         f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B (arena {m['arena_bytes']:,} B, "
         f"stack high-water {m['stack_high_water_bytes']} of {m['stack_reserved_bytes']} B)", "",
-        markdown_table(rows), "", "## asc-edge vs TensorFlow Lite Micro + CMSIS-NN (same model, same run)", "",
+        markdown_table(rows), "", "## Frontend by stage (instructions per clip, all 65 frames)", "",
+        markdown_table([{"stage": k, "instructions": f"{v:,.0f}", "share": f"{100 * v / d['frontend_mean']:.1f} %"}
+                        for k, v in d["frontend_parts"].items()]), "",
+        "## asc-edge vs TensorFlow Lite Micro + CMSIS-NN (same model, same run)", "",
         markdown_table(peer_rows), ""])
     write_text_atomic(a.out / "device_bench.md", md)
     print(md)
