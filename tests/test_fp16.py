@@ -21,6 +21,7 @@ from asc_edge.codegen.kernels_host import build_shared_library
 from asc_edge.device.cmsis_dsp import ensure_cmsis_dsp, include_dirs
 from asc_edge.errors import ExportError
 from asc_edge.export.onnx import export_onnx
+from test_train_cli import tiny_run  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +181,16 @@ def test_fp16_export_runs_bit_exact_on_the_device(renode, shared_data, tmp_path)
     assert c["fp16_bytes"] == 2 * c["fp16_constants"]
     assert b["precision"] == "fp16" and b["bit_exact"]["n_equal"] == 2
     assert all(isinstance(v, float) for v in b["clips"][0]["logits"])
+
+
+def test_fp16_export_needs_no_calibration_clips(tiny_run, tmp_path):  # noqa: F811
+    """fp16 calibrates nothing: a run whose data set has 4 clips (int8 would need 200) exports in fp16,
+    host C checked against ONNX Runtime; int8 on the same run is refused for the missing clips."""
+    from asc_edge.export.pipeline import export_model
+
+    rep = export_model(tiny_run, "cmsis-nn", tmp_path / "fp16", precision="fp16", log=lambda *a: None)
+    chk = rep["c_model"]["onnxruntime_check"]
+    assert chk["n_clips"] >= 1 and chk["n_within_tol"] == chk["n_clips"]
+    assert (tmp_path / "fp16" / "c" / "model.c").is_file() and (tmp_path / "fp16" / "graph.json").is_file()
+    with pytest.raises(ExportError, match="needed for calibration"):
+        export_model(tiny_run, "tflite", tmp_path / "int8", log=lambda *a: None)

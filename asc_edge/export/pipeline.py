@@ -244,7 +244,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                                     splits_dir=tr.get("splits_dir"))
     test = load_split_data(data, test_split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                            splits_dir=tr.get("splits_dir") if test_split != "all" else None)
-    if len(train.features) < n_calibration:
+    if precision == "int8" and len(train.features) < n_calibration:  # fp16 calibrates nothing
         source = f"{calib_data} ({split})" if calib_data is not None else f"split {split}"
         raise ExportError(f"{source} has {len(train.features)} clips, {n_calibration} needed for calibration",
                           hint=f"calibrate on at least {n_calibration} clips: a larger split, or more audio "
