@@ -427,6 +427,11 @@ def export(
     qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "
                                            "(self-distillation on the calibration split, labels unused; 0: none)."),
     qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
+    optimize: str = typer.Option("speed", help="Generated int8 C: speed (pre-widened 1x1 filters, -O2) or size "
+                                 "(every weight stored once, -Os); same results."),
+    adaptive_rounding: bool = typer.Option(False, "--adaptive-rounding", help="Round each int8 weight up or down by "
+                                           "its layer's output error on the calibration clips instead of to nearest "
+                                           "(AdaRound's objective, Nagel et al. 2020)."),
     bias_correction: bool = typer.Option(False, "--bias-correction", help="Correct each layer's bias for the mean "
                                          "output shift of its int8 weight rounding (Nagel et al. 2019) before the "
                                          "conversion."),
@@ -457,7 +462,8 @@ def export(
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
-                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, bias_correction=bias_correction,
+                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, adaptive_rounding=adaptive_rounding,
+                 bias_correction=bias_correction, optimize=optimize,
                  gate=not no_gate,
                  gate_agreement=gate_agreement, gate_cosine=gate_cosine, gate_cosine_worst5=gate_cosine_worst5,
                  precision=precision, cache_dir=cache_dir, log=typer.echo, progress=progress)
@@ -478,6 +484,8 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: the run's bench/)."),
     timeout: Optional[float] = typer.Option(None, help="Emulator time limit in seconds (default 30 + 20 per clip)."),
     cache_dir: Optional[Path] = typer.Option(None),
+    cycles: bool = typer.Option(False, "--cycles", help="Also estimate Cortex-M4 cycles and ms at 168 MHz per step "
+                                "(the first clip traced once more on QEMU; TRM timings, a range)."),
     external_ram: bool = typer.Option(False, "--external-ram",
                                       help="Put the activation arena in 4 MiB of external SRAM on the FSMC "
                                            "(0x64000000; the STM3240G-EVAL carries 2 MiB), for a model whose arena "
@@ -492,6 +500,8 @@ def bench(
     _check_output("--out", out)
     if qemu and renode:
         raise ConfigError("--qemu and --renode both given", hint="pick one backend")
+    if cycles and renode:
+        raise ConfigError("--cycles needs QEMU's execution trace", hint="drop --renode (QEMU is the default)")
     if external_ram and not renode:
         raise ConfigError("--external-ram needs --renode: QEMU's netduinoplus2 maps no memory on the FSMC",
                           hint="add --renode")
@@ -518,7 +528,8 @@ def bench(
     if export_dir is None:
         raise ConfigError("no export directory given", hint="asc-edge bench EXPORT_DIR (from `asc-edge export`)")
     run_bench(export_dir, data=data, split=split, limit=limit, backend="renode" if renode else "qemu", nn=kernels,
-              out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo, external_ram=external_ram)
+              out_dir=out, timeout_s=timeout, cache_dir=cache_dir, log=typer.echo, external_ram=external_ram,
+              cycles=cycles)
 
 
 @app.command()

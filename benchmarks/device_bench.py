@@ -5,6 +5,10 @@ peer measured in the same run: TensorFlow Lite Micro + CMSIS-NN built from the o
 (``../shared/tools/tflm``) for the same ``model_int8.tflite`` and run on QEMU
 (:func:`asc_edge.device.tflm_peer.run_tflm_peer`): instructions / inference and / MAC, arena, flash,
 RAM, each as a TFLM / asc-edge ratio, the board TFLM ran on, and whether its output equals the oracle's.
+Also in the same run: the ``export --optimize size`` build of the same ``.tflite``
+(:func:`asc_edge.export.pipeline.reemit_c`) on every clip, estimated Cortex-M4 cycles and ms at
+168 MHz per step (``bench(..., cycles=True)``: the first clip traced, :mod:`asc_edge.device.cycles`),
+and where the RAM of audio → logits goes.
 
 Writes ``benchmarks/results/device_bench.json`` and ``device_bench.md``.
 
@@ -14,11 +18,13 @@ Writes ``benchmarks/results/device_bench.json`` and ``device_bench.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
 from asc_edge.device.harness import bench
 from asc_edge.device.tflm_peer import run_tflm_peer
+from asc_edge.export.pipeline import reemit_c
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +46,39 @@ def peer_vs_asc_edge(dsp: dict, tflm: dict) -> dict:
     return {k: {"asc_edge": a, "tflm": t, "tflm_over_asc_edge": t / a} for k, (a, t) in pairs.items()}
 
 
+def cyc(c: dict) -> str:
+    """``a – b M cycles = x – y ms`` of a cycle-estimate entry."""
+    return (f"{c['cycles_min'] / 1e6:.2f} – {c['cycles_max'] / 1e6:.2f} M cycles = "
+            f"**{c['ms_min']:.1f} – {c['ms_max']:.1f} ms**")
+
+
+def build_row(name: str, r: dict) -> dict:
+    """One row of the speed / size table from a bench report."""
+    i, m, b = r["instructions"], r["memory"], r["bit_exact"]
+    return {"build": name, "device == reference": f"{b['n_equal']}/{b['n_clips']}",
+            "model instructions": f"{i['model_mean']:,.0f}", "instructions/MAC": f"{i['model_instructions_per_mac']:.2f}",
+            "frontend instructions": f"{i['frontend_mean']:,.0f}", "flash (B)": f"{m['flash_bytes']:,}",
+            "RAM (B)": f"{m['ram_bytes']:,}",
+            "model ms at 168 MHz (est.)": f"{r['cycles']['model']['ms_min']:.0f} – {r['cycles']['model']['ms_max']:.0f}"}
+
+
+def ram_breakdown(dsp: dict, graph: dict) -> dict:
+    """Where the device RAM of audio → logits goes (bytes): the arena's two phases — the frontend
+    (its work area + the int8 model input it fills, frame by frame; the clip itself is never
+    resident) and the model's peak step (from ``graph.json``: its layers and live buffers) — plus
+    the stack reservation and the other static data."""
+    m, plan = dsp["memory"], graph["plan"]
+    input_bytes = 1
+    for v in graph["tensors"][str(graph["input"])]["shape"]:
+        input_bytes *= int(v)  # int8
+    frontend = plan["pre_scratch_bytes"] + input_bytes
+    return {"ram_bytes": m["ram_bytes"], "arena_bytes": m["arena_bytes"],
+            "stack_reserved_bytes": m["stack_reserved_bytes"], "stack_high_water_bytes": m["stack_high_water_bytes"],
+            "other_static_bytes": m["ram_bytes"] - m["arena_bytes"] - m["stack_reserved_bytes"],
+            "frontend_work_bytes": plan["pre_scratch_bytes"], "frontend_phase_bytes": frontend,
+            "model_peak": plan["peak"], "overlaps": plan.get("overlaps", [])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--export", type=Path, default=REPO / "export" / "cp-mobile-ref")
@@ -49,19 +88,25 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        dsp = bench(a.export, data=a.data, split=a.split, nn="dsp", out_dir=Path(tmp) / "dsp")
+        dsp = bench(a.export, data=a.data, split=a.split, nn="dsp", out_dir=Path(tmp) / "dsp", cycles=True)
         port = bench(a.export, data=a.data, split=a.split, nn="portable", limit=a.portable_clips,
                      out_dir=Path(tmp) / "portable")
+        # the same .tflite generated again for `export --optimize size` (weights stored once, -Os)
+        reemit_c(a.export, Path(tmp) / "size_export", optimize="size")
+        size = bench(Path(tmp) / "size_export", data=a.data, split=a.split, nn="dsp", out_dir=Path(tmp) / "size",
+                     cycles=True)
     d, p = dsp["instructions"], port["instructions"]
     tflm = run_tflm_peer(a.export / "model_int8.tflite", macs=d["model_macs"])
     tflm.pop("qemu_command", None)
     tflm["tflite"] = str(Path(tflm["tflite"]).relative_to(REPO)) if Path(tflm["tflite"]).is_relative_to(REPO) \
         else tflm["tflite"]
     peer = {**tflm, "vs_asc_edge": peer_vs_asc_edge(dsp, tflm)}
+    graph = json.loads((a.export / "graph.json").read_text())
+    ram = ram_breakdown(dsp, graph)
     result = {"export": str(a.export.relative_to(REPO) if a.export.is_relative_to(REPO) else a.export),
-              "dsp": dsp, "portable": port, "peer": peer, "baseline": BASELINE,
+              "dsp": dsp, "portable": port, "size": size, "peer": peer, "baseline": BASELINE, "ram": ram,
               "portable_over_dsp_model_instructions": p["model_mean"] / d["model_mean"]}
-    for r in (result["dsp"], result["portable"]):
+    for r in (result["dsp"], result["portable"], result["size"]):
         r.pop("out_dir", None)
         r["firmware"].pop("elf", None)
     write_json_atomic(a.out / "device_bench.json", result)
@@ -101,7 +146,34 @@ def main() -> None:
         markdown_table([{"stage": k, "instructions": f"{v:,.0f}", "share": f"{100 * v / d['frontend_mean']:.1f} %"}
                         for k, v in d["frontend_parts"].items()]), "",
         "## asc-edge vs TensorFlow Lite Micro + CMSIS-NN (same model, same run)", "",
-        markdown_table(peer_rows), ""])
+        markdown_table(peer_rows), "",
+        "## Estimated Cortex-M4 cycles and milliseconds at 168 MHz (first clip, speed build)", "",
+        f"Assumes: {dsp['cycles']['assumptions']}. Total: model {cyc(dsp['cycles']['model'])}; frontend "
+        f"{cyc(dsp['cycles']['frontend'])}; audio → logits {cyc(dsp['cycles']['frontend_plus_model'])}.", "",
+        markdown_table([{"step": st["name"], "instructions (TIM2)": f"{st['instructions']:,.0f}",
+                         "estimated cycles (range)": f"{c['cycles_min']:,} – {c['cycles_max']:,}",
+                         "ms at 168 MHz (range)": f"{c['ms_min']:.2f} – {c['ms_max']:.2f}"}
+                        for st, c in zip(d["steps"], dsp["cycles"]["steps"])]
+                       + [{"step": f"frontend: {k}", "instructions (TIM2)": f"{d['frontend_parts'][k]:,.0f}",
+                           "estimated cycles (range)": f"{c['cycles_min']:,} – {c['cycles_max']:,}",
+                           "ms at 168 MHz (range)": f"{c['ms_min']:.2f} – {c['ms_max']:.2f}"}
+                          for k, c in dsp["cycles"]["frontend_stages"].items()]), "",
+        "## Speed and size builds (`export --optimize speed|size`, same .tflite, same run)", "",
+        markdown_table([build_row(name, r) for name, r in (("speed (-O2, 1x1 filters also pre-widened)", dsp),
+                                                            ("size (-Os, every weight once, int8)", size))]), "",
+        "## RAM of audio → logits (bytes)", "",
+        f"- total {ram['ram_bytes']:,} = arena {ram['arena_bytes']:,} + stack reserve {ram['stack_reserved_bytes']:,} "
+        f"(high-water {ram['stack_high_water_bytes']:,}) + other static data {ram['other_static_bytes']:,} "
+        "(bench I/O, logits, counters)",
+        f"- frontend phase: work area {ram['frontend_work_bytes']:,} (sample ring + one in-place FFT buffer; the "
+        f"audio streams in a hop at a time, the clip is never resident) + the int8 model input it fills = "
+        f"{ram['frontend_phase_bytes']:,}",
+        f"- model peak: step {ram['model_peak']['step']} (layers {ram['model_peak']['layers']}), "
+        f"{ram['model_peak']['live_bytes']:,} live: "
+        + ", ".join(f"buffer {b['id']} {b['bytes']:,}" for b in ram["model_peak"]["buffers"]),
+        f"- overlapped input/output buffers (a layer writing over its dying input): "
+        + (", ".join(f"{o['input']}→{o['output']} (lead {o['lead_bytes']:,})" for o in ram["overlaps"]) or "none"),
+        ""])
     write_text_atomic(a.out / "device_bench.md", md)
     print(md)
 

@@ -11,8 +11,8 @@ Models:
 
 - the ten SNTL-NTU DCASE 2024 students (``../shared/models/sntl-ntu-dcase2024``, imported), evaluated
   on the 101 genuine TAU clips (``../shared/data/tau_samples``): issue 14's target;
-- every ``benchmarks/runs/zoo_*_split100`` run of ``benchmarks/zoo.py`` (20 epochs), evaluated on the
-  232 test clips of ``../shared/data``.
+- every ``benchmarks/runs/zoo_*_split100`` run of ``benchmarks/zoo.py`` (20 epochs) and the bundled
+  reference ``export/cp-mobile-ref.ckpt``, evaluated on the 232 test clips of ``../shared/data``.
 
 Accuracy is plain accuracy (top-1 share); "agreement" is the share of clips where the int8 model's
 top-1 equals the float PyTorch model's. Writes ``benchmarks/results/int8_calibration.{json,md}``.
@@ -40,7 +40,7 @@ from asc_edge.export.calibration import METHODS, recalibrate
 from asc_edge.export.onnx import export_onnx
 from asc_edge.export.oracle import TflmOracle
 from asc_edge.export.pipeline import _spread
-from asc_edge.export.qat import bias_correct, qat_finetune
+from asc_edge.export.qat import adaptive_round, bias_correct, qat_finetune
 from asc_edge.export.tflite import convert_int8_tflite
 from asc_edge.features import load_split_data
 from asc_edge.models.cpjku import import_cpjku_checkpoint
@@ -49,11 +49,13 @@ from asc_edge.report.io import markdown_table, write_json_atomic, write_text_ato
 HERE = Path(__file__).resolve().parent
 QAT_METHODS = ("qat+minmax", "qat+mse")
 BC_METHODS = ("bc+mse",)
+ADA_METHODS = ("ada+mse", "qat+ada+mse")
+KEEP = set(METHODS) | set(QAT_METHODS) | set(BC_METHODS) | set(ADA_METHODS) | {"onnx2tf_s", "qat"}
 SHARED = HERE.parent.parent / "shared"
 
 
 def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, work: Path, qat_epochs: int,
-             done: dict | None = None, bias_correction: bool = False) -> dict:
+             done: dict | None = None, bias_correction: bool = False, adaptive: bool = False) -> dict:
     """Float and per-method int8 accuracy of one checkpoint (see the module docstring); ``done``: this
     row from an earlier run, whose calibration-method columns are kept (only the QAT columns are added)."""
     lm = load_checkpoint(ckpt)
@@ -66,7 +68,7 @@ def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, wor
     y = test.targets
     row = {"model": lm.model_name, "n_clips": int(len(y)), "float_accuracy": float((fpred == y).mean())}
     if done and all(m in done for m in METHODS):
-        row.update({k: v for k, v in done.items() if k in METHODS or k in QAT_METHODS or k in ("onnx2tf_s", "qat")})
+        row.update({k: v for k, v in done.items() if k in KEEP})
     else:
         export_onnx(lm.model, work / "model.onnx", input_shape=(1, *test.features.shape[1:]))
         t0 = time.perf_counter()
@@ -89,6 +91,21 @@ def evaluate(ckpt: Path, test_data: Path, test_split: str, calib_data: Path, wor
             qpred = TflmOracle(path).predict(test.features)[0].astype(np.int32).argmax(1)
             row[f"qat+{method}"] = {"int8_accuracy": float((qpred == y).mean()),
                                     "agreement": float((qpred == fpred).mean())}
+    if adaptive:  # adaptive rounding of the int8 weights (asc_edge/export/qat.py), then MSE ranges; after QAT too
+        for col, base in (("ada+mse", lm.model), ("qat+ada+mse", qmodel if qat_epochs else None)):
+            if base is None:
+                continue
+            t0 = time.perf_counter()
+            amodel, arep = adaptive_round(base, train.features)
+            tag = col.replace("+", "_")
+            export_onnx(amodel, work / f"{tag}.onnx", input_shape=(1, *test.features.shape[1:]))
+            convert_int8_tflite(work / f"{tag}.onnx", calib, work / f"{tag}_minmax.tflite", work / f"{tag}_conv")
+            recalibrate(work / f"{tag}_conv" / "onnx2tf", work / f"{tag}_conv" / "calibration_nhwc.npy", "mse",
+                        work / f"{tag}.tflite")
+            qpred = TflmOracle(work / f"{tag}.tflite").predict(test.features)[0].astype(np.int32).argmax(1)
+            row[col] = {"int8_accuracy": float((qpred == y).mean()), "agreement": float((qpred == fpred).mean()),
+                        **{k: arep[k] for k in ("changed_fraction", "output_mse_nearest", "output_mse_adaptive")},
+                        "wall_s": round(time.perf_counter() - t0, 1)}
     if bias_correction:  # empirical bias correction (asc_edge/export/qat.py) on the same pool, then MSE ranges
         bmodel, brep = bias_correct(lm.model, train.features)
         export_onnx(bmodel, work / "bc.onnx", input_shape=(1, *test.features.shape[1:]))
@@ -116,7 +133,7 @@ def write(rows: list[dict], args, wall: float) -> None:
         "benchmark": "int8_calibration", "methods": list(METHODS), "percentile": 99.999, "n_calibration": 200,
         "machine": platform.machine(), "wall_s": round(wall, 1), "rows": rows})
     table = []
-    cols = list(METHODS) + [m for m in QAT_METHODS + BC_METHODS if any(m in r for r in rows)]
+    cols = list(METHODS) + [m for m in QAT_METHODS + BC_METHODS + ADA_METHODS if any(m in r for r in rows)]
     for r in rows:
         have = [m for m in cols if m in r]
         best = max(have, key=lambda m: (r[m]["int8_accuracy"], -cols.index(m)))
@@ -145,7 +162,11 @@ def write(rows: list[dict], args, wall: float) -> None:
         "original float "
         "model. bc+mse: empirical bias correction of the int8 weight rounding first (Nagel et al. 2019, §4.2; "
         "`bias_correct` in `asc_edge/export/qat.py`: each layer's bias minus the mean output shift its rounding "
-        "causes on the same 911 clips), then the mse ranges.", ""])
+        "causes on the same 911 clips), then the mse ranges. ada+mse: each weight rounded up or down to "
+        "TFLite's int8 grid by the layer's output error instead of to nearest (AdaRound's layer-wise objective, "
+        "Nagel et al. 2020; `adaptive_round` in `asc_edge/export/qat.py`: solved exactly per filter with ≤ 12 "
+        "free weights, by coordinate descent otherwise, on 256 of the same clips), then the mse ranges; "
+        "qat+ada+mse: the QAT weights, then adaptive rounding, then mse.", ""])
     write_text_atomic(res.with_suffix(".md"), md)
 
 
@@ -158,11 +179,15 @@ def main() -> None:
                     "models keep their calibration columns too (unless --fresh)")
     ap.add_argument("--fresh", action="store_true", help="with --reuse: recompute every column of the selected models")
     ap.add_argument("--bias-correction", action="store_true", help="add the bc+mse column (bias correction + mse)")
+    ap.add_argument("--adaptive-rounding", action="store_true",
+                    help="add the ada+mse column (and qat+ada+mse with --qat-epochs)")
     args = ap.parse_args()
     data, tau = SHARED / "data", SHARED / "data" / "tau_samples"
     jobs = [(p.stem, p, "sntl") for p in sorted((SHARED / "models" / "sntl-ntu-dcase2024").glob("*.ckpt"))]
     jobs += [(p.name.removeprefix("zoo_"), p / "model.ckpt", "zoo")
              for p in sorted((HERE / "runs").glob("zoo_*_split100")) if (p / "model.ckpt").is_file()]
+    ref = HERE.parent / "export" / "cp-mobile-ref.ckpt"  # the bundled reference (README command 1's model)
+    jobs += [("cp-mobile-ref", ref, "zoo")] if ref.is_file() else []
     jobs = [j for j in jobs if args.only in j[0]]
     old = Path(args.results).with_suffix(".json")
     prev = {r["name"]: r for r in json.loads(old.read_text())["rows"]} if args.reuse and old.is_file() else {}
@@ -174,7 +199,8 @@ def main() -> None:
             work.mkdir()
             ckpt = import_cpjku_checkpoint(path, work / "run", log=None) if kind == "sntl" else path
             row = evaluate(ckpt, tau if kind == "sntl" else data, "all" if kind == "sntl" else "test", data, work,
-                           args.qat_epochs, None if args.fresh else prev.get(name), args.bias_correction)
+                           args.qat_epochs, None if args.fresh else prev.get(name), args.bias_correction,
+                           args.adaptive_rounding)
             done[name] = {"name": name, "source": kind, **row}
             rows = [done[k] for k in sorted(done)]
             print({m: row[m]["int8_accuracy"] for m in METHODS}, "float", row["float_accuracy"], flush=True)

@@ -197,3 +197,20 @@ def test_board_app_builds_images_and_classifies_under_qemu(tmp_path, shared_data
     assert len(lines) == 2 and lines[0] == lines[1]  # deterministic, instruction-exact timing
     labels = json.loads((REF / "report.json").read_text())["labels"]
     assert lines[0].split()[1].removeprefix("class=") in labels
+
+
+def test_size_build_is_bit_exact_and_stores_each_weight_once(short_run, shared_data, tmp_path):
+    """``export --optimize size``: the reference model's C regenerated without the pre-widened int16
+    copies of the 1x1 filters (the kernels widen at run time) and built with -Os: device == reference
+    on 3 clips, and the image is ~100 KB smaller than the speed build's."""
+    from asc_edge.export.pipeline import reemit_c
+
+    exp = tmp_path / "size"
+    rep = reemit_c(REF, exp, optimize="size")
+    assert rep["optimize"] == "size" and (exp / "model_int8.tflite").read_bytes() == (REF / "model_int8.tflite").read_bytes()
+    assert "_w16[" not in (exp / "c" / "model.c").read_text() and "_w16[" in (REF / "c" / "model.c").read_text()
+    size = bench(exp, data=shared_data, limit=3, out_dir=tmp_path / "r", work_dir=tmp_path / "w", log=lambda s: None)
+    speed = short_run["rep"]
+    assert size["bit_exact"]["n_equal"] == size["bit_exact"]["n_clips"] == 3
+    assert (size["firmware"]["optimize"], speed["firmware"]["optimize"]) == ("size", "speed")
+    assert size["memory"]["flash_bytes"] < speed["memory"]["flash_bytes"] - 90_000

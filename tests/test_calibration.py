@@ -161,6 +161,14 @@ def test_export_calibrates_on_a_plain_folder_of_the_users_wavs(tiny_run, tiny_da
     biases = [k for k, v in plain.items() if v.ndim == 1 and k in moved and v.shape == moved[k].shape]
     assert any(not np.array_equal(plain[k], moved[k]) for k in biases)
     assert all(np.array_equal(plain[k], moved[k]) for k, v in plain.items() if v.ndim == 4)
+    # --adaptive-rounding: every exported conv weight already sits on TFLite's per-channel int8 grid
+    ar = export_model(tiny_run, "onnx", tmp_path / "exp_ar", data=root, calib_data=folder, adaptive_rounding=True,
+                      cache_dir=tmp_path / "cache", log=lambda *a: None)
+    assert ar["adaptive_rounding"]["n_clips"] == 200 and ar["adaptive_rounding"]["n_layers"] > 3
+    for v in (numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "exp_ar" / "model.onnx")).graph.initializer):
+        if v.ndim == 4:
+            q = v.reshape(len(v), -1) / (np.abs(v.reshape(len(v), -1)).max(1, keepdims=True) / 127)
+            assert np.allclose(q, np.round(q), atol=1e-3)
     common = ("export", tiny_run, "--target", "onnx", "--data", root, "--cache-dir", tmp_path / "cache",
               "--no-progress")
     assert_one_error_line(cli(*common, "--calib-data", folder, "--calib-split", "100", "--out", tmp_path / "e2"),

@@ -219,6 +219,21 @@ def test_fused_device_plan(tfl):
     pk = plan.peak()
     assert pk["live_bytes"] == sum(b["bytes"] for b in pk["buffers"]) <= plan.arena
     assert pk["layers"] and plan.to_dict()["peak"] == pk
+    # overlapped buffers: the second stem conv (128x33x8 -> 64x17x32) and the shortcut's average pool
+    # write their outputs over their dying inputs, starting `lead` bytes before them
+    outputs = {y for y, _ in plan.overlaps.values()}
+    kinds = {g.layers[st].kind for st in plan.steps if isinstance(st, int) and g.root(g.layers[st].output) in outputs}
+    assert kinds == {"conv", "avgpool"}, plan.overlaps
+    for x, (y, lead) in plan.overlaps.items():
+        assert plan.buffers[x].offset - plan.buffers[y].offset >= lead > 0
+        assert plan.buffers[x].offset < plan.buffers[y].offset + plan.buffers[y].size  # they do overlap
+    plain = plan_arena(g, steps=plan.steps, input_in_arena=True, pre_scratch=plan.pre_scratch)
+    assert not plain.overlaps and plan.arena <= plain.arena - 8 * 1024
+    x, (y, lead) = next(iter(plan.overlaps.items()))
+    short = copy.deepcopy(plan)  # one alignment step short of the kernel's lead: rejected
+    short.buffers[y].offset = short.buffers[x].offset - lead + 16
+    with pytest.raises(ExportError, match="overlap"):
+        validate_plan(short)
     # the frontend's work area is placed beside the input at step -1, never over it
     p = plan_for_device(g, pre_scratch=44_000)
     validate_plan(p)

@@ -158,7 +158,10 @@ def test_unsupported_operator_is_one_clear_error(tmp_path):
 @pytest.mark.parametrize("args,msg", [(["--precision", "fp8"], "unknown precision 'fp8'"),
                                       (["--precision", "fp16", "--target", "tflite"], "--precision fp16 with --target"),
                                       (["--precision", "fp16", "--qat-epochs", "1"], "and --qat-epochs"),
-                                      (["--precision", "fp16", "--bias-correction"], "and --bias-correction")])
+                                      (["--precision", "fp16", "--bias-correction"], "and --bias-correction"),
+                                      (["--precision", "fp16", "--adaptive-rounding"], "and --adaptive-rounding"),
+                                      (["--precision", "fp16", "--optimize", "size"], "--optimize size with"),
+                                      (["--optimize", "fast"], "--optimize fast with")])
 def test_cli_refuses_bad_precision_in_one_line(args, msg, tmp_path):
     ckpt = Path(__file__).resolve().parents[1] / "export" / "cp-mobile-ref.ckpt"
     r = CliRunner().invoke(app, ["export", str(ckpt), "--out", str(tmp_path / "x"), *args])

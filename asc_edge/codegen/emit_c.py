@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asc_edge.errors import ExportError
 from asc_edge.report.io import write_text_atomic
 
 from . import c_abi
@@ -47,12 +48,20 @@ def _float(x: float) -> str:
     return f"{float(np.float32(x)):.9g}f"
 
 
+OPTIMIZE = ("speed", "size")
+
+
 class Emitter:
     """What an operator's or pattern's ``emit`` works with: tensor pointers in the arena, constant
-    arrays (collected for the top of ``model.c``), designated initialisers and scratch contexts."""
+    arrays (collected for the top of ``model.c``), designated initialisers and scratch contexts.
+    ``optimize``: ``"speed"`` (extra flash copies that make kernels faster, e.g. pre-widened 1×1
+    filters) or ``"size"`` (every weight stored once, int8)."""
 
-    def __init__(self, graph, plan):
+    def __init__(self, graph, plan, optimize: str = "speed"):
+        if optimize not in OPTIMIZE:
+            raise ExportError(f"unknown optimisation goal {optimize!r}", hint=f"use one of {', '.join(OPTIMIZE)}")
         self.graph, self.plan, self.T = graph, plan, graph.tensors
+        self.optimize = optimize
         self.consts: list[str] = []
 
     def ptr(self, tid: int) -> str:
@@ -99,10 +108,14 @@ def _step_code(lines: list, last: int, out_tid: int, em: Emitter) -> list:
              "    }"])
 
 
-def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, str]:
+def render_model(graph, plan, source_sha256: str | None = None, optimize: str = "speed") -> tuple[str, str]:
     """(model.h text, model.c text) for a :class:`~asc_edge.codegen.graph.Graph` and its
     :class:`~asc_edge.codegen.planner.Plan`; ``source_sha256`` (default: the graph's own
-    ``.tflite`` hash) is recorded in both headers."""
+    ``.tflite`` hash) is recorded in both headers. ``optimize``: see :class:`Emitter`; a size build's
+    model.h defines ``ASC_MODEL_OPTIMIZE_SIZE`` (the firmware build then compiles with ``-Os``).
+
+    Raises:
+        ExportError: an unknown ``optimize``."""
     source_sha256 = graph.source_sha256 if source_sha256 is None else source_sha256
     T = graph.tensors
     xin, xout = T[graph.input], T[graph.output]
@@ -112,6 +125,8 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
         f"/* source .tflite sha256: {source_sha256} */",
         f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>", "",
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+        *(["#define ASC_MODEL_OPTIMIZE_SIZE 1  /* export --optimize size: weights stored once; build -Os */"]
+          if optimize == "size" else []),
         f"#define ASC_MODEL_ARENA_SIZE {plan.arena}",
         f"#define ASC_MODEL_NUM_LAYERS {len(graph.layers)}",
         f"#define ASC_MODEL_NUM_STEPS {len(plan.steps)}",
@@ -140,7 +155,7 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
           "                           asc_model_layer_fn callback, void *user);",
           "", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
 
-    em = Emitter(graph, plan)
+    em = Emitter(graph, plan, optimize)
     body = []
     for st in plan.steps:
         if isinstance(st, int):
@@ -185,12 +200,12 @@ def render_model(graph, plan, source_sha256: str | None = None) -> tuple[str, st
     return "\n".join(h), "\n".join(c)
 
 
-def emit_model(graph, plan, out_dir, source_sha256: str | None = None) -> dict:
-    """Write ``out_dir/model.h`` and ``out_dir/model.c`` atomically; returns
-    ``{"model.h": sha256, "model.c": sha256, "bytes": {...}}``."""
+def emit_model(graph, plan, out_dir, source_sha256: str | None = None, optimize: str = "speed") -> dict:
+    """Write ``out_dir/model.h`` and ``out_dir/model.c`` atomically (``optimize``: see
+    :func:`render_model`); returns ``{"model.h": sha256, "model.c": sha256, "bytes": {...}}``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    htext, ctext = render_model(graph, plan, source_sha256)
+    htext, ctext = render_model(graph, plan, source_sha256, optimize)
     write_text_atomic(out_dir / "model.h", htext)
     write_text_atomic(out_dir / "model.c", ctext)
     return {"model.h": hashlib.sha256(htext.encode()).hexdigest(),

@@ -132,9 +132,11 @@ def ring_length(cfg: FrontendConfig) -> int:
 
 
 def work_bytes(cfg: FrontendConfig) -> int:
-    """RAM the C frontend needs, in bytes: 4 * (ring_length + 2 * n_fft) (sliding window, FFT input
-    / power spectrum, FFT output; all float32). 45,060 bytes for the 32 kHz and 44.1 kHz presets."""
-    return 4 * (ring_length(cfg) + 2 * cfg.n_fft)
+    """RAM the C frontend needs, in bytes: 4 * (ring_length + n_fft) (sliding window; one FFT buffer
+    that the complex FFT, the real-FFT split + power spectrum and the mel sums use in place; all
+    float32). 28,672 bytes for the 32 kHz and 44.1 kHz presets (45,056 before issue 16, which had
+    a separate FFT output buffer)."""
+    return 4 * (ring_length(cfg) + cfg.n_fft)
 
 
 def hann_window_f32(cfg: FrontendConfig) -> np.ndarray:
@@ -204,6 +206,9 @@ def _check_c_config(cfg: FrontendConfig, input_scale: float, input_zero_point: i
             f"frontend C: n_fft {cfg.n_fft} has no CMSIS-DSP arm_rfft_fast_f32 "
             f"(sizes {', '.join(map(str, RFFT_SIZES))})",
             hint="use a power-of-two n_fft between 32 and 4096")
+    if cfg.n_mels > cfg.n_fft // 2 - 2:
+        raise ConfigError(f"frontend C: {cfg.n_mels} mels exceed n_fft / 2 - 2 = {cfg.n_fft // 2 - 2} (the mel sums "
+                          "live in the free half of the in-place FFT buffer)", hint="use a larger n_fft or fewer mels")
     if cfg.n_freqs > 0xFFFF or cfg.n_mels > 0xFFFF:
         raise ConfigError(f"frontend C: {cfg.n_freqs} FFT bins / {cfg.n_mels} mels do not fit the uint16 tables",
                           hint="use n_fft <= 4096 and n_mels <= 65535")
@@ -261,7 +266,7 @@ def emit_frontend_tables(cfg: FrontendConfig, input_scale: float, input_zero_poi
     weights = np.concatenate([w for _, w in bands]) if sum(lens) else np.zeros(0, np.float32)
     n_weights = int(weights.size)
     ring = ring_length(cfg)
-    work = 4 * (ring + 2 * cfg.n_fft)
+    work = 4 * (ring + cfg.n_fft)
     table_bytes = 4 * cfg.win_length + 2 * 2 * cfg.n_mels + 4 * n_weights
     key = cfg.key()
 
@@ -289,7 +294,7 @@ def emit_frontend_tables(cfg: FrontendConfig, input_scale: float, input_zero_poi
 #define ASC_FE_INPUT_ZERO_POINT ({zp})
 
 #define ASC_FE_RING_LEN {ring}                    /* sliding window, float32 samples */
-#define ASC_FE_WORK_BYTES {work}                  /* = 4 * (RING_LEN + 2 * N_FFT) bytes of caller RAM */
+#define ASC_FE_WORK_BYTES {work}                  /* = 4 * (RING_LEN + N_FFT) bytes of caller RAM */
 #define ASC_FE_MEL_N_WEIGHTS {n_weights}          /* non-zero mel weights */
 #define ASC_FE_MEL_WEIGHTS_LEN {max(n_weights, 1)}
 #define ASC_FE_TABLE_BYTES {table_bytes}          /* flash of asc_frontend_tables.c */
@@ -520,7 +525,8 @@ class HostFrontend:
         self.input_scale = float(np.float32(cfgv[10]))
         self.log_offset = float(np.float32(cfgv[11]))
         self.config_key = C.string_at(C.addressof(C.c_char.in_dll(L, "asc_fe_config_key"))).decode()
-        self._work = np.zeros(self.work_bytes // 4 + 1, np.float32)
+        # room for a larger work area than needed too (raw_call tests an older export's size)
+        self._work = np.zeros(self.work_bytes // 4 + self.n_fft + 1, np.float32)
 
     # -- tables as compiled (for checks) --
     def window(self) -> np.ndarray:

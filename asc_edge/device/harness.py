@@ -120,7 +120,8 @@ def parse_bench_output(text: str, n_classes: int, n_steps: int, float_logits: bo
 def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "semihost", app: str = "bench",
                          extra_cflags=(), extra_srcs=()):
     """Build ``firmware/app/<app>_main.c`` with the export's generated model + frontend tables
-    (``<export>/c``), the C frontend and CMSIS-DSP's FFT; returns the
+    (``<export>/c``), the C frontend and CMSIS-DSP's FFT (``-Os`` for an ``export --optimize size``
+    model, :func:`is_size_build`; else the Makefile's ``-O2``); returns the
     :class:`~asc_edge.device.build.FirmwareImage`. ``io``: ``"semihost"`` (QEMU) or
     ``"memory"`` (Renode: clips at 0x60000000, UART-only image) or ``"board"`` (no bench I/O: the
     board application, semihosting kept for QEMU runs)."""
@@ -143,6 +144,8 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
     if app == "bench":  # instruction-count hooks defined by bench_main.c
         flags += ["-DASC_MODEL_LAYER_DONE=bench_layer_done", "-DASC_NN_PROFILE=bench_profile",
                   "-DASC_FE_PROFILE=bench_fe_profile"]
+    if is_size_build(c_dir):  # after the Makefile's -O2 on the command line: -Os wins
+        flags += ["-Os"]
     if io == "semihost":
         flags += ["-DASC_BENCH_IO_SEMIHOST"]
     elif io == "memory":
@@ -158,6 +161,12 @@ def build_bench_firmware(export_dir, build_dir, *, nn: str = "dsp", io: str = "s
     return build_firmware(app, build_dir, model_dir=c_dir, nn=nn, cmsis_dsp_dir=root, cmsis_dsp_srcs=cmsis_srcs,
                           extra_srcs=[str(fe_dir / "asc_frontend.c"), str(fe_dir / "asc_logf.c"), *extra_srcs],
                           extra_inc=inc, extra_cflags=[*flags, *extra_cflags])
+
+
+def is_size_build(c_dir) -> bool:
+    """Whether ``c_dir/model.h`` comes from ``export --optimize size`` (it defines
+    ``ASC_MODEL_OPTIMIZE_SIZE``): the firmware is then compiled with ``-Os``."""
+    return "#define ASC_MODEL_OPTIMIZE_SIZE 1" in (Path(c_dir) / "model.h").read_text()
 
 
 def is_float_model(c_dir) -> bool:
@@ -306,7 +315,7 @@ def verify_export(export_dir) -> dict:
 
 def bench(export_dir, *, data=None, split: str = "test", limit: int | None = None, backend: str = "qemu",
           nn: str = "dsp", out_dir=None, timeout_s: float | None = None, cache_dir=None, work_dir=None,
-          log=print, verify_hashes: bool = True, external_ram: bool = False) -> dict:
+          log=print, verify_hashes: bool = True, external_ram: bool = False, cycles: bool = False) -> dict:
     """Run ``export_dir`` (from ``asc-edge export --target cmsis-nn``) on the emulated device.
 
     Args:
@@ -327,6 +336,10 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             of the 128 KiB SRAM: for a model whose arena does not fit. Renode only (QEMU's
             netduinoplus2 maps no FSMC memory); instruction counts are unchanged, but on silicon
             every arena access pays the FSMC's wait states, which no emulator here models.
+        cycles: also estimate Cortex-M4 cycles and milliseconds at 168 MHz per step and in total
+            (:mod:`asc_edge.device.cycles`: the first clip once more under QEMU's execution trace,
+            folded over the TRM's instruction timings; a zero-wait-state .. 5-flash-wait-state
+            range). QEMU only.
 
     Returns the report dict (also written as ``bench.json``).
 
@@ -436,6 +449,24 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
                                       hint="see the device output; the bench image writes it in debug mode")
                 first = {"clip": bad, "file": clips[bad].filename,
                          **_first_divergence(dbg.read_bytes(), ref_in[bad], oracle, rec)}
+            cyc = None
+            if cycles:  # the first clip once more, traced: instruction mix -> cycle range
+                from .cycles import BENCH_BOUNDARIES, CPU_HZ, bench_cycles, estimate_cycles
+
+                t0 = time.perf_counter()
+                entry = "asc_fe_logmel_f32" if fp16 else "asc_fe_logmel_s8"
+                (work / "cycles").mkdir(exist_ok=True)
+                write_clips_bin(work / "cycles" / "clips.bin", audio[:1], kind=0)
+                est = estimate_cycles(image.elf, workdir=work / "cycles", boundaries=(entry, *BENCH_BOUNDARIES[1:]),
+                                      timeout_s=BOOT_SECONDS + 60 * SECONDS_PER_CLIP)
+                c0 = bench_cycles(est, n_steps, frontend_entry=entry)[0]
+                cyc = {"clip": clips[0].filename, "cpu_hz": CPU_HZ, "model": c0["model"].to_dict(),
+                       "frontend": c0["frontend_total"].to_dict(),
+                       "frontend_plus_model": (c0["frontend_total"] + c0["model"]).to_dict(),
+                       "steps": [c.to_dict() for c in c0["steps"]],
+                       "frontend_stages": {k: v.to_dict() for k, v in c0["frontend"].items()},
+                       "assumptions": CYCLE_ASSUMPTIONS}
+                timings["cycle_trace"] = round(time.perf_counter() - t0, 3)
             kept = {kind: out_dir / f"bench_{nn}.{kind}" for kind in ("elf", "map")}
             write_bytes_atomic(stage / kept["elf"].name, image.elf.read_bytes())
             write_bytes_atomic(stage / kept["map"].name, image.map.read_bytes())
@@ -462,11 +493,13 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
                        "stack_reserved_bytes": stack_res, "stack_high_water_bytes": stack_hw,
                        "handler_stack_bytes": mem.handler_stack_bytes},
             "instructions": ins,
+            **({"cycles": cyc} if cyc else {}),
             # clip by clip: the device's int8 logits and its frontend / model instruction counts
             "clips": [{"file": c.filename, "logits": [float(v) if fp16 else int(v) for v in dev_logits[i]],
                        "frontend_instructions": int(res["items"][i]["frontend"]),
                        "model_instructions": int(res["items"][i]["model"])} for i, c in enumerate(clips)],
             "firmware": {"elf": str(kept["elf"]), "map": str(kept["map"]),
+                         "optimize": "size" if is_size_build(export_dir / "c") else "speed",
                          "sections": {k: int(v) for k, v in mem.sections.items()}},
             "timings_s": timings,
         }
@@ -621,6 +654,12 @@ def _run_device_once(backend: str, image, work: Path, limit_s: float) -> _Device
     return _DeviceRun(r.uart_text, r.results_dir / "debug.bin", r.executed_instructions)
 
 
+CYCLE_ASSUMPTIONS = ("Cortex-M4 TRM instruction timings over the traced instruction mix; min = zero wait states and "
+                     "every best case, max = 5 flash wait states with an ART miss on every taken branch and every "
+                     "worst case; data loads from flash beyond literal pools are not charged (README, 'Cycles and "
+                     "milliseconds')")
+
+
 def _markdown(r: dict) -> str:
     from asc_edge.report.io import markdown_table
 
@@ -645,10 +684,20 @@ def _markdown(r: dict) -> str:
     rows = [{"type": t, "MACs": f"{v['macs']:,}", "instructions": f"{v['instructions']:,.0f}",
              "instr/MAC": "-" if v["instructions_per_mac"] is None else f"{v['instructions_per_mac']:.3f}",
              "share": f"{100 * v['share_of_model']:.1f} %"} for t, v in i["by_layer_type"].items()]
+    c = r.get("cycles")
+    if c:
+        ms = lambda d: f"{d['ms_min']:.1f} – {d['ms_max']:.1f}"  # noqa: E731
+        cy = lambda d: f"{d['cycles_min'] / 1e6:.2f} – {d['cycles_max'] / 1e6:.2f} M"  # noqa: E731
+        at = next(k for k, ln in enumerate(lines) if ln.startswith("- counter:")) + 1
+        lines[at:at] = [f"- **estimated at 168 MHz** (clip `{c['clip']}`; {c['assumptions']}): model {cy(c['model'])} "
+                        f"cycles = **{ms(c['model'])} ms per inference**; frontend {cy(c['frontend'])} = "
+                        f"{ms(c['frontend'])} ms; together {ms(c['frontend_plus_model'])} ms"]
     lines += [markdown_table(rows), "", "## By step", ""]
     rows = [{"step": s["name"], "MACs": f"{s['macs']:,}", "instructions": f"{s['instructions']:,.0f}",
-             "instr/MAC": "-" if s["instructions_per_mac"] is None else f"{s['instructions_per_mac']:.3f}"}
-            for s in i["steps"]]
+             "instr/MAC": "-" if s["instructions_per_mac"] is None else f"{s['instructions_per_mac']:.3f}",
+             **({"estimated cycles (range)": f"{c['steps'][k]['cycles_min']:,} – {c['steps'][k]['cycles_max']:,}",
+                 "ms at 168 MHz (range)": f"{c['steps'][k]['ms_min']:.2f} – {c['steps'][k]['ms_max']:.2f}"} if c else {})}
+            for k, s in enumerate(i["steps"])]
     lines += [markdown_table(rows), ""]
     return "\n".join(lines)
 

@@ -115,10 +115,12 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                  calib_data=None, calib_split: str | None = None, test_split: str = "test",
                  n_calibration: int = 200, n_check: int = 200, debug_clips: int = 2,
                  allow_over_budget: bool = False, calibration: str = "mse", percentile: float | None = None,
-                 qat_epochs: int = 0, qat_lr: float = 1e-4, bias_correction: bool = False, gate: bool = False,
+                 qat_epochs: int = 0, qat_lr: float = 1e-4, adaptive_rounding: bool = False,
+                 bias_correction: bool = False, gate: bool = False,
                  gate_agreement: float = GATE_DEFAULTS["agreement"], gate_cosine: float = GATE_DEFAULTS["cosine"],
                  gate_cosine_worst5: float = GATE_DEFAULTS["cosine_worst5"],
-                 precision: str = "int8", cache_dir=None, log=print, progress: bool = False) -> dict:
+                 precision: str = "int8", optimize: str = "speed", cache_dir=None, log=print,
+                 progress: bool = False) -> dict:
     """Export a trained checkpoint; returns the report dict (also written as ``report.json``).
 
     Args:
@@ -145,6 +147,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         qat_epochs, qat_lr: quantisation-aware fine-tuning of the weights before the conversion
             (:mod:`asc_edge.export.qat`; self-distillation on the calibration split's clips, labels
             unused); 0 skips it. The checkpoint itself is not changed.
+        adaptive_rounding: round each int8 weight up or down by its layer's output error instead of
+            to nearest (:func:`asc_edge.export.qat.adaptive_round`, AdaRound's objective, on the
+            calibration split's clips; after QAT when both are given).
         bias_correction: empirical bias correction of the int8 weight rounding before the
             conversion (:func:`asc_edge.export.qat.bias_correct`, on the calibration split's clips;
             after QAT when both are given).
@@ -161,6 +166,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             :mod:`asc_edge.export.fp16`; no TFLite, no calibration; target ``cmsis-nn``; the budget
             counts 2 bytes a parameter). The quality gate then compares the host build of the fp16
             C with the float model on every test clip.
+        optimize: the int8 C model's goal (``export --optimize``, as X-CUBE-AI offers): ``"speed"``
+            (default: the 1×1 filters of fused blocks also stored pre-widened to int16 in flash) or
+            ``"size"`` (every weight stored once, int8, widened at run time; the firmware built with
+            ``-Os``). Results are bit-identical; ``benchmarks/results/device_bench.md`` measures both.
         log: a ``print``-like callable for progress lines.
         progress: progress bars while features are computed (a cold cache takes minutes for split100).
 
@@ -178,11 +187,17 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         raise ExportError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
-    if precision == "fp16" and (target != "cmsis-nn" or qat_epochs or bias_correction):
+    if precision == "fp16" and (target != "cmsis-nn" or qat_epochs or bias_correction or adaptive_rounding):
         raise ExportError(f"--precision fp16 with --target {target}" + (" and --qat-epochs" if qat_epochs else "")
+                          + (" and --adaptive-rounding" if adaptive_rounding else "")
                           + (" and --bias-correction" if bias_correction else ""),
-                          hint="fp16 exports the C model directly from ONNX: use --target cmsis-nn, no --qat-epochs "
-                               "or --bias-correction (int8 remedies)")
+                          hint="fp16 exports the C model directly from ONNX: use --target cmsis-nn, no --qat-epochs, "
+                               "--adaptive-rounding or --bias-correction (int8 remedies)")
+    from asc_edge.codegen.emit_c import OPTIMIZE
+
+    if optimize not in OPTIMIZE or (optimize != "speed" and precision != "int8"):
+        raise ExportError(f"--optimize {optimize} with --precision {precision}",
+                          hint=f"use --optimize {' or '.join(OPTIMIZE)} (size applies to int8 builds)")
     from .calibration import METHODS
 
     if calibration not in METHODS:
@@ -264,6 +279,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     tmp.mkdir()
     report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "model": lm.model_name,
                     "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "precision": precision,
+                    "optimize": optimize,
                     "complexity": cx.to_dict(),
                     "data": {"root": str(data), "test_split": test_split,
                              "calibration_root": str(calib_data or data), "calibration_split": split,
@@ -277,6 +293,16 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             t0 = time.perf_counter()
             model, report["qat"] = qat_finetune(lm.model, train.features, epochs=qat_epochs, lr=qat_lr, log=log)
             stage("qat", t0)
+        if adaptive_rounding:
+            from .qat import adaptive_round
+
+            t0 = time.perf_counter()
+            model, report["adaptive_rounding"] = adaptive_round(model, train.features)
+            stage("adaptive_rounding", t0)
+            ar = report["adaptive_rounding"]
+            log(f"adaptive rounding of the int8 weights: {ar['changed_fraction']:.1%} of them rounded away from "
+                f"nearest, layer output MSE {ar['output_mse_nearest']:.3g} -> {ar['output_mse_adaptive']:.3g} "
+                f"on {ar['n_clips']} clips")
         if bias_correction:
             from .qat import bias_correct
 
@@ -360,7 +386,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             acc = {"float_accuracy": float((fpred == y).mean()), "int8_accuracy": float((qpred == y).mean()),
                    "top1_agreement": float((fpred == qpred).mean()), "n_clips": int(len(y)),
                    "int8_from": "tflite-micro (reference kernels)"}
-            if model is not lm.model:  # the float model that was converted (after QAT / bias correction)
+            if model is not lm.model:  # the float model that was converted (after QAT / rounding / bias correction)
                 with torch.no_grad():
                     acc["float_accuracy_after_qat"] = float((predict_logits(model, test.features).numpy().argmax(1)
                                                              == y).mean())
@@ -373,10 +399,11 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                 f"({tfl['n_ops']} tflite ops: {tfl['op_counts']})")
 
             # ---- quality gate: the arrays above, on the test clips the int8 model never saw
-            used = train.clips if (qat_epochs or bias_correction) else [train.clips[i] for i in calib_idx]
+            remedied = bool(qat_epochs or bias_correction or adaptive_rounding)
+            used = train.clips if remedied else [train.clips[i] for i in calib_idx]
             seen = {Path(c.path).resolve() for c in used}
             held = np.array([Path(c.path).resolve() not in seen for c in test.clips], dtype=bool)
-            excluded = "calibration split (QAT / bias correction)" if (qat_epochs or bias_correction) else "calibration"
+            excluded = "calibration split (weight remedies)" if remedied else "calibration"
             report["quality_gate"] = _quality_gate(
                 flog, qdeq, held, gate, thresholds, f"{test_split} split minus its {excluded} clips "
                 f"({int((~held).sum())} excluded)", "tflite-micro (reference kernels), dequantised", "int8", log)
@@ -394,7 +421,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
 
             plan = plan_for_device(graph, pre_scratch=work_bytes(fe))
             layer_plan = plan_arena(graph)  # unfused, input outside: the layer-by-layer reference
-            emitted = emit_model(graph, plan, tmp / "c")
+            emitted = emit_model(graph, plan, tmp / "c", optimize=optimize)
             write_json_atomic(tmp / "graph.json", graph_record(graph, plan))  # what `bench` reads
             t_in = graph.tensors[graph.input]
             fe_tables = emit_frontend_tables(fe, t_in.scale, t_in.zero_point, tmp / "c")
@@ -470,3 +497,53 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     report["out_dir"] = str(out_dir)
     log(f"wrote {out_dir} in {timings['total']:.1f} s")
     return report
+
+
+def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
+    """Copy an int8 ``cmsis-nn`` export to ``out_dir`` with its C model generated again from the
+    same ``model_int8.tflite`` for another ``optimize`` goal (see :func:`export_model`), without a
+    new conversion: ``c/model.{c,h}``, ``graph.json``, ``report.json`` (``optimize`` and the file
+    hashes) change; everything else is the original's. Written to a temporary folder, then renamed.
+    Returns the new report.
+
+    Raises:
+        ExportError: not an int8 cmsis-nn export (no report.json / model_int8.tflite / c/), or an
+            unknown ``optimize``.
+    """
+    import json
+
+    from asc_edge.codegen.emit_c import OPTIMIZE, emit_model
+    from asc_edge.codegen.graph import build_graph
+    from asc_edge.codegen.planner import plan_for_device
+    from asc_edge.codegen.record import graph_record
+    from asc_edge.device.frontend_c import work_bytes
+    from asc_edge.features.config import FrontendConfig
+    from asc_edge.report.io import file_sha256, write_json_atomic
+
+    src, out_dir = Path(export_dir), Path(out_dir)
+    if optimize not in OPTIMIZE:
+        raise ExportError(f"unknown optimisation goal {optimize!r}", hint=f"use one of {', '.join(OPTIMIZE)}")
+    for f in ("report.json", "model_int8.tflite", "c/model.c"):
+        if not (src / f).is_file():
+            raise ExportError(f"{src / f} is missing: not an int8 cmsis-nn export",
+                              hint="export with `asc-edge export RUN --target cmsis-nn`")
+    tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("bench", ".host_build"))
+        rep = json.loads((tmp / "report.json").read_text())
+        graph = build_graph(tmp / "model_int8.tflite")
+        plan = plan_for_device(graph, pre_scratch=work_bytes(FrontendConfig.from_dict(rep["frontend"])))
+        emit_model(graph, plan, tmp / "c", optimize=optimize)
+        write_json_atomic(tmp / "graph.json", graph_record(graph, plan))
+        rep["optimize"] = optimize
+        rep["hashes"] = {k: file_sha256(tmp / k) for k in rep.get("hashes", {}) if (tmp / k).is_file()}
+        write_json_atomic(tmp / "report.json", rep)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rep

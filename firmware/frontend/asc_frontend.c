@@ -43,11 +43,17 @@ void ASC_FE_PROFILE(int32_t part);
 #if ASC_FE_N_FRAMES != (1 + ASC_FE_N_SAMPLES / ASC_FE_HOP_LENGTH)
 #error "ASC_FE_N_FRAMES must be 1 + N_SAMPLES / HOP_LENGTH (centred frames)"
 #endif
-#if ASC_FE_WORK_BYTES != (4 * (ASC_FE_RING_LEN + 2 * ASC_FE_N_FFT))
-#error "ASC_FE_WORK_BYTES must be 4 * (RING_LEN + 2 * N_FFT)"
+/* work = ring [RING_LEN floats] | FFT buffer [N_FFT floats] (asc_frontend.h). Tables generated
+ * before issue 16 reserved 4 * (RING_LEN + 2 * N_FFT) bytes; more than needed is fine. */
+#define ASC_FE_WORK_NEEDED (4 * (ASC_FE_RING_LEN + ASC_FE_N_FFT))
+#if ASC_FE_WORK_BYTES < ASC_FE_WORK_NEEDED
+#error "ASC_FE_WORK_BYTES must be at least 4 * (RING_LEN + N_FFT)"
 #endif
-#if ASC_FE_N_MELS > ASC_FE_N_FFT
-#error "the mel sums are kept in the FFT output buffer: N_MELS must not exceed N_FFT"
+#if ASC_FE_N_FFT < 32 || (ASC_FE_N_FFT & (ASC_FE_N_FFT - 1)) != 0
+#error "ASC_FE_N_FFT must be a power of two >= 32 (CMSIS-DSP arm_rfft_fast_f32 sizes)"
+#endif
+#if ASC_FE_N_MELS > (ASC_FE_N_FFT / 2 - 2)
+#error "the mel sums are kept in the free half of the FFT buffer: N_MELS must not exceed N_FFT / 2 - 2"
 #endif
 #if ASC_FE_RING_LEN < ASC_FE_WIN_LENGTH
 #error "ASC_FE_RING_LEN must hold at least one window"
@@ -120,7 +126,7 @@ int32_t asc_fe_work_bytes(void)
     return (int32_t)ASC_FE_WORK_BYTES;
 }
 
-int8_t asc_fe_quantize(float x)
+static inline int8_t asc_fe_quantize_inline(float x)
 {
     float v = x / ASC_FE_INPUT_SCALE;
     int32_t q;
@@ -149,6 +155,25 @@ int8_t asc_fe_quantize(float x)
         q = 127;
     }
     return (int8_t)q;
+}
+
+int8_t asc_fe_quantize(float x)
+{
+    return asc_fe_quantize_inline(x);
+}
+
+/* ln(mel + ASC_FE_LOG_OFFSET) = asc_logf of it, bit for bit: the branch-free core for the
+ * normal case (mel >= 0 finite, so the sum is >= the offset); asc_logf for anything else (NaN or
+ * inf from non-finite audio; a negative sum cannot occur). */
+static inline float asc_fe_log_feature(float mel)
+{
+    const float x = mel + ASC_FE_LOG_OFFSET;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if (u - 0x00800000u < 0x7F000000u) {  /* 0x1p-126 <= x < inf */
+        return asc_logf_normal(x);
+    }
+    return asc_logf(x);
 }
 
 /* Sliding window state: ring[0 .. n_read - base) holds original samples [base, n_read). */
@@ -196,20 +221,150 @@ static asc_fe_status_t asc_fe_advance(asc_fe_stream_t *st, int32_t keep, int32_t
     return ASC_FE_OK;
 }
 
+/* Power of FFT bin b (0 <= b <= N_FFT / 2) in the packed layout of asc_fe_split_power. */
+#define ASC_FE_L (ASC_FE_N_FFT / 2)
+
+/* Real-FFT split (CMSIS-DSP's stage_rfft_f32, the same float operations in the same order, so the
+ * same bits) fused with the power spectrum |X_b|^2 = re^2 + im^2 (as arm_cmplx_mag_squared_f32),
+ * in place over g = the arm_cfft_f32 output G[0 .. L-1] (L = N_FFT / 2 complex values, the
+ * length-L complex FFT of the even / odd samples as re / im). Bin b (1 <= b <= L/2) needs G[b]
+ * and G[L-b], and so does bin L-b: both are computed in one step, after which G[b]'s two floats
+ * are free and receive the two powers. Packed layout: g[2b] = P(b), g[2b+1] = P(L-b) for
+ * 0 <= b < L/2 (g[1] = P(L), the Nyquist bin), g[L] = P(L/2). g[L+2 ..] is free afterwards. */
+static void asc_fe_split_power(float *g, const float *tw)
+{
+    int32_t k;
+    {
+        const float t1a = g[0] + g[0];
+        const float t1b = g[1] + g[1];
+        const float x0 = 0.5f * (t1a + t1b);     /* X_0 (real) */
+        const float xn = 0.5f * (t1a - t1b);     /* X_L (real) */
+        g[0] = x0 * x0;
+        g[1] = xn * xn;
+    }
+    for (k = 1; k < ASC_FE_L / 2; ++k) {
+        float *a = g + 2 * k;
+        const float *b = g + 2 * (ASC_FE_L - k);
+        const float ar = a[0];
+        const float ai = a[1];
+        const float br = b[0];
+        const float bi = b[1];
+        float pk;
+        float pl;
+        {   /* bin k: xA = G[k], xB = G[L-k], twiddle k */
+            const float twr = tw[2 * k];
+            const float twi = tw[2 * k + 1];
+            const float t1a = br - ar;
+            const float t1b = bi + ai;
+            const float p0 = twr * t1a;
+            const float p1 = twi * t1a;
+            const float p2 = twr * t1b;
+            const float p3 = twi * t1b;
+            const float xr = 0.5f * (ar + br + p0 + p3);
+            const float xi = 0.5f * (ai - bi + p1 - p2);
+            pk = (xr * xr) + (xi * xi);
+        }
+        {   /* bin L-k: xA = G[L-k], xB = G[k], twiddle L-k */
+            const float twr = tw[2 * (ASC_FE_L - k)];
+            const float twi = tw[2 * (ASC_FE_L - k) + 1];
+            const float t1a = ar - br;
+            const float t1b = ai + bi;
+            const float p0 = twr * t1a;
+            const float p1 = twi * t1a;
+            const float p2 = twr * t1b;
+            const float p3 = twi * t1b;
+            const float xr = 0.5f * (br + ar + p0 + p3);
+            const float xi = 0.5f * (bi - ai + p1 - p2);
+            pl = (xr * xr) + (xi * xi);
+        }
+        a[0] = pk;
+        a[1] = pl;
+    }
+    {   /* bin L/2: xA = xB = G[L/2] */
+        float *a = g + ASC_FE_L;
+        const float ar = a[0];
+        const float ai = a[1];
+        const float twr = tw[ASC_FE_L];
+        const float twi = tw[ASC_FE_L + 1];
+        const float t1a = ar - ar;
+        const float t1b = ai + ai;
+        const float p0 = twr * t1a;
+        const float p1 = twi * t1a;
+        const float p2 = twr * t1b;
+        const float p3 = twi * t1b;
+        const float xr = 0.5f * (ar + ar + p0 + p3);
+        const float xi = 0.5f * (ai - ai + p1 - p2);
+        a[0] = (xr * xr) + (xi * xi);
+    }
+}
+
+/* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
+ * bins b <= L/2 at g[2b] (stride +2), bins b > L/2 at g[2(L-b)+1] (stride -2). Same products and
+ * the same summation order as a dense power array. */
+static void asc_fe_mel(const float *g, float *mel)
+{
+    const float *w = asc_fe_mel_weights;
+    int32_t m;
+    for (m = 0; m < ASC_FE_N_MELS; ++m) {
+        const int32_t b0 = (int32_t)asc_fe_mel_first_bin[m];
+        const int32_t nb = (int32_t)asc_fe_mel_n_bins[m];
+        int32_t n_lo = ASC_FE_L / 2 + 1 - b0;          /* bins b0 .. L/2 */
+        int32_t n_hi;
+        float acc = 0.0f;
+        if (n_lo > nb) {
+            n_lo = nb;
+        } else if (n_lo < 0) {
+            n_lo = 0;
+        }
+        n_hi = nb - n_lo;
+        if (n_lo > 0) {
+            const float *p = g + 2 * b0;
+            int32_t j = n_lo;
+            while (j >= 2) {
+                acc += w[0] * p[0];
+                acc += w[1] * p[2];
+                w += 2;
+                p += 4;
+                j -= 2;
+            }
+            if (j > 0) {
+                acc += w[0] * p[0];
+                w += 1;
+            }
+        }
+        if (n_hi > 0) {
+            const float *p = g + 2 * (ASC_FE_L - (b0 + n_lo)) + 1;
+            int32_t j = n_hi;
+            while (j >= 2) {
+                acc += w[0] * p[0];
+                acc += w[1] * p[-2];
+                w += 2;
+                p -= 4;
+                j -= 2;
+            }
+            if (j > 0) {
+                acc += w[0] * p[0];
+                w += 1;
+            }
+        }
+        mel[m] = acc;
+    }
+}
+
 static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
                                   float *out_f32, int8_t *out_s8)
 {
     arm_rfft_fast_instance_f32 fft;
     asc_fe_stream_t st;
-    float *fft_in;
-    float *fft_out;
+    float *buf;
+    float *mel;
     int32_t t;
 
     if (read == NULL || work == NULL || (out_f32 == NULL && out_s8 == NULL) ||
         ((uintptr_t)work & 3u) != 0u) {
         return ASC_FE_ERR_ARG;
     }
-    if (work_bytes < (int32_t)ASC_FE_WORK_BYTES) {
+    if (work_bytes < (int32_t)ASC_FE_WORK_NEEDED) {
         return ASC_FE_ERR_WORK;
     }
     if (ASC_FE_RFFT_INIT(&fft) != ARM_MATH_SUCCESS) {
@@ -220,8 +375,8 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
     st.ring = (float *)work;
     st.base = 0;
     st.n_read = 0;
-    fft_in = st.ring + ASC_FE_RING_LEN;
-    fft_out = fft_in + ASC_FE_N_FFT;
+    buf = st.ring + ASC_FE_RING_LEN;
+    mel = buf + ASC_FE_L + 2;
 
     for (t = 0; t < ASC_FE_N_FRAMES; ++t) {
         int32_t lo;
@@ -246,70 +401,52 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
         }
         ASC_FE_PROFILE(ASC_FE_PART_STREAM);
 
-        /* windowed, zero-padded frame */
+        /* windowed, zero-padded frame (the padding is re-zeroed: the FFT works in place) */
         {
             const int32_t i0 = asc_fe_frame_i0(t);
             const float *ring = st.ring;
             const int32_t base = st.base;
             int32_t k;
-            memset(fft_in, 0, (size_t)ASC_FE_WIN_OFFSET * sizeof(float)); /* all-zero bytes: +0.0f */
+            memset(buf, 0, (size_t)ASC_FE_WIN_OFFSET * sizeof(float)); /* all-zero bytes: +0.0f */
             if (i0 >= 0 && i0 + ASC_FE_WIN_LENGTH <= ASC_FE_N_SAMPLES) {
                 /* no reflection in this frame: one product per sample, as below (CMSIS-DSP, unrolled) */
-                arm_mult_f32(ring + (i0 - base), asc_fe_window, fft_in + ASC_FE_WIN_OFFSET, ASC_FE_WIN_LENGTH);
+                arm_mult_f32(ring + (i0 - base), asc_fe_window, buf + ASC_FE_WIN_OFFSET, ASC_FE_WIN_LENGTH);
             } else {
                 for (k = 0; k < ASC_FE_WIN_LENGTH; ++k) {
-                    fft_in[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_window[k];
+                    buf[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_window[k];
                 }
             }
-            memset(fft_in + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
+            memset(buf + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
                    (size_t)(ASC_FE_N_FFT - ASC_FE_WIN_OFFSET - ASC_FE_WIN_LENGTH) * sizeof(float));
         }
         ASC_FE_PROFILE(ASC_FE_PART_WINDOW);
 
-        /* real FFT: fft_out = [Re X0, Re X(N/2), Re X1, Im X1, ..., Re X(N/2-1), Im X(N/2-1)];
-         * arm_rfft_fast_f32 overwrites fft_in */
-        arm_rfft_fast_f32(&fft, fft_in, fft_out, 0);
+        /* complex FFT of the N_FFT / 2 (even, odd) sample pairs, in place (arm_rfft_fast_f32's
+         * first half; its second half, the split, is fused with the power spectrum below) */
+        arm_cfft_f32(&fft.Sint, buf, 0, 1);
         ASC_FE_PROFILE(ASC_FE_PART_FFT);
 
-        /* power spectrum |X_b|^2, b = 0 .. N/2, into fft_in */
-        {
-            float *power = fft_in;
-            power[0] = fft_out[0] * fft_out[0];
-            power[ASC_FE_N_FFT / 2] = fft_out[1] * fft_out[1];
-            /* re * re + im * im for b = 1 .. N/2 - 1 (CMSIS-DSP, unrolled) */
-            arm_cmplx_mag_squared_f32(fft_out + 2, power + 1, ASC_FE_N_FFT / 2 - 1);
-        }
+        /* real-FFT split + power spectrum, in place (packed layout, asc_fe_split_power) */
+        asc_fe_split_power(buf, fft.pTwiddleRFFT);
         ASC_FE_PROFILE(ASC_FE_PART_POWER);
 
-        /* sparse mel matrix into fft_out (free after the power spectrum), then log, output
+        /* sparse mel matrix into the free upper half of buf, then log, output
          * [mel * N_FRAMES + t] */
+        asc_fe_mel(buf, mel);
+        ASC_FE_PROFILE(ASC_FE_PART_MEL);
         {
-            const float *power = fft_in;
-            const float *w = asc_fe_mel_weights;
-            float *mel = fft_out;
             int32_t m;
-            for (m = 0; m < ASC_FE_N_MELS; ++m) {
-                const float *p = power + asc_fe_mel_first_bin[m];
-                const int32_t nb = (int32_t)asc_fe_mel_n_bins[m];
-                float acc = 0.0f;
-                int32_t j;
-                for (j = 0; j < nb; ++j) {
-                    acc += w[j] * p[j];
+            if (out_f32 != NULL) {
+                for (m = 0; m < ASC_FE_N_MELS; ++m) {
+                    out_f32[m * ASC_FE_N_FRAMES + t] = asc_fe_log_feature(mel[m]);
                 }
-                w += nb;
-                mel[m] = acc;
-            }
-            ASC_FE_PROFILE(ASC_FE_PART_MEL);
-            for (m = 0; m < ASC_FE_N_MELS; ++m) {
-                const float y = asc_logf(mel[m] + ASC_FE_LOG_OFFSET);
-                if (out_f32 != NULL) {
-                    out_f32[m * ASC_FE_N_FRAMES + t] = y;
-                } else {
-                    out_s8[m * ASC_FE_N_FRAMES + t] = asc_fe_quantize(y);
+            } else {
+                for (m = 0; m < ASC_FE_N_MELS; ++m) {
+                    out_s8[m * ASC_FE_N_FRAMES + t] = asc_fe_quantize_inline(asc_fe_log_feature(mel[m]));
                 }
             }
-            ASC_FE_PROFILE(ASC_FE_PART_LOG);
         }
+        ASC_FE_PROFILE(ASC_FE_PART_LOG);
     }
     return ASC_FE_OK;
 }

@@ -9,9 +9,12 @@
  *   reflect-padded by ASC_FE_N_FFT / 2 samples at both ends exactly as torch.stft(center=True,
  *   pad_mode="reflect") (x[-i] = x[i], x[N-1+i] = x[N-1-i]); the periodic Hann window of
  *   ASC_FE_WIN_LENGTH samples sits at offset ASC_FE_WIN_OFFSET = (N_FFT - WIN_LENGTH) / 2 of the
- *   ASC_FE_N_FFT-point frame (zeros elsewhere); arm_rfft_fast_f32; power re^2 + im^2 of the
- *   ASC_FE_N_FREQS = N_FFT / 2 + 1 bins; mel[m] = sum_b fb[b][m] * power[b] over the non-zero
- *   weights of band m (sparse table); y = asc_logf(mel + ASC_FE_LOG_OFFSET).
+ *   ASC_FE_N_FFT-point frame (zeros elsewhere); the real FFT as arm_rfft_fast_f32 computes it
+ *   (arm_cfft_f32 of the N_FFT / 2 (even, odd) sample pairs, then the split step with the same float
+ *   operations as CMSIS-DSP's stage_rfft_f32, done in place and fused with the power spectrum);
+ *   power re^2 + im^2 of the ASC_FE_N_FREQS = N_FFT / 2 + 1 bins; mel[m] = sum_b fb[b][m] *
+ *   power[b] over the non-zero weights of band m (sparse table); y = asc_logf(mel +
+ *   ASC_FE_LOG_OFFSET) (its branch-free core asc_logf_normal, same bits).
  *
  * Output layout = the model's NHWC input (1, N_MELS, N_FRAMES, 1): element [mel * N_FRAMES + t].
  *   float:  asc_fe_logmel_f32 writes y (natural-log units).
@@ -24,15 +27,18 @@
  * float32 samples is kept (the samples the current and later frames still need, including the
  * reflected ones at both ends).
  *
- * RAM: the caller passes a work buffer of ASC_FE_WORK_BYTES bytes (4-byte aligned; e.g. carved out
- * of the model's tensor arena, as long as it does not overlap the output): ring
- * [ASC_FE_RING_LEN floats] | FFT input [ASC_FE_N_FFT floats, reused for the power spectrum] | FFT
- * output [ASC_FE_N_FFT floats]. No heap, no static buffers; about 100 bytes of stack.
+ * RAM: the caller passes a work buffer of at least 4 * (ASC_FE_RING_LEN + ASC_FE_N_FFT) bytes
+ * (= ASC_FE_WORK_BYTES of tables generated since issue 16; older tables reserved 4 * (RING_LEN +
+ * 2 * N_FFT), which still works) (4-byte aligned; e.g. carved out of the model's tensor arena, as
+ * long as it does not overlap the output): ring [ASC_FE_RING_LEN floats] | FFT buffer [ASC_FE_N_FFT
+ * floats]: windowed frame -> complex FFT (in place) -> power spectrum (in place, packed: bin b <=
+ * N/4 at [2b], bin N/2 - b at [2b + 1]) -> mel sums in its upper half. No heap, no static buffers;
+ * about 100 bytes of stack.
  * Flash: the generated tables (asc_frontend_tables.c): window (WIN_LENGTH floats), sparse mel
  * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus CMSIS-DSP's FFT tables for N_FFT.
  * Measured (arm-none-eabi-gcc 12.2, -O2, --gc-sections) for the 32 kHz and 44.1 kHz presets:
- * work 45,056 bytes of RAM; tables 29,580 / 29,576 bytes + CMSIS-DSP rfft-4096 tables 40,400
- * bytes; code about 5.1 KB (frontend 1.4 KB, CMSIS-DSP FFT 3.7 KB).
+ * work 28,672 bytes of RAM; tables 29,580 / 29,576 bytes + CMSIS-DSP rfft-4096 tables 40,400
+ * bytes; instructions per clip: benchmarks/results/frontend_fft.md.
  *
  * The configuration (sizes, quantisation) comes from the generated asc_frontend_config.h
  * (asc_edge.device.frontend_c.emit_frontend_tables). Build with -ffp-contract=off, no fast-math,
@@ -59,7 +65,7 @@ typedef int32_t (*asc_fe_read_fn)(void *ctx, float *dst, int32_t n);
 typedef enum {
     ASC_FE_OK = 0,
     ASC_FE_ERR_ARG = -1,      /* NULL callback / work / output, or work not 4-byte aligned */
-    ASC_FE_ERR_WORK = -2,     /* work_bytes < ASC_FE_WORK_BYTES */
+    ASC_FE_ERR_WORK = -2,     /* work_bytes < 4 * (ASC_FE_RING_LEN + ASC_FE_N_FFT) */
     ASC_FE_ERR_READ = -3,     /* the read callback returned <= 0 or more than asked */
     ASC_FE_ERR_FFT = -4,      /* arm_rfft_fast_init_<N_FFT>_f32 failed */
     ASC_FE_ERR_INTERNAL = -5  /* the sliding window would overflow (tables / sources mismatch) */
@@ -77,8 +83,9 @@ extern const float asc_fe_mel_weights[ASC_FE_MEL_WEIGHTS_LEN];
 extern const char asc_fe_config_key[];
 
 /* Stages of one frame, in order, as ASC_FE_PROFILE reports them (asc_frontend.c): reading and
- * sliding the sample window; windowing + zero padding; the real FFT; the power spectrum; the sparse
- * mel product; log (and int8 quantisation). */
+ * sliding the sample window; windowing + zero padding; the complex FFT (arm_cfft_f32, N_FFT / 2
+ * points); the real-FFT split fused with the power spectrum; the sparse mel product; log (and int8
+ * quantisation). Before issue 16 the split was counted in FFT (arm_rfft_fast_f32). */
 #define ASC_FE_PART_STREAM 0
 #define ASC_FE_PART_WINDOW 1
 #define ASC_FE_PART_FFT 2
@@ -88,7 +95,8 @@ extern const char asc_fe_config_key[];
 #define ASC_FE_N_PARTS 6
 
 /* ---- API ------------------------------------------------------------------------------------ */
-/* Bytes of work buffer the frontend needs (= ASC_FE_WORK_BYTES). */
+/* ASC_FE_WORK_BYTES: the work buffer size the generated configuration reserves (>= the
+ * 4 * (RING_LEN + N_FFT) bytes the frontend needs). */
 int32_t asc_fe_work_bytes(void);
 
 /* Log-mel of one clip as float32: out[ASC_FE_N_MELS * ASC_FE_N_FRAMES], element [mel * N_FRAMES + t].

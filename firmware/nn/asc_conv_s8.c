@@ -317,8 +317,6 @@ static void asc_gemm_s8(const int8_t *x, int32_t n_px, const int8_t *w, int32_t 
  * (|A m| < 2^62 and |c| < 2^29: the 64-bit sum never wraps). Only for the full int8 activation
  * range; everything else takes the int8 GEMM above. */
 #define ASC_PW_XBUF_WORDS 640         /* 2560 bytes of widened pixel pairs (stack): 9 px at K = 128 */
-#define ASC_PW_CONV_XBUF_WORDS 896    /* 3584 bytes for the general conv (not nested in a fused block): fewer
-                                        * chunks, so fewer re-widenings of its filter (no pre-widened copy) */
 
 /* The asm reads it with LDMDB / LDM around jp = &kc0: w..b1c into r1, r2, r10-lr before a block,
  * kc0..out into r2-r8 after one (keep the order). */

@@ -15,6 +15,7 @@ keeps an op as one table entry. Here an entry declares
 * :meth:`Op.emit` — the C statements of the kernel call (they set ``st``);
 * :meth:`Op.scratch_bytes` — scratch from the kernel's C ``*_get_buffer_size`` (host build);
 * :meth:`Op.macs` — multiply-accumulates; ``report_type`` — the per-layer-type bucket of reports;
+* :meth:`Op.overlap_lead_bytes` — whether (and how) the planner may overlap the output with the input;
 * :meth:`Op.cases` — random single-operator test cases (built with TensorFlow, checked against
   tflite-micro through the generated C), or :meth:`Op.reference` for table-only functions.
 
@@ -30,7 +31,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 
-__all__ = ["Op", "OpCase", "register", "load", "KINDS", "BUILTINS", "op_for", "report_types"]
+__all__ = ["Op", "OpCase", "register", "load", "KINDS", "BUILTINS", "op_for", "report_types", "row_major_lead"]
 
 KINDS: dict = {}
 """layer kind → :class:`Op` (emit, scratch, MACs, report type)."""
@@ -93,9 +94,32 @@ class Op:
         """Multiply-accumulates of ``layer`` (0 for data movement and element-wise ops)."""
         return 0
 
+    def overlap_lead_bytes(self, layer, graph) -> int | None:
+        """How far (bytes) the output buffer must start *before* the input buffer for the kernel to
+        write its output over its own input safely (the input dies at this layer): every output byte
+        is written only after every input byte at that address has been read for the last time.
+        ``None`` (the default): the kernel cannot run with overlapping buffers."""
+        return None
+
     def cases(self, rng) -> list:
         """Random :class:`OpCase` list for the registry-driven kernel tests."""
         return []
+
+
+def row_major_lead(x_dims, y_dims, stride_h: int, pad_top: int, batch_pixels: int) -> int | None:
+    """:meth:`Op.overlap_lead_bytes` of a kernel that computes output pixels in row-major order,
+    reading each pixel's receptive field (input rows from ``r · stride_h − pad_top`` on) before it
+    writes the pixel, at most ``batch_pixels`` pixels ahead of its writes. While output row ``r`` is
+    written, input rows from ``(r − m) · stride_h − pad_top`` on may still be read, with ``m =
+    ceil(batch_pixels / out_w) + 1`` rows of margin; so the output may start ``max_r [(r + 1) ·
+    out_row_bytes − first_row(r − m) · in_row_bytes]`` bytes before the input (row granular,
+    conservative; ``x_dims`` / ``y_dims``: NHWC int8). ``None`` for a batch above 1."""
+    if x_dims[0] != 1 or y_dims[0] != 1:
+        return None
+    margin = -(-int(batch_pixels) // int(y_dims[2])) + 1
+    in_row, out_row = int(x_dims[2]) * int(x_dims[3]), int(y_dims[2]) * int(y_dims[3])
+    return max((r + 1) * out_row - (max(0, (r - margin) * stride_h - pad_top) * in_row if r >= margin else 0)
+               for r in range(int(y_dims[1])))
 
 
 def register(op_cls):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from asc_edge.codegen import c_abi, quant
 
-from . import Op, OpCase, register
+from . import Op, OpCase, register, row_major_lead
 from .conv import _range
 
 
@@ -56,6 +56,12 @@ class AveragePool2D(Op):
 
     def emit(self, L, em):
         return emit_pool(L, em, self.c_function)
+
+    def overlap_lead_bytes(self, L, graph):
+        """``asc_avgpool_s8`` writes output pixels in row-major order, each after reading its window, one
+        pixel at a time: :func:`~asc_edge.codegen.ops.row_major_lead` with a batch of 1."""
+        return row_major_lead(graph.tensors[L.inputs[0]].dims, graph.tensors[L.output].dims,
+                              L.params.stride[0], L.params.padding[0], 1)
 
     def cases(self, rng):
         return pool_cases(rng, "avgpool", "AVERAGE_POOL_2D", "avg_pool2d")

@@ -17,7 +17,7 @@ import numpy as np
 
 from asc_edge.codegen import c_abi, quant
 
-from . import Op, OpCase, register
+from . import Op, OpCase, register, row_major_lead
 
 
 def conv_like(ctx, op, depthwise_builtin: bool):
@@ -166,6 +166,19 @@ class Conv2D(Op):
 
     def macs(self, L, graph):
         return conv_macs(L, graph)
+
+    def overlap_lead_bytes(self, L, graph):
+        """``asc_convolve_s8`` writes output pixels in row-major order after reading their receptive
+        fields, at most ``batch`` pixels ahead: 1 (portable), 2 (the DSP im2col path) or ``2 ·
+        (ASC_PW_CONV_XBUF_WORDS / (4 · ceil(K / 4)))`` (the DSP pixel-pair path, K = kh · kw · in_c
+        ≤ ASC_PW_MAX_K): :func:`~asc_edge.codegen.ops.row_major_lead`. CP-Mobile's second stem
+        convolution (128×33×8 → 64×17×32) then needs ~37 KB instead of 68 KB."""
+        k = int(np.prod(L.consts["filter"].shape[1:]))
+        batch = 2
+        if k <= c_abi.define("ASC_PW_MAX_K"):
+            batch = max(batch, 2 * (c_abi.define("ASC_PW_CONV_XBUF_WORDS") // (4 * ((k + 3) // 4))))
+        return row_major_lead(graph.tensors[L.inputs[0]].dims, graph.tensors[L.output].dims,
+                              L.params.stride[0], L.params.padding[0], batch)
 
     def cases(self, rng):
         odd = lambda lo, hi: int(rng.integers(lo, hi)) | 1  # noqa: E731

@@ -8,7 +8,7 @@ reference.
 
 from __future__ import annotations
 
-from . import Op, register
+from . import Op, register, row_major_lead
 from .avg_pool import emit_pool, pool_cases, pool_params
 
 
@@ -24,6 +24,12 @@ class MaxPool2D(Op):
 
     def emit(self, L, em):
         return emit_pool(L, em, self.c_function)
+
+    def overlap_lead_bytes(self, L, graph):
+        """``asc_max_pool_s8`` writes output pixels in row-major order, each after reading its window, one
+        pixel at a time: :func:`~asc_edge.codegen.ops.row_major_lead` with a batch of 1."""
+        return row_major_lead(graph.tensors[L.inputs[0]].dims, graph.tensors[L.output].dims,
+                              L.params.stride[0], L.params.padding[0], 1)
 
     def cases(self, rng):
         return pool_cases(rng, "max_pool", "MAX_POOL_2D", "max_pool2d")

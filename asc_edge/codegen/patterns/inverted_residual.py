@@ -128,7 +128,8 @@ class InvertedResidual(Pattern):
         w16 = []
         for L in (E, P):  # the 1x1 filters also pre-widened for the DSP kernels (flash, read-only)
             words = widen_1x1_filter(L.consts["filter"])
-            if L.consts["filter"].shape[-1] > max_k:  # the DSP kernel would not read them
+            if L.consts["filter"].shape[-1] > max_k or em.optimize == "size":
+                # the DSP kernel would not read them / a size build: widened at run time instead
                 words = words[:0]
             w16.append(em.array(L, "w16", "int32_t", words) if words.size else "0")
         q = {L.index: (f"L{L.index}_mult", f"L{L.index}_shift") for L in (E, D, P)}

@@ -22,7 +22,7 @@
 #define ASC_FE_INPUT_ZERO_POINT (-8)
 
 #define ASC_FE_RING_LEN 3072                    /* sliding window, float32 samples */
-#define ASC_FE_WORK_BYTES 45056                  /* = 4 * (RING_LEN + 2 * N_FFT) bytes of caller RAM */
+#define ASC_FE_WORK_BYTES 28672                  /* = 4 * (RING_LEN + N_FFT) bytes of caller RAM */
 #define ASC_FE_MEL_N_WEIGHTS 4067          /* non-zero mel weights */
 #define ASC_FE_MEL_WEIGHTS_LEN 4067
 #define ASC_FE_TABLE_BYTES 29580          /* flash of asc_frontend_tables.c */
