@@ -620,7 +620,7 @@ def estimate_cycles(elf, *, workdir, args: Sequence[str] = (), boundaries: Seque
             ``timeout_s``, QEMU failing, the firmware exiting non-zero (with ``check``), or a trace
             that cannot be folded (a block translated twice differently)."""
     from .qemu import EXIT_MEANING, qemu_command
-    from .toolchain import tail
+    from .toolchain import kill_group, tail
 
     elf = Path(elf).resolve()
     if not elf.is_file():
@@ -653,10 +653,7 @@ def estimate_cycles(elf, *, workdir, args: Sequence[str] = (), boundaries: Seque
 
                 def _kill():
                     timed_out.set()
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                    kill_group(proc, wait=False)
                 timer = threading.Timer(timeout_s, _kill)
                 timer.daemon = True
                 timer.start()
@@ -686,11 +683,7 @@ def estimate_cycles(elf, *, workdir, args: Sequence[str] = (), boundaries: Seque
                     timer.cancel()
             except BaseException:
                 if proc is not None and proc.poll() is None:
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    proc.wait()
+                    kill_group(proc)
                 raise
             finally:
                 os.close(fd)

@@ -87,6 +87,17 @@ class ProcessResult:
     timed_out: bool
 
 
+def kill_group(proc, wait: bool = True) -> None:
+    """SIGKILL the process group of ``proc`` (started with ``start_new_session=True``), if it still
+    exists; then reap it unless ``wait`` is false."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if wait:
+        proc.wait()
+
+
 def run_bounded(
     cmd: list[str], *, cwd: str | None, timeout_s: float, env: dict[str, str] | None = None
 ) -> ProcessResult:
@@ -122,17 +133,10 @@ def run_bounded(
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(proc, wait=False)
         out, _ = proc.communicate()
     except BaseException:  # KeyboardInterrupt etc.: never leave the group running
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_group(proc)
         raise
     wall = time.monotonic() - start
     return ProcessResult(

@@ -231,6 +231,21 @@ static asc_fe_status_t asc_fe_advance(asc_fe_stream_t *st, int32_t keep, int32_t
  * and G[L-b], and so does bin L-b: both are computed in one step, after which G[b]'s two floats
  * are free and receive the two powers. Packed layout: g[2b] = P(b), g[2b+1] = P(L-b) for
  * 0 <= b < L/2 (g[1] = P(L), the Nyquist bin), g[L] = P(L/2). g[L+2 ..] is free afterwards. */
+/* |X|^2 of one bin of the split: X = 0.5 (xA + conj(xB) + W (xB - conj(xA)) ...) in CMSIS-DSP's
+ * stage_rfft_f32 operation order (twiddle W = twr + j twi), then re^2 + im^2. */
+static inline float asc_fe_bin_power(float ar, float ai, float br, float bi, float twr, float twi)
+{
+    const float t1a = br - ar;
+    const float t1b = bi + ai;
+    const float p0 = twr * t1a;
+    const float p1 = twi * t1a;
+    const float p2 = twr * t1b;
+    const float p3 = twi * t1b;
+    const float xr = 0.5f * (ar + br + p0 + p3);
+    const float xi = 0.5f * (ai - bi + p1 - p2);
+    return (xr * xr) + (xi * xi);
+}
+
 static void asc_fe_split_power(float *g, const float *tw)
 {
     int32_t k;
@@ -249,53 +264,15 @@ static void asc_fe_split_power(float *g, const float *tw)
         const float ai = a[1];
         const float br = b[0];
         const float bi = b[1];
-        float pk;
-        float pl;
-        {   /* bin k: xA = G[k], xB = G[L-k], twiddle k */
-            const float twr = tw[2 * k];
-            const float twi = tw[2 * k + 1];
-            const float t1a = br - ar;
-            const float t1b = bi + ai;
-            const float p0 = twr * t1a;
-            const float p1 = twi * t1a;
-            const float p2 = twr * t1b;
-            const float p3 = twi * t1b;
-            const float xr = 0.5f * (ar + br + p0 + p3);
-            const float xi = 0.5f * (ai - bi + p1 - p2);
-            pk = (xr * xr) + (xi * xi);
-        }
-        {   /* bin L-k: xA = G[L-k], xB = G[k], twiddle L-k */
-            const float twr = tw[2 * (ASC_FE_L - k)];
-            const float twi = tw[2 * (ASC_FE_L - k) + 1];
-            const float t1a = ar - br;
-            const float t1b = ai + bi;
-            const float p0 = twr * t1a;
-            const float p1 = twi * t1a;
-            const float p2 = twr * t1b;
-            const float p3 = twi * t1b;
-            const float xr = 0.5f * (br + ar + p0 + p3);
-            const float xi = 0.5f * (bi - ai + p1 - p2);
-            pl = (xr * xr) + (xi * xi);
-        }
+        /* bin k: xA = G[k], xB = G[L-k], twiddle k; bin L-k: xA = G[L-k], xB = G[k], twiddle L-k */
+        const float pk = asc_fe_bin_power(ar, ai, br, bi, tw[2 * k], tw[2 * k + 1]);
+        const float pl = asc_fe_bin_power(br, bi, ar, ai, tw[2 * (ASC_FE_L - k)], tw[2 * (ASC_FE_L - k) + 1]);
         a[0] = pk;
         a[1] = pl;
     }
-    {   /* bin L/2: xA = xB = G[L/2] */
-        float *a = g + ASC_FE_L;
-        const float ar = a[0];
-        const float ai = a[1];
-        const float twr = tw[ASC_FE_L];
-        const float twi = tw[ASC_FE_L + 1];
-        const float t1a = ar - ar;
-        const float t1b = ai + ai;
-        const float p0 = twr * t1a;
-        const float p1 = twi * t1a;
-        const float p2 = twr * t1b;
-        const float p3 = twi * t1b;
-        const float xr = 0.5f * (ar + ar + p0 + p3);
-        const float xi = 0.5f * (ai - ai + p1 - p2);
-        a[0] = (xr * xr) + (xi * xi);
-    }
+    /* bin L/2: xA = xB = G[L/2] */
+    g[ASC_FE_L] = asc_fe_bin_power(g[ASC_FE_L], g[ASC_FE_L + 1], g[ASC_FE_L], g[ASC_FE_L + 1], tw[ASC_FE_L],
+                                   tw[ASC_FE_L + 1]);
 }
 
 /* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
