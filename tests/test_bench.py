@@ -54,6 +54,8 @@ def test_short_emulator_run_is_bit_exact_and_reports(short_run):
         assert (out / "report" / f).is_file()
     disk = json.loads((out / "report" / "bench.json").read_text())
     assert disk["bit_exact"]["n_equal"] == 4
+    card = (out / "report" / "model_card.md").read_text()  # the export's card with the device figures
+    assert "device == reference on 4/4" in card and f"RAM {m['ram_bytes']:,} B" in card and "Label order" in card
 
 
 def test_instruction_counts_barely_depend_on_the_clip(short_run):

@@ -60,6 +60,13 @@ def test_export_pipeline_report_and_files(tfl):
     for f in ("model.onnx", "model_int8.tflite", "onnx2tf.log", "c/model.h", "c/model.c", "graph.json", "report.json"):
         assert (out / f).is_file(), f
     assert not list(out.parent.glob(".export.*"))  # temp dir renamed, nothing left behind
+    # the model card: contract (frontend, input quantisation, label order), provenance, measured accuracy
+    card = (out / "model_card.md").read_text()
+    assert "model_card.md" not in rep["hashes"] and rep["git_commit"] and rep["training_recipe"]["split"] == "25"
+    t_in = rep["tflite"]["input"]
+    for needle in (f"scale {t_in['scale']:.9g}, zero point {t_in['zero_point']}", "0: " + rep["labels"][0],
+                   rep["checkpoint_sha256"], rep["git_commit"], "n_fft 4096", "split 25", "not benched yet"):
+        assert needle in card, needle
     disk = json.loads((out / "report.json").read_text())
     for f, h in disk["hashes"].items():
         assert hashlib.sha256((out / f).read_bytes()).hexdigest() == h

@@ -350,6 +350,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
     from asc_edge.export.oracle import TflmOracle
     from asc_edge.features.config import FrontendConfig
     from asc_edge.report.io import staged_files, write_bytes_atomic, write_json_atomic, write_text_atomic
+    from asc_edge.report.model_card import write_model_card
 
     from .frontend_c import HostFrontend, build_host_frontend
 
@@ -506,6 +507,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         timings["total"] = round(time.perf_counter() - t_all, 3)
         write_json_atomic(stage / "bench.json", report)
         write_text_atomic(stage / "bench.md", _markdown(report))
+        write_model_card(stage / "model_card.md", rep, report)  # the export's card with the device figures
         _plot(report, stage / "bench_layers.png")
     report["out_dir"] = str(out_dir)
     acc = report["accuracy"]

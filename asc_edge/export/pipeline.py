@@ -182,6 +182,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     from asc_edge.checkpoint import load_checkpoint, predict_logits
     from asc_edge.complexity import check_budget, measure
     from asc_edge.report.io import write_json_atomic
+    from asc_edge.report.model_card import git_commit, write_model_card
 
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
@@ -279,7 +280,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     tmp.mkdir()
     report: dict = {"checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "model": lm.model_name,
                     "labels": list(lm.labels), "frontend": fe.to_dict(), "target": target, "precision": precision,
-                    "optimize": optimize,
+                    "optimize": optimize, "training_recipe": lm.hparams.get("train"),
                     "complexity": cx.to_dict(),
                     "data": {"root": str(data), "test_split": test_split,
                              "calibration_root": str(calib_data or data), "calibration_split": split,
@@ -479,8 +480,10 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                               **{d: _version(d) for d in ("torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow",
                                                           "tflite-micro", "numpy")}}
         shutil.rmtree(tmp / ".host_build", ignore_errors=True)  # the loaded .so stays mapped (POSIX)
+        report["git_commit"] = git_commit()
         report["hashes"] = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*"))
                             if p.is_file()}
+        write_model_card(tmp / "model_card.md", report)  # not hashed: `bench` writes the device version beside it
         timings["total"] = round(time.perf_counter() - t_all, 3)
         report["timings_s"] = timings
         write_json_atomic(tmp / "report.json", report)
@@ -519,6 +522,7 @@ def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
     from asc_edge.device.frontend_c import work_bytes
     from asc_edge.features.config import FrontendConfig
     from asc_edge.report.io import file_sha256, write_json_atomic
+    from asc_edge.report.model_card import write_model_card
 
     src, out_dir = Path(export_dir), Path(out_dir)
     if optimize not in OPTIMIZE:
@@ -540,6 +544,7 @@ def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
         rep["optimize"] = optimize
         rep["hashes"] = {k: file_sha256(tmp / k) for k in rep.get("hashes", {}) if (tmp / k).is_file()}
         write_json_atomic(tmp / "report.json", rep)
+        write_model_card(tmp / "model_card.md", rep)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
