@@ -145,8 +145,19 @@ _TRAIN_SETTINGS = {
     "fmax_aug_range": "augment.fmax_aug_range",
     "dirs": "dirs", "out": "out", "name": "name", "cache_dir": "cache_dir", "val_every": "val_every",
     "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
-    "progress": "progress",
+    "progress": "progress", "logger": "logger",
 }
+
+_LOGGER_HELP = ("Experiment logs in <run>/logs/: tensorboard (event files; `tensorboard --logdir runs`), csv "
+                "(metrics.csv) or none. Local files only, nothing is sent over the network.")
+
+
+def _check_logger(logger: Optional[str]) -> None:
+    """Reject a bad ``--logger`` as one ConfigError line before any work (``None``: not given)."""
+    if logger is not None:
+        from .train.config import check_logger
+
+        check_logger(logger)
 
 
 def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
@@ -235,6 +246,7 @@ def train(
     num_nodes: int = typer.Option(1),
     strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
     progress: bool = typer.Option(True, help="Progress bars."),
+    logger: str = typer.Option("tensorboard", help=_LOGGER_HELP),
 ) -> None:
     """Train a student (or teacher), optionally distilled from teacher checkpoints.
 
@@ -255,6 +267,7 @@ def train(
         "--fmax-aug-range": (fmax_aug_range, _GE0),
         "--devices": (devices, _GE1), "--num-nodes": (num_nodes, _GE1)})
     _check_output("--out", out)
+    _check_logger(logger)
     _setup_logging()
     from .errors import ConfigError
     from .train import train as run_train
@@ -311,13 +324,16 @@ def train_teachers_cmd(
     val_every: Optional[int] = typer.Option(None, help="Validate on the test split every N epochs (curves only)."),
     accelerator: str = typer.Option("cpu"),
     devices: int = typer.Option(1, help="Processes/GPUs per node (DDP when > 1)."),
-    reuse: bool = typer.Option(False, "--reuse", help="Keep members already trained with the identical config."),
+    reuse: bool = typer.Option(False, "--reuse", help="Keep members already trained with the identical config "
+                               "(--logger is not compared)."),
     progress: bool = typer.Option(True, help="Progress bars."),
+    logger: str = typer.Option("tensorboard", help=_LOGGER_HELP),
 ) -> None:
     """Train a teacher ensemble in one command; prints the --teacher flags that distil from it."""
     _check_ranges({"--epochs": (epochs, _GE1), "--seed": (seed, _SEED), "--batch-size": (batch_size, _GE1),
                    "--val-every": (val_every, _GE1), "--devices": (devices, _GE1)})
     _check_output("--out", out)
+    _check_logger(logger)
     _setup_logging()
     from .train.teachers import train_teachers
 
@@ -326,7 +342,7 @@ def train_teachers_cmd(
         echo=typer.echo,
         splits_dir=str(splits) if splits else None, batch_size=batch_size, dirs=str(dirs) if dirs else None,
         cache_dir=str(cache_dir) if cache_dir else None, val_every=val_every, accelerator=accelerator,
-        devices=devices, progress=progress)
+        devices=devices, progress=progress, logger=logger)
     if result is None:
         return
     acc = result["ensemble_test_macro_accuracy"]
@@ -586,6 +602,8 @@ def prune(
     epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (default: the run's)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Parent folder of <run>_pruned (default: the run's)."),
     progress: bool = typer.Option(True, help="Progress bars."),
+    logger: Optional[str] = typer.Option(None, help="Fine-tuning logs in <run>_pruned/logs/: tensorboard, csv or "
+                                         "none (default: the run's setting; local files only)."),
 ) -> None:
     """Structured L1-norm filter pruning (AI4EDGE): drop each conv's smallest-L1 filters, rebuild a smaller
     dense model and fine-tune it with the run's own recipe (KD included) into <run>_pruned."""
@@ -593,6 +611,7 @@ def prune(
 
     _check_ranges({"--target-params": (target_params, _GE1), "--epochs": (epochs, _GE1)})
     _check_output("--out", out)
+    _check_logger(logger)
     if (target_params is None) == (filters is None):
         raise ConfigError("give exactly one of --target-params and --filters",
                           hint="e.g. --filters 20,22,22,24,24,16 or --target-params 61200")
@@ -601,7 +620,7 @@ def prune(
 
     counts = parse_filters(filters) if filters is not None else None
     new_run, report = prune_run(run, filters=counts, target_params=target_params, epochs=epochs, out=out,
-                                progress=progress, log=typer.echo)
+                                progress=progress, logger=logger, log=typer.echo)
     if new_run is not None:
         m = json.loads((new_run / "metrics.json").read_text())
         b, a = report["before"], report["after"]
@@ -609,6 +628,61 @@ def prune(
         typer.echo(f"params {b['params']:,} -> {a['params']:,}, MACs {b['macs']:,} -> {a['macs']:,}; "
                    f"test macro accuracy after fine-tuning {m['macro_accuracy']:.4f}")
 
+
+@app.command()
+@_errors_as_one_line
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON instead of lines."),
+) -> None:
+    """Check every tool the commands need: OK or MISSING, with the line that installs it (installs nothing).
+
+    Exit status 0 when the core commands (train, evaluate, export, bench on QEMU) have all they need, else 1.
+
+    Optional tools (bench --renode, flash, transformer teachers) do not change the exit status."""
+    from .doctor import exit_status, format_report, run_checks, to_json
+
+    checks = run_checks()
+    if as_json:
+        typer.echo(json.dumps(to_json(checks), indent=2))
+    else:
+        for line in format_report(checks):
+            typer.echo(line)
+    if exit_status(checks):
+        raise typer.Exit(1)
+
+
+
+@app.command()
+@_errors_as_one_line
+def submit(
+    runs: List[Path] = typer.Argument(..., help="Five run directories (or export folders), split5 split10 split25 "
+                                      "split50 split100, in that order."),
+    eval_dir: Path = typer.Option(..., "--eval", help="Evaluation audio folder (official: <index>.wav; other names "
+                                  "are numbered 0..N-1 and listed in filename_map.csv)."),
+    label: str = typer.Option(..., "--label", help="Submission label Lastname_Institute_task1_N (N in 1..4)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: task1/<Label>/, <Label>.zip, submission.json."),
+    meta_yaml: Optional[Path] = typer.Option(None, "--meta-yaml", help="Partial meta YAML (names, authors, "
+                                             "results, energy ...) merged over the measured one."),
+    use_float: bool = typer.Option(False, "--float", help="Predict with the float PyTorch models instead of int8."),
+    n_eval_files: int = typer.Option(135_730, "--n-eval-files", help="Files the package must list (the official "
+                                     "2024 evaluation set: 135,730; a trial package: its folder's count)."),
+    calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="int8 calibration data (default: each "
+                                              "run's training data, else ../shared/data)."),
+    calib_split: Optional[str] = typer.Option(None, "--calib-split", help="Its split (default 100)."),
+    bench_json: Optional[Path] = typer.Option(None, "--bench", help="An `asc-edge bench` bench.json: device RAM, "
+                                              "flash, instructions go into the meta YAML's free text."),
+) -> None:
+    """DCASE 2024 Task 1 submission package: per-split outputs, meta YAML and zip, checked with the official
+    validator's rules (int8 predictions through tflite-micro unless --float)."""
+    from .submit import SPLITS, build_submission
+
+    _check_output("--out", out)
+    _check_ranges({"--n-eval-files": (n_eval_files, _GE1)})
+    _setup_logging()
+    rep = build_submission(runs, eval_dir, label, out, meta_yaml=meta_yaml,
+                           float_splits=SPLITS if use_float else (), n_eval_files=n_eval_files,
+                           calib_data=calib_data, calib_split=calib_split, bench_json=bench_json, log=typer.echo)
+    typer.echo(f"submission: {rep['package']}")
 
 def main() -> None:  # pragma: no cover - entry point
     app()

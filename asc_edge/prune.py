@@ -284,7 +284,7 @@ def format_summary(report: dict) -> list[str]:
 
 def prune_run(run: str | Path, *, filters: list[int] | None = None, target_params: int | None = None,
               epochs: int | None = None, out: str | Path | None = None, progress: bool | None = None,
-              log: Callable[[str], None] = print) -> tuple[Path | None, dict]:
+              logger: str | None = None, log: Callable[[str], None] = print) -> tuple[Path | None, dict]:
     """``asc-edge prune``: prune a run's checkpoint and fine-tune it with the run's own recipe.
 
     The run's saved :class:`~asc_edge.train.TrainConfig` (``report.json["config"]``) is reused with
@@ -336,6 +336,8 @@ def prune_run(run: str | Path, *, filters: list[int] | None = None, target_param
     cfg.out = str(out) if out is not None else str(run_dir.parent)
     if progress is not None:
         cfg.progress = progress
+    if logger is not None:  # --logger (default: the run's own setting)
+        cfg.logger = logger
 
     with tempfile.TemporaryDirectory(prefix="asc-edge-prune-") as tmp:
         init = Path(tmp) / "pruned_init.ckpt"

@@ -26,6 +26,12 @@ KD_SCHEMES = ("hinton", "focusnet", "mse", "rrs", "online", "mean-teacher")
 #: is PyTorch's ``batchmean``. Measured on the bundled pack in ``benchmarks/results/kd_methods.md``.
 KL_AVERAGES = ("classes", "batch")
 
+#: ``--logger`` values (issue 17): Lightning's experiment logger, writing into ``<run>/logs/``:
+#: ``tensorboard`` — TensorBoard event files (default; ``tensorboard --logdir runs/<name>/logs``),
+#: ``csv`` — ``metrics.csv`` + ``hparams.yaml`` (no extra package), ``none`` — no logs (history.json
+#: and the plots are written either way). All local files: no logger sends anything over the network.
+LOGGERS = ("tensorboard", "csv", "none")
+
 
 @dataclass
 class TrainConfig:
@@ -73,6 +79,7 @@ class TrainConfig:
     strategy: str = "auto"
     progress: bool = True
     init_checkpoint: str | None = None          # start from this checkpoint's model.* weights (e.g. `asc-edge prune`)
+    logger: str = "tensorboard"                 # experiment logs in <run>/logs/: tensorboard | csv | none (LOGGERS)
 
     def run_name(self) -> str:
         """Deterministic default run name, identical in every DDP process."""
@@ -91,6 +98,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work together (before any data is read)."""
+        check_logger(self.logger)
         if self.kd_scheme not in KD_SCHEMES:
             raise ConfigError(f"unknown --kd-scheme {self.kd_scheme!r}",
                               hint=f"use one of {', '.join(KD_SCHEMES)}")
@@ -127,3 +135,17 @@ class TrainConfig:
         d = dict(d)
         d["augment"] = AugmentConfig.from_dict(d.get("augment", {}))
         return cls(**d)
+
+
+def check_logger(logger: str) -> None:
+    """Raise ConfigError for a ``--logger`` that is not one of :data:`LOGGERS`, or ``tensorboard``
+    without the tensorboard package (a project dependency; missing only in a partial install)."""
+    if logger not in LOGGERS:
+        raise ConfigError(f"unknown --logger {logger!r}", hint=f"use one of {', '.join(LOGGERS)}")
+    if logger == "tensorboard":
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError("--logger tensorboard: the tensorboard package is not installed",
+                              hint="pip install 'tensorboard>=2.20,<3' (or bash scripts/setup.sh), "
+                                   "or use --logger csv")

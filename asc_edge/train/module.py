@@ -268,6 +268,8 @@ class ASCModule(pl.LightningModule):
         row["train_loss"] = self._loss_sum / max(1, self._loss_n)
         row["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
         self._loss_sum, self._loss_n = 0.0, 0
+        # the same per-epoch values for the experiment logger (--logger; history.json is rank 0's too)
+        self.log_dict({"train_loss_epoch": row["train_loss"], "lr": row["lr"]}, rank_zero_only=True)
 
     def validation_step(self, batch, batch_idx):
         x, y, _, _ = batch
@@ -285,6 +287,7 @@ class ASCModule(pl.LightningModule):
         macro = float(torch.stack(per_class).mean())
         loss = float(F.cross_entropy(logits.float(), targets))
         self.log("val_macro_accuracy", macro, prog_bar=True, rank_zero_only=True)
+        self.log("val_loss", loss, rank_zero_only=True)
         if not self.trainer.sanity_checking:
             row = self.history.setdefault(self.current_epoch, {"epoch": self.current_epoch})
             row.update(val_loss=loss, val_macro_accuracy=macro)

@@ -8,16 +8,19 @@ directory renamed into place (no half-written checkpoint on Ctrl-C or crash):
 - ``report.json``      what produced it: config, complexity, versions, git commit, wall time
 - ``history.json``     per-epoch train loss, learning rate, validation loss / macro accuracy
 - ``confusion_matrix.png``, ``training_curves.png``
+- ``logs/``            Lightning's experiment log (``--logger``): TensorBoard event files (default) or
+                       ``metrics.csv``; written during training into the temporary sibling, so it is
+                       there only when the run is complete (none with ``--logger none``)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +34,7 @@ from ..complexity import check_budget, measure
 from ..data import load_dirs
 from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
 from ..errors import CheckpointError, ConfigError
+from ..report.model_card import git_commit
 from ..features import SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
 from ..features.splits import load_folder_features
 from ..models import get_spec
@@ -76,13 +80,42 @@ def teacher_logits_for(teacher_paths: list[str], split: SplitData, data: str, sp
     return np.ascontiguousarray(logits[:, order])
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+def make_logger(kind: str, log_dir: Path):
+    """Lightning logger for ``--logger kind`` (:data:`~asc_edge.train.config.LOGGERS`) writing into
+    ``log_dir`` itself (no ``version_N`` sub-folder), created on the first write: ``tensorboard`` →
+    TensorBoard event files + ``hparams.yaml``, ``csv`` → ``metrics.csv`` + ``hparams.yaml``, ``none``
+    → ``False`` (no logger). Both are local files only; nothing goes over the network."""
+    if kind == "none":
+        return False
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    if kind == "csv":
+        return CSVLogger(save_dir=str(log_dir), name="", version="")
+    if kind == "tensorboard":
+        _tensorboard_without_tensorflow()
+        return TensorBoardLogger(save_dir=str(log_dir), name="", version="", default_hp_metric=False)
+    raise ConfigError(f"unknown --logger {kind!r}", hint="use one of tensorboard, csv, none")
+
+
+def _tensorboard_without_tensorflow() -> None:
+    """Make TensorBoard's event writer use its bundled file I/O instead of TensorFlow's.
+
+    With TensorFlow installed (the export environment), ``tensorboard.compat`` imports it for
+    ``gfile`` alone: seconds of start-up, and CUDA / CPU-feature messages on stderr in every training
+    run. TensorBoard's own switch for TensorFlow-free builds is the presence of the module
+    ``tensorboard.compat.notf``; registered here unless TensorFlow is already loaded in this process.
+    The event files are the same."""
+    import sys
+    import types
+
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
+def _partial_dir(out: Path, name: str) -> Path:
+    """The hidden sibling ``.<name>.partial-<pid>`` a run directory is built in (logs during training,
+    the rest by :func:`_write_run_dir`), renamed to ``<name>`` when complete."""
+    return out / f".{name}.partial-{os.getpid()}"
 
 
 def _load_init_weights(module: ASCModule, cfg: TrainConfig) -> None:
@@ -161,47 +194,61 @@ def train(cfg: TrainConfig) -> Path | None:
     if cfg.augment.dir_p > 0:
         module.dirs = load_dirs(Path(cfg.dirs) if cfg.dirs else Path(cfg.data) / "dirs", frontend.sample_rate)
 
+    out, name = Path(cfg.out), cfg.run_name()
+    tmp = _partial_dir(out, name)  # the logs go to tmp/logs while training; the rest is added at the end
+    shutil.rmtree(tmp, ignore_errors=True)
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, deterministic=True, logger=False, enable_checkpointing=False,
+        strategy=cfg.strategy, deterministic=True, logger=make_logger(cfg.logger, tmp / "logs"),
+        log_every_n_steps=max(1, min(50, math.ceil(n / cfg.batch_size))), enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=cfg.progress, num_sanity_val_steps=0,
         check_val_every_n_epoch=max(1, min(cfg.val_every, cfg.epochs)))
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*")
-            trainer.fit(module, training_loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
-                        training_loader(test_split, np.zeros((len(test_split.targets), 0), np.float32), 256, False,
-                                        cfg.seed))
-    except SystemExit:
-        # Lightning turns Ctrl-C into sys.exit(1): re-raise it as the interrupt it is (CLI: exit 130).
-        if trainer.interrupted:
-            raise KeyboardInterrupt from None
-        raise
-    if not trainer.is_global_zero:
-        return None
+    try:  # a crash, Ctrl-C or a non-zero DDP rank leave no half-written logs (after success tmp is renamed)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", ".*does not have many workers.*")
+                warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+                warnings.filterwarnings("ignore", ".*LeafSpec.*")
+                warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")  # DDP: shorter loaders
+                no_teacher = np.zeros((len(test_split.targets), 0), np.float32)
+                trainer.fit(module, training_loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
+                            training_loader(test_split, no_teacher, 256, False, cfg.seed))
+        except SystemExit:
+            # Lightning turns Ctrl-C into sys.exit(1): re-raise it as the interrupt it is (CLI: exit 130).
+            if trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        if not trainer.is_global_zero:
+            return None
 
-    module.model.eval()
-    loaded = LoadedModel(model=module.model, model_name=cfg.model, labels=train_split.labels,
-                         frontend=frontend, path=Path())
-    metrics = evaluate_loaded(loaded, test_split)
-    metrics["split"] = "test"
-    history = [module.history[e] for e in sorted(module.history)]
-    report = {
-        "config": cfg.to_dict(), "frontend": frontend.to_dict(), "labels": list(train_split.labels),
-        "complexity": complexity.to_dict(), "role": role, "n_train_clips": n,
-        "n_test_clips": len(test_split.targets), "wall_time_s": round(time.time() - t0, 1),
-        "git_commit": _git_commit(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                                                  "pytorch_lightning": pl.__version__},
-        "torch_threads": torch.get_num_threads(),
-    }
-    return _write_run_dir(Path(cfg.out), cfg.run_name(), module, trainer, metrics, report, history)
+        module.model.eval()
+        loaded = LoadedModel(model=module.model, model_name=cfg.model, labels=train_split.labels,
+                             frontend=frontend, path=Path())
+        metrics = evaluate_loaded(loaded, test_split)
+        metrics["split"] = "test"
+        history = [module.history[e] for e in sorted(module.history)]
+        report = {
+            "config": cfg.to_dict(), "frontend": frontend.to_dict(), "labels": list(train_split.labels),
+            "complexity": complexity.to_dict(), "role": role, "n_train_clips": n,
+            "n_test_clips": len(test_split.targets), "wall_time_s": round(time.time() - t0, 1),
+            "git_commit": git_commit(),
+            "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "pytorch_lightning": pl.__version__},
+            "torch_threads": torch.get_num_threads(),
+        }
+        return _write_run_dir(out, name, module, trainer, metrics, report, history)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: Settings that say where a run's by-products go, not what is trained: left out of :func:`reusable_run`.
+_NOT_COMPARED = ("logger",)
 
 
 def reusable_run(cfg: TrainConfig, run_dir: Path) -> bool:
     """True when ``run_dir`` is a finished run trained with exactly ``cfg`` (compared through
-    :class:`TrainConfig`, so runs recorded before a setting existed still match its default)."""
+    :class:`TrainConfig`, so runs recorded before a setting existed still match its default;
+    ``logger`` is not compared)."""
     report = Path(run_dir) / "report.json"
     if not (report.is_file() and (Path(run_dir) / "model.ckpt").is_file() and (Path(run_dir) / "metrics.json").is_file()):
         return False
@@ -209,7 +256,9 @@ def reusable_run(cfg: TrainConfig, run_dir: Path) -> bool:
         stored = TrainConfig.from_dict(json.loads(report.read_text())["config"]).to_dict()
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return False
-    return json.loads(json.dumps(stored)) == json.loads(json.dumps(cfg.to_dict()))
+    want = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_COMPARED}
+    stored = {k: v for k, v in stored.items() if k not in _NOT_COMPARED}
+    return json.loads(json.dumps(stored)) == json.loads(json.dumps(want))
 
 
 def train_or_reuse(cfg: TrainConfig, reuse: bool) -> Path | None:
@@ -220,14 +269,14 @@ def train_or_reuse(cfg: TrainConfig, reuse: bool) -> Path | None:
 
 def _write_run_dir(out: Path, name: str, module: ASCModule, trainer: pl.Trainer, metrics: dict, report: dict,
                    history: list[dict]) -> Path:
-    """Write everything into ``.<name>.partial-<pid>`` and rename it to ``<name>`` at the end."""
+    """Write everything into ``.<name>.partial-<pid>`` (which may already hold the training logs,
+    ``logs/``) and rename it to ``<name>`` at the end."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / name
-    tmp = out / f".{name}.partial-{os.getpid()}"
+    tmp = _partial_dir(out, name)
     old = out / f".{name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    tmp.mkdir()
+    tmp.mkdir(exist_ok=True)
     try:
         from ..checkpoint import state_dict_sha256
 
