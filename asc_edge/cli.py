@@ -684,6 +684,26 @@ def submit(
                            calib_data=calib_data, calib_split=calib_split, bench_json=bench_json, log=typer.echo)
     typer.echo(f"submission: {rep['package']}")
 
+
+@app.command()
+@_errors_as_one_line
+def report(
+    target: Path = typer.Argument(..., help="A run folder (from `asc-edge train`) or an export folder "
+                                  "(from `asc-edge export`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default RUN_OR_EXPORT/report.html)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="The run to show with an export (default: the folder of "
+                                       "the export's checkpoint, when that is a run)."),
+    bench_json: Optional[Path] = typer.Option(None, "--bench", help="A bench.json or its folder (default: "
+                                              "EXPORT/bench/ or RUN/bench/ when there)."),
+) -> None:
+    """One self-contained HTML page (embedded PNGs, no JavaScript, no network): training curves, confusion
+    matrix, per-device accuracy, complexity vs budget, int8 vs float, device instructions and RAM / flash."""
+    from .report.html import write_report
+
+    _check_output("--out", out, kind="file")
+    typer.echo(f"report: {write_report(target, out=out, run=run, bench=bench_json)}")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -11,8 +11,10 @@ STAMP="$VENV/.asc-edge-setup.sha256"
 # libsndfile1: soundfile; gcc-arm-none-eabi + newlib: the Cortex-M4 cross-compiler;
 # qemu-user: runs the kernels' Cortex-M4 DSP build in tests; qemu-system-arm: the emulated
 # STM32F405 board (netduinoplus2) that `asc-edge bench` runs the firmware on;
-# libstdc++-arm-none-eabi-newlib: the C++ runtime of the TFLM + CMSIS-NN peer (asc_edge/device/tflm_peer.py).
-APT_PACKAGES=(libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm)
+# libstdc++-arm-none-eabi-newlib: the C++ runtime of the TFLM + CMSIS-NN peer (asc_edge/device/tflm_peer.py);
+# chromium: headless rendering of `asc-edge report`'s page in tests/test_report_html.py.
+APT_PACKAGES=(libsndfile1 gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm
+              chromium)
 
 want=$(cat pyproject.toml scripts/setup.sh scripts/requirements-export.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
