@@ -445,9 +445,11 @@ def export(
     qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
     optimize: str = typer.Option("speed", help="Generated int8 C: speed (pre-widened 1x1 filters, -O2) or size "
                                  "(every weight stored once, -Os); same results."),
-    adaptive_rounding: bool = typer.Option(False, "--adaptive-rounding", help="Round each int8 weight up or down by "
-                                           "its layer's output error on the calibration clips instead of to nearest "
-                                           "(AdaRound's objective, Nagel et al. 2020)."),
+    adaptive_rounding: Optional[bool] = typer.Option(None, "--adaptive-rounding/--no-adaptive-rounding",
+                                                     help="Round each int8 weight up or down by its layer's output "
+                                                     "error on the calibration clips instead of to nearest (AdaRound's "
+                                                     "objective, Nagel et al. 2020). Default: on for int8 (the best "
+                                                     "remedy in benchmarks/results/int8_calibration.md)."),
     bias_correction: bool = typer.Option(False, "--bias-correction", help="Correct each layer's bias for the mean "
                                          "output shift of its int8 weight rounding (Nagel et al. 2019) before the "
                                          "conversion."),
@@ -478,7 +480,8 @@ def export(
     export_model(run, target, out, data=data, calib_data=calib_data, calib_split=calib_split, test_split=test_split,
                  n_calibration=n_calibration, n_check=n_check,
                  debug_clips=debug_clips, allow_over_budget=allow_over_budget, calibration=calibration,
-                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr, adaptive_rounding=adaptive_rounding,
+                 percentile=percentile, qat_epochs=qat_epochs, qat_lr=qat_lr,
+                 adaptive_rounding=(precision == "int8") if adaptive_rounding is None else adaptive_rounding,
                  bias_correction=bias_correction, optimize=optimize,
                  gate=not no_gate,
                  gate_agreement=gate_agreement, gate_cosine=gate_cosine, gate_cosine_worst5=gate_cosine_worst5,

@@ -103,7 +103,7 @@ def run_one(ckpt: Path, info: dict, work: Path, tau: Path, calib: Path, reuse: b
     if not (reuse and (export_dir / "report.json").is_file()):
         import_cpjku_checkpoint(ckpt, run_dir, log=print)
         export_model(run_dir, "cmsis-nn", export_dir, data=tau, calib_data=calib, calib_split="100",
-                     test_split="all", log=print)
+                     test_split="all", adaptive_rounding=True, log=print)  # `asc-edge export`'s defaults
     ex = json.loads((export_dir / "report.json").read_text())
     b = bench(export_dir, data=tau, split="all", out_dir=work / ckpt.stem / "bench", log=print)
     fe, acc, ins, mem = ex["frontend"], ex["accuracy"], b["instructions"], b["memory"]
@@ -129,7 +129,8 @@ def run_one(ckpt: Path, info: dict, work: Path, tau: Path, calib: Path, reuse: b
         "model_instructions_per_mac": ins["model_instructions_per_mac"],
         "calibration": {"root": ex["data"]["calibration_root"], "split": ex["data"]["calibration_split"],
                         "n_clips": ex["data"]["n_calibration"],
-                        "method": ex["tflite"]["calibration"]["activation_ranges"]["method"]},
+                        "method": ex["tflite"]["calibration"]["activation_ranges"]["method"],
+                        "adaptive_rounding": "adaptive_rounding" in ex},
         "wall_s": round(time.perf_counter() - t0, 1),
     }
 
@@ -191,7 +192,9 @@ def main() -> None:
         f"`{a.tau.name}` (genuine TAU Urban Acoustic Scenes 2022 Mobile recordings, 10 scenes). Accuracy in %, "
         "plain accuracy over these clips (one clip ≈ 1 point). int8 calibration: 200 clips of the real-audio "
         f"pack's split100 (ESC-10, disjoint from the evaluation clips), activation ranges by "
-        f"`{'/'.join(sorted({r['calibration']['method'] for r in rows}))}` (export's default). "
+        f"`{'/'.join(sorted({r['calibration']['method'] for r in rows}))}`"
+        + (", weights by adaptive rounding" if all(r["calibration"].get("adaptive_rounding") for r in rows) else "")
+        + " (export's defaults). "
         "Device: QEMU netduinoplus2 (STM32F405, "
         "Cortex-M4F), instructions counted exactly (-icount). `report dev-test` = the SNTL-NTU report's own "
         "float macro accuracy on the full TAU22 development-test split (29,680 clips), for orientation.", "",

@@ -35,7 +35,8 @@ def test_files_match_their_recorded_hashes():
 def test_generated_c_is_reproduced_by_this_commit(tmp_path):
     """model.c/model.h and the frontend tables regenerate byte for byte from the committed
     .tflite and the recorded frontend (a code-generator change must come with a re-export:
-    `asc-edge export export/cp-mobile-ref.ckpt --out export/cp-mobile-ref`)."""
+    `asc-edge export export/cp-mobile-ref.ckpt --out export/cp-mobile-ref --calibration minmax
+    --no-adaptive-rounding`)."""
     from asc_edge.codegen.emit_c import emit_model
     from asc_edge.codegen.graph import build_graph
     from asc_edge.codegen.planner import plan_for_device
