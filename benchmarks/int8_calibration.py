@@ -155,6 +155,9 @@ def write(rows: list[dict], args, wall: float) -> None:
         markdown_table(table), "",
         "Mean int8 − float accuracy over the rows that have the column (points): "
         + ", ".join(f"{m} {100 * v:+.2f}" for m, v in mean.items()), "",
+        "Int8 vs float top-1 agreement over the ten SNTL-NTU students (mean / worst): "
+        + ", ".join(f"{m} {np.mean(a):.3f} / {np.min(a):.3f}" for m in cols
+                    if (a := [r[m]["agreement"] for r in rows if r.get("source") == "sntl" and m in r])), "",
         "qat+minmax / qat+mse: the weights first fine-tuned for the int8 rounding (`asc_edge/export/qat.py`: "
         "BatchNorm folded, TFLite's per-channel int8 weight rounding with a straight-through gradient, MSE to the "
         "float model's own logits on the 911 split100 clips of `../shared/data`, labels unused, Adam 1e-4, "
