@@ -145,7 +145,8 @@ _TRAIN_SETTINGS = {
     "fmax_aug_range": "augment.fmax_aug_range",
     "dirs": "dirs", "out": "out", "name": "name", "cache_dir": "cache_dir", "val_every": "val_every",
     "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
-    "progress": "progress", "logger": "logger",
+    "progress": "progress", "logger": "logger", "features": "features", "precision": "precision",
+    "num_workers": "num_workers",
 }
 
 _LOGGER_HELP = ("Experiment logs in <run>/logs/: tensorboard (event files; `tensorboard --logdir runs`), csv "
@@ -247,6 +248,12 @@ def train(
     strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
     progress: bool = typer.Option(True, help="Progress bars."),
     logger: str = typer.Option("tensorboard", help=_LOGGER_HELP),
+    features: str = typer.Option("cache", help="cache: log-mel from the on-disk feature cache; online: the loader "
+                                 "yields waveforms and the log-mel is computed per batch on the training device "
+                                 "(CPJKU way; for large splits and GPUs)."),
+    precision: str = typer.Option("32", help="32, bf16-mixed (CPU or GPU) or 16-mixed (GPU only); "
+                                  "pl.Trainer(precision=...). The log-mel is always float32."),
+    num_workers: int = typer.Option(0, help="DataLoader worker processes (persistent); 0 = main process."),
 ) -> None:
     """Train a student (or teacher), optionally distilled from teacher checkpoints.
 
@@ -265,7 +272,7 @@ def train(
         "--pitch-shift-p": (pitch_shift_p, _P), "--pitch-shift-semitones": (pitch_shift_semitones, _GE0),
         "--time-stretch-p": (time_stretch_p, _P), "--time-stretch-range": (time_stretch_range, _GE0),
         "--fmax-aug-range": (fmax_aug_range, _GE0),
-        "--devices": (devices, _GE1), "--num-nodes": (num_nodes, _GE1)})
+        "--devices": (devices, _GE1), "--num-nodes": (num_nodes, _GE1), "--num-workers": (num_workers, _GE0)})
     _check_output("--out", out)
     _check_logger(logger)
     _setup_logging()

@@ -97,6 +97,42 @@ class FeatureCache:
         ``cfg.sample_rate`` Hz (the input of DIR augmentation + ``LogMel`` at training time)."""
         return self._get(clips, "waveforms", (self.cfg.n_samples,), self._compute_waveform, stats, progress)
 
+    def ensure(self, clips: Sequence[Clip], kind: str = "waveforms", stats: AudioStats | None = None,
+               progress: bool = True) -> None:
+        """Compute and write the missing ``kind`` entries of ``clips`` without keeping them in memory
+        (the online-features path of a large split: the data loader then reads one clip at a time
+        with :meth:`one`). An entry is only checked for existence here; :meth:`one` recomputes a
+        corrupt one."""
+        shape, compute = self._kind(kind)
+        missing: dict[Path, Clip] = {}
+        for clip in clips:
+            path = self.entry_path(clip, kind)
+            if path in missing or path.is_file():
+                self.hits += path not in missing
+                continue
+            missing[path] = clip
+        bar = tqdm(missing.items(), total=len(missing), disable=not progress or not missing, unit="clip",
+                   desc=f"{kind} {self.cfg.key()[:8]}")
+        for path, clip in bar:
+            arr = np.ascontiguousarray(compute(clip, stats), dtype=np.float32)
+            if arr.shape != tuple(shape):
+                raise DataError(f"{clip.path}: computed {kind} of shape {arr.shape}, expected {tuple(shape)}",
+                                hint="check the frontend settings (clip_seconds, sample_rate)")
+            self._write(path, arr)
+            self.misses += 1
+
+    def one(self, clip: Clip, kind: str = "waveforms") -> np.ndarray:
+        """One clip's ``kind`` entry (read from disk; computed and written when missing or corrupt)."""
+        shape, compute = self._kind(kind)
+        return self._get([clip], kind, shape, compute, None, False)[0]
+
+    def _kind(self, kind: str):
+        if kind == "features":
+            return self.cfg.shape, self._compute_features
+        if kind == "waveforms":
+            return (self.cfg.n_samples,), self._compute_waveform
+        raise ValueError(f"kind must be 'features' or 'waveforms', got {kind!r}")
+
     def entry_path(self, clip: Clip, kind: str = "features") -> Path:
         """Cache file of ``clip`` (kind "features" or "waveforms"); DataError if the clip's file is missing."""
         if kind not in ("features", "waveforms"):

@@ -42,8 +42,13 @@ class SplitData:
 
 def load_split_data(data: str | Path, split: str, frontend: FrontendConfig, *,
                     splits_dir: str | Path | None = None, labels: Sequence[str] | None = None,
-                    cache_dir: str | Path | None = None, progress: bool = True) -> SplitData:
+                    cache_dir: str | Path | None = None, progress: bool = True,
+                    with_features: bool = True) -> SplitData:
     """Read a split of a TAU-layout dataset and return its cached log-mel features.
+
+    ``with_features=False`` (``asc-edge train --features online``): no log-mel is computed or read;
+    the resampled waveforms are cached instead (:meth:`FeatureCache.ensure`, none held in memory) and
+    ``features`` is an empty ``(N, 0)`` array.
 
     ``labels``: the class order of the model's logits (e.g. from a checkpoint); default: the
     dataset's own sorted label set. Labels are matched by name, never by position. ``cache_dir``:
@@ -63,7 +68,11 @@ def load_split_data(data: str | Path, split: str, frontend: FrontendConfig, *,
                         hint=f"the model was trained on: {', '.join(labels)}")
     stats = AudioStats()
     cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features", frontend)
-    features = cache.features(clips, stats=stats, progress=progress)
+    if with_features:
+        features = cache.features(clips, stats=stats, progress=progress)
+    else:
+        cache.ensure(clips, "waveforms", stats=stats, progress=progress)
+        features = np.zeros((len(clips), 0), dtype=np.float32)
     if stats.loaded:
         log.info("split %s: %s", split, stats.summary())
     return SplitData(clips=clips, features=features,

@@ -32,6 +32,15 @@ KL_AVERAGES = ("classes", "batch")
 #: and the plots are written either way). All local files: no logger sends anything over the network.
 LOGGERS = ("tensorboard", "csv", "none")
 
+#: ``--features`` values (issue 17): ``cache`` — the data loader yields log-mel features from the
+#: on-disk feature cache (default); ``online`` — it yields the resampled waveforms (one cache file
+#: per clip, read per item, so the split need not fit in memory) and the LightningModule computes the
+#: log-mel per batch on the training device, the spectrogram augmentations after it (the CPJKU way).
+FEATURE_MODES = ("cache", "online")
+
+#: ``--precision`` values passed to ``pl.Trainer(precision=...)``; ``16-mixed`` needs a GPU.
+PRECISIONS = ("32", "16-mixed", "bf16-mixed")
+
 
 @dataclass
 class TrainConfig:
@@ -80,6 +89,9 @@ class TrainConfig:
     progress: bool = True
     init_checkpoint: str | None = None          # start from this checkpoint's model.* weights (e.g. `asc-edge prune`)
     logger: str = "tensorboard"                 # experiment logs in <run>/logs/: tensorboard | csv | none (LOGGERS)
+    features: str = "cache"                     # cache (on-disk log-mel) | online (log-mel per batch on the device)
+    precision: str = "32"                       # 32 | 16-mixed (GPU only) | bf16-mixed (PRECISIONS)
+    num_workers: int = 0                        # DataLoader worker processes (persistent when > 0)
 
     def run_name(self) -> str:
         """Deterministic default run name, identical in every DDP process."""
@@ -99,6 +111,7 @@ class TrainConfig:
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work together (before any data is read)."""
         check_logger(self.logger)
+        check_scale(self.features, self.precision, self.num_workers, self.accelerator)
         if self.kd_scheme not in KD_SCHEMES:
             raise ConfigError(f"unknown --kd-scheme {self.kd_scheme!r}",
                               hint=f"use one of {', '.join(KD_SCHEMES)}")
@@ -149,3 +162,28 @@ def check_logger(logger: str) -> None:
             raise ConfigError("--logger tensorboard: the tensorboard package is not installed",
                               hint="pip install 'tensorboard>=2.20,<3' (or bash scripts/setup.sh), "
                                    "or use --logger csv")
+
+
+def check_scale(features: str, precision: str, num_workers: int, accelerator: str) -> None:
+    """Raise ConfigError for a bad ``--features`` / ``--precision`` / ``--num-workers``, for
+    ``--precision 16-mixed`` on the CPU (Lightning has no float16 mixed precision there) and for
+    ``--accelerator gpu`` without a visible CUDA GPU."""
+    if features not in FEATURE_MODES:
+        raise ConfigError(f"unknown --features {features!r}", hint=f"use one of {', '.join(FEATURE_MODES)}")
+    if str(precision) not in PRECISIONS:
+        raise ConfigError(f"unknown --precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"--num-workers {num_workers} is out of range: it must be an integer >= 0",
+                          hint="pass --num-workers as an integer >= 0 (0: load batches in the main process)")
+    gpu = accelerator in ("gpu", "cuda")
+    if gpu or (precision == "16-mixed" and accelerator != "cpu"):
+        import torch
+
+        if not torch.cuda.is_available():
+            if gpu:
+                raise ConfigError(f"--accelerator {accelerator}: no CUDA GPU is visible to PyTorch",
+                                  hint="train with --accelerator cpu, or install a CUDA build of torch on a GPU machine")
+            accelerator = "cpu"  # auto → CPU
+    if precision == "16-mixed" and accelerator == "cpu":
+        raise ConfigError("--precision 16-mixed needs a GPU (Lightning has no float16 mixed precision on the CPU)",
+                          hint="use --precision bf16-mixed or 32 on the CPU, or --accelerator gpu")

@@ -36,6 +36,10 @@ class ASCModule(pl.LightningModule):
     Batches are ``(features (B, 1, n_mels, frames), targets (B,), teacher_logits (B, C), index (B,))``;
     ``teacher_logits`` are cached teacher outputs (or empty (B, 0) without a teacher).
 
+    With ``--features online`` the batches' first element is the waveforms ``(B, samples)`` and the
+    log-mel is computed in the step, on the training device (:meth:`_online_features`), in float32
+    whatever the precision.
+
     Training step, in order: waveform augmentations of the clips' *waveforms* with the features
     recomputed by the run's :class:`LogMel` (:meth:`_augment_waveforms`: pitch shift and time stretch,
     AI4EDGE 2023, then the device-impulse-response convolution of a fraction ``augment.dir_p`` of the
@@ -97,7 +101,8 @@ class ASCModule(pl.LightningModule):
         # One generator per process, seeded from the run seed and the rank: reproducible, and DDP
         # ranks draw different augmentations.
         self._gen = torch.Generator().manual_seed(int(self.train_cfg["seed"]) * 1000 + self.global_rank)
-        if self.augment.waveform_augmentation and self.waveforms is None:
+        online = self.train_cfg.get("features", "cache") == "online"  # waveforms come with the batches
+        if self.augment.waveform_augmentation and self.waveforms is None and not online:
             raise ConfigError("pitch shift / time stretch / fmax_aug_range need the training waveforms, "
                               "which were not loaded",
                               hint="set module.waveforms (asc-edge train loads them itself), or turn these "
@@ -109,18 +114,58 @@ class ASCModule(pl.LightningModule):
         features recomputed from the augmented waveforms (``index``: the clips' rows in
         ``self.waveforms``).
 
-        Draws, each only when its augmentation is on: DIR (rows with probability ``dir_p``, then one
-        DIR per picked row — the same draws as before the other waveform augmentations existed, so
-        runs without them are unchanged), pitch shift (rows with ``pitch_shift_p``, shifts
-        ``U(−s, s)`` semitones), time stretch (rows with ``time_stretch_p``, rates ``U(1 − r, 1 + r)``),
-        top mel edges ``U(f_max − range, f_max]`` for every row. Applied per clip in the order pitch
-        shift → time stretch → DIR (the device colours the sound last, as in a recording); features
-        with :class:`LogMel`, or :func:`logmel_random_fmax` with the drawn top edges (then every row
-        is recomputed).
+        Draws (:meth:`_draw_waveform_augmentations`), each only when its augmentation is on: DIR (rows
+        with probability ``dir_p``, then one DIR per picked row — the same draws as before the other
+        waveform augmentations existed, so runs without them are unchanged), pitch shift (rows with
+        ``pitch_shift_p``, shifts ``U(−s, s)`` semitones), time stretch (rows with ``time_stretch_p``,
+        rates ``U(1 − r, 1 + r)``), top mel edges ``U(f_max − range, f_max]`` for every row. Applied per
+        clip in the order pitch shift → time stretch → DIR (the device colours the sound last, as in a
+        recording); features with :class:`LogMel`, or :func:`logmel_random_fmax` with the drawn top
+        edges (then every row is recomputed).
         """
-        aug, gen, b = self.augment, self._gen, len(index)
+        b = len(index)
         if self.waveforms is None or b == 0:
             return x
+        rows, plan, f_max = self._draw_waveform_augmentations(b)
+        if not rows:
+            return x
+        waves = [self._augmented_wave(self.waveforms[int(index[r])], r, plan) for r in rows]
+        wave = torch.from_numpy(np.stack(waves)).to(x.device)
+        x = x.clone()
+        rows_t = torch.tensor(rows, dtype=torch.long, device=x.device)
+        x[rows_t] = self._logmel(wave, None if f_max is None else f_max[rows]).to(x.dtype)
+        return x
+
+    def _online_features(self, wave: torch.Tensor) -> torch.Tensor:
+        """``--features online``: the log-mel of a batch of waveforms ``(B, samples)``, computed here on
+        the training device, after the same waveform augmentations with the same draws as
+        :meth:`_augment_waveforms` (the augmented clips go through librosa / numpy on the CPU)."""
+        if len(wave) == 0:
+            return self._logmel(wave, None)
+        rows, plan, f_max = self._draw_waveform_augmentations(len(wave))
+        changed = [r for r in rows if any(r in d for d in plan)]
+        if changed:
+            cpu = wave[changed].detach().float().cpu().numpy()
+            new = np.stack([self._augmented_wave(cpu[k], r, plan) for k, r in enumerate(changed)])
+            wave = wave.clone()
+            wave[torch.tensor(changed, dtype=torch.long, device=wave.device)] = \
+                torch.from_numpy(new).to(device=wave.device, dtype=wave.dtype)
+        return self._logmel(wave, f_max)
+
+    def _logmel(self, wave: torch.Tensor, f_max: torch.Tensor | None) -> torch.Tensor:
+        """Log-mel of waveforms ``(B, samples)`` in float32 whatever ``--precision`` says (autocast
+        off: the features equal the cached ones); ``f_max``: per-row mel top edges or None."""
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            wave = wave.float()
+            if f_max is None:
+                return self.mel(wave)
+            return logmel_random_fmax(self.mel, wave, f_max).float()
+
+    def _draw_waveform_augmentations(self, b: int):
+        """The random draws of the waveform augmentations for a batch of ``b`` clips (see
+        :meth:`_augment_waveforms`): ``(rows to recompute, (dirs, shifts, rates) per-row dicts,
+        top mel edges (b,) float64 or None)``."""
+        aug, gen = self.augment, self._gen
         dirs: dict[int, int] = {}
         if aug.dir_p > 0 and self.dirs:
             pick = torch.rand(b, generator=gen) < aug.dir_p
@@ -143,26 +188,18 @@ class ASCModule(pl.LightningModule):
             rows = list(range(b))
         else:
             rows = sorted(set(dirs) | set(shifts) | set(rates))
-        if not rows:
-            return x
-        waves = []
-        for r in rows:
-            w = self.waveforms[int(index[r])]
-            if r in shifts:
-                w = pitch_shift(w, self.frontend.sample_rate, shifts[r])
-            if r in rates:
-                w = time_stretch(w, rates[r])
-            if r in dirs:
-                w = convolve_dir(w, self.dirs[dirs[r]])
-            waves.append(np.asarray(w, dtype=np.float32))
-        wave = torch.from_numpy(np.stack(waves)).to(x.device)
-        x = x.clone()
-        rows_t = torch.tensor(rows, dtype=torch.long, device=x.device)
-        if f_max is None:
-            x[rows_t] = self.mel(wave)
-        else:
-            x[rows_t] = logmel_random_fmax(self.mel, wave, f_max[rows]).to(x.dtype)
-        return x
+        return rows, (dirs, shifts, rates), f_max
+
+    def _augmented_wave(self, w: np.ndarray, r: int, plan) -> np.ndarray:
+        """Row ``r``'s waveform ``w`` after its drawn pitch shift → time stretch → DIR (those it has)."""
+        dirs, shifts, rates = plan
+        if r in shifts:
+            w = pitch_shift(w, self.frontend.sample_rate, shifts[r])
+        if r in rates:
+            w = time_stretch(w, rates[r])
+        if r in dirs:
+            w = convolve_dir(w, self.dirs[dirs[r]])
+        return np.asarray(w, dtype=np.float32)
 
     # --- steps --------------------------------------------------------------------------------
     def _label_loss(self):
@@ -173,7 +210,10 @@ class ASCModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y, teacher, index = batch
-        x = self._augment_waveforms(x, index)
+        if x.dim() == 2:  # --features online: a batch of waveforms, log-mel computed here
+            x = self._online_features(x)
+        else:
+            x = self._augment_waveforms(x, index)
         x = augment_batch(x, self.augment, self._gen, mask_fill=math.log(self.frontend.log_offset))
         x, perm, lam = mixup(x, y, self.augment.mixup_alpha, self._gen, p=self.augment.mixup_p)
         if self.online_teacher:
@@ -273,6 +313,8 @@ class ASCModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y, _, _ = batch
+        if x.dim() == 2:  # waveforms (--features online)
+            x = self._logmel(x, None)
         logits = self.model(x)
         self._val_logits.append(logits.detach())
         self._val_targets.append(y)

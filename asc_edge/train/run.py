@@ -35,7 +35,7 @@ from ..data import load_dirs
 from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sha256
 from ..errors import CheckpointError, ConfigError
 from ..report.model_card import git_commit
-from ..features import SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
+from ..features import FeatureCache, SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
 from ..features.splits import load_folder_features
 from ..models import get_spec
 from ..report.io import write_json_atomic
@@ -69,7 +69,7 @@ def teacher_logits_for(teacher_paths: list[str], split: SplitData, data: str, sp
 
     def compute() -> np.ndarray:
         feats = split.features
-        if teacher.frontend != split.frontend:
+        if teacher.frontend != split.frontend or feats.shape[1:] == (0,):  # (N, 0): --features online
             feats = load_split_data(data, split_name, teacher.frontend, splits_dir=splits_dir,
                                     labels=split.labels, cache_dir=cache_root / "features",
                                     progress=progress).features
@@ -151,8 +151,10 @@ def train(cfg: TrainConfig) -> Path | None:
     cache_root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
+    online_features = cfg.features == "online"  # the loader yields waveforms, the module computes the log-mel
     train_split = load_split_data(cfg.data, cfg.split, frontend, splits_dir=cfg.splits_dir,
-                                  cache_dir=cache_root / "features", progress=cfg.progress)
+                                  cache_dir=cache_root / "features", progress=cfg.progress,
+                                  with_features=not online_features)
     test_split = load_split_data(cfg.data, "test", frontend, splits_dir=cfg.splits_dir, labels=train_split.labels,
                                  cache_dir=cache_root / "features", progress=cfg.progress)
     n = len(train_split.targets)
@@ -189,7 +191,7 @@ def train(cfg: TrainConfig) -> Path | None:
     complexity = measure(module.model, n_mels=frontend.n_mels, frames=frontend.n_frames)
     if role == "student":
         check_budget(complexity, "int8", allow_over_budget=True, what=f"student {cfg.model!r}")
-    if cfg.augment.dir_p > 0 or cfg.augment.waveform_augmentation:  # DIR, pitch shift, time stretch, fmax
+    if (cfg.augment.dir_p > 0 or cfg.augment.waveform_augmentation) and not online_features:  # DIR, pitch, …
         module.waveforms = load_split_waveforms(train_split, frontend, cache_root / "features")
     if cfg.augment.dir_p > 0:
         module.dirs = load_dirs(Path(cfg.dirs) if cfg.dirs else Path(cfg.data) / "dirs", frontend.sample_rate)
@@ -199,7 +201,8 @@ def train(cfg: TrainConfig) -> Path | None:
     shutil.rmtree(tmp, ignore_errors=True)
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, deterministic=True, logger=make_logger(cfg.logger, tmp / "logs"),
+        strategy=cfg.strategy, precision=cfg.precision, deterministic=True,
+        logger=make_logger(cfg.logger, tmp / "logs"),
         log_every_n_steps=max(1, min(50, math.ceil(n / cfg.batch_size))), enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=cfg.progress, num_sanity_val_steps=0,
         check_val_every_n_epoch=max(1, min(cfg.val_every, cfg.epochs)))
@@ -211,8 +214,10 @@ def train(cfg: TrainConfig) -> Path | None:
                 warnings.filterwarnings("ignore", ".*LeafSpec.*")
                 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")  # DDP: shorter loaders
                 no_teacher = np.zeros((len(test_split.targets), 0), np.float32)
-                trainer.fit(module, training_loader(train_split, teacher, cfg.batch_size, True, cfg.seed),
-                            training_loader(test_split, no_teacher, 256, False, cfg.seed))
+                waves = FeatureCache(cache_root / "features", frontend) if online_features else None
+                trainer.fit(module, training_loader(train_split, teacher, cfg.batch_size, True, cfg.seed,
+                                                    cfg.num_workers, waveforms=waves),
+                            training_loader(test_split, no_teacher, 256, False, cfg.seed, cfg.num_workers))
         except SystemExit:
             # Lightning turns Ctrl-C into sys.exit(1): re-raise it as the interrupt it is (CLI: exit 130).
             if trainer.interrupted:
@@ -242,13 +247,13 @@ def train(cfg: TrainConfig) -> Path | None:
 
 
 #: Settings that say where a run's by-products go, not what is trained: left out of :func:`reusable_run`.
-_NOT_COMPARED = ("logger",)
+_NOT_COMPARED = ("logger", "num_workers")
 
 
 def reusable_run(cfg: TrainConfig, run_dir: Path) -> bool:
     """True when ``run_dir`` is a finished run trained with exactly ``cfg`` (compared through
     :class:`TrainConfig`, so runs recorded before a setting existed still match its default;
-    ``logger`` is not compared)."""
+    ``logger`` and ``num_workers`` are not compared)."""
     report = Path(run_dir) / "report.json"
     if not (report.is_file() and (Path(run_dir) / "model.ckpt").is_file() and (Path(run_dir) / "metrics.json").is_file()):
         return False
