@@ -211,14 +211,16 @@ def write(result: dict) -> None:
     tol = max((r["fp16"]["onnxruntime_check"]["max_rel_logit_diff"] for r in result["precision"]), default=0.0)
     rem = [{"system": r["system"], "split": f"split{r['split']}", "float": f"{r['float_accuracy']:.3f}",
             "min/max (old)": f"{r['minmax']:.3f} ({_pts(r['minmax'], r['float_accuracy'])})",
-            "mse (default)": f"{r['mse']:.3f} ({_pts(r['mse'], r['float_accuracy'])})",
+            "mse": f"{r['mse']:.3f} ({_pts(r['mse'], r['float_accuracy'])})",
             "QAT + mse": "-" if r["qat_mse"] is None else f"{r['qat_mse']:.3f} ({_pts(r['qat_mse'], r['float_accuracy'])})",
             "bias corr. + mse": "-" if r.get("bc_mse") is None else
             f"{r['bc_mse']:.3f} ({_pts(r['bc_mse'], r['float_accuracy'])})",
-            "adaptive rounding + mse": "-" if r.get("ada_mse") is None else
+            "adaptive rounding + mse (default)": "-" if r.get("ada_mse") is None else
             f"{r['ada_mse']:.3f} ({_pts(r['ada_mse'], r['float_accuracy'])})",
             "QAT + adaptive + mse": "-" if r.get("qat_ada_mse") is None else
             f"{r['qat_ada_mse']:.3f} ({_pts(r['qat_ada_mse'], r['float_accuracy'])})",
+            "default export int8 (tflm)": f"{r['default_export_int8']:.3f} "
+                                          f"({_pts(r['default_export_int8'], r['float_accuracy'])})",
             "device == tflm (default export)": r["device_equals_tflm"]} for r in result["remedies"]]
     n = len(result["remedies"])
     mean = {k: sum(r[k] - r["float_accuracy"] for r in result["remedies"]) / n for k in ("minmax", "mse")}
@@ -271,7 +273,9 @@ def write(result: dict) -> None:
            f"{100 * bc_mean:+.2f} points" if bc else "")
         + f"; adaptive rounding + mse (`export --adaptive-rounding`, AdaRound's objective, Nagel et al. 2020): "
         f"{mean_of('ada_mse')}; QAT, then adaptive rounding, + mse: {mean_of('qat_ada_mse')}. "
-        "The last column: the default export (`mse`) on the device vs tflite-micro, every clip.", "",
+        "The last two columns: `asc-edge export`'s defaults (adaptive rounding + mse ranges; "
+        "`benchmarks/tau_checkpoints.py`, its own conversion) through tflite-micro, and that export on the device "
+        "vs tflite-micro, every clip.", "",
         markdown_table(rem), ""])
     write_text_atomic(RESULTS / "compression.md", md)
 
