@@ -397,7 +397,7 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                                                              == y).mean())
             report["accuracy"] = acc
             stage("int8_accuracy", t0)
-            after = f" (after fine-tuning {acc['float_accuracy_after_qat']:.4f})" if "float_accuracy_after_qat" in acc \
+            after = f" (with the remedied weights {acc['float_accuracy_after_qat']:.4f})" if "float_accuracy_after_qat" in acc \
                 else ""
             log(f"int8 vs float on the test split ({len(y)} clips): float {acc['float_accuracy']:.4f}{after}, "
                 f"int8 {acc['int8_accuracy']:.4f}, top-1 agreement {acc['top1_agreement']:.4f} "
