@@ -414,20 +414,14 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                 f"({int((~held).sum())} excluded)", "tflite-micro (reference kernels), dequantised", "int8", log)
 
         if target == "cmsis-nn" and precision == "int8":
-            from asc_edge.codegen.emit_c import emit_model
-            from asc_edge.codegen.graph import build_graph
             from asc_edge.codegen.host_model import HOST_MODEL_CFLAGS, HostModel, build_host_model, compare_with_oracle
-            from asc_edge.codegen.planner import PRE_SCRATCH_ID, plan_arena, plan_for_device
-            from asc_edge.codegen.record import graph_record
+            from asc_edge.codegen.planner import PRE_SCRATCH_ID, plan_arena
 
             t0 = time.perf_counter()
-            graph = build_graph(tmp / "model_int8.tflite")
-            from asc_edge.device.frontend_c import emit_frontend_tables, work_bytes
+            from asc_edge.device.frontend_c import emit_frontend_tables
 
-            plan = plan_for_device(graph, pre_scratch=work_bytes(fe))
+            graph, plan, emitted = _emit_device_c(tmp, fe, optimize)
             layer_plan = plan_arena(graph)  # unfused, input outside: the layer-by-layer reference
-            emitted = emit_model(graph, plan, tmp / "c", optimize=optimize)
-            write_json_atomic(tmp / "graph.json", graph_record(graph, plan))  # what `bench` reads
             t_in = graph.tensors[graph.input]
             fe_tables = emit_frontend_tables(fe, t_in.scale, t_in.zero_point, tmp / "c")
             stage("codegen", t0)
@@ -506,6 +500,24 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     return report
 
 
+def _emit_device_c(export_dir: Path, fe, optimize: str):
+    """``export_dir/model_int8.tflite`` → graph, device plan (the frontend's work area of ``fe``
+    inside the arena), ``c/model.{h,c}`` for ``optimize`` and ``graph.json`` (what `bench` reads).
+    Returns ``(graph, plan, emit_model's record)``."""
+    from asc_edge.codegen.emit_c import emit_model
+    from asc_edge.codegen.graph import build_graph
+    from asc_edge.codegen.planner import plan_for_device
+    from asc_edge.codegen.record import graph_record
+    from asc_edge.device.frontend_c import work_bytes
+    from asc_edge.report.io import write_json_atomic
+
+    graph = build_graph(export_dir / "model_int8.tflite")
+    plan = plan_for_device(graph, pre_scratch=work_bytes(fe))
+    emitted = emit_model(graph, plan, export_dir / "c", optimize=optimize)
+    write_json_atomic(export_dir / "graph.json", graph_record(graph, plan))
+    return graph, plan, emitted
+
+
 def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
     """Copy an int8 ``cmsis-nn`` export to ``out_dir`` with its C model generated again from the
     same ``model_int8.tflite`` for another ``optimize`` goal (see :func:`export_model`), without a
@@ -519,11 +531,7 @@ def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
     """
     import json
 
-    from asc_edge.codegen.emit_c import OPTIMIZE, emit_model
-    from asc_edge.codegen.graph import build_graph
-    from asc_edge.codegen.planner import plan_for_device
-    from asc_edge.codegen.record import graph_record
-    from asc_edge.device.frontend_c import work_bytes
+    from asc_edge.codegen.emit_c import OPTIMIZE
     from asc_edge.features.config import FrontendConfig
     from asc_edge.report.io import file_sha256, write_json_atomic
     from asc_edge.report.model_card import write_model_card
@@ -541,10 +549,7 @@ def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
     try:
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("bench", ".host_build"))
         rep = json.loads((tmp / "report.json").read_text())
-        graph = build_graph(tmp / "model_int8.tflite")
-        plan = plan_for_device(graph, pre_scratch=work_bytes(FrontendConfig.from_dict(rep["frontend"])))
-        emit_model(graph, plan, tmp / "c", optimize=optimize)
-        write_json_atomic(tmp / "graph.json", graph_record(graph, plan))
+        _emit_device_c(tmp, FrontendConfig.from_dict(rep["frontend"]), optimize)
         rep["optimize"] = optimize
         rep["hashes"] = {k: file_sha256(tmp / k) for k in rep.get("hashes", {}) if (tmp / k).is_file()}
         write_json_atomic(tmp / "report.json", rep)

@@ -320,6 +320,7 @@ def adaptive_round(model: nn.Module, features, *, n_clips: int = 256, batch_size
         ExportError: no features, ``exhaustive_max`` outside 0..16, or a layer off the forward path.
     """
     from .onnx import fold_batchnorm
+    from .pipeline import _spread
 
     x = torch.as_tensor(np.asarray(features, dtype=np.float32))
     if len(x) == 0:
@@ -327,7 +328,7 @@ def adaptive_round(model: nn.Module, features, *, n_clips: int = 256, batch_size
     if not 0 <= exhaustive_max <= 16:
         raise ExportError(f"exhaustive_max {exhaustive_max} outside 0..16", hint="2^k candidates per filter")
     t0 = time.perf_counter()
-    x = x[np.unique(np.linspace(0, len(x) - 1, min(n_clips, len(x))).round().astype(int))]
+    x = x[_spread(len(x), n_clips)]
     ref = copy.deepcopy(fold_batchnorm(model)).eval()
     out = copy.deepcopy(ref)
     n_changed = n_total = n_out = 0
