@@ -144,6 +144,7 @@ _TRAIN_SETTINGS = {
     "time_stretch_p": "augment.time_stretch_p", "time_stretch_range": "augment.time_stretch_range",
     "fmax_aug_range": "augment.fmax_aug_range",
     "dirs": "dirs", "out": "out", "name": "name", "cache_dir": "cache_dir", "val_every": "val_every",
+    "val_fraction": "val_fraction",
     "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
     "progress": "progress", "logger": "logger", "features": "features", "precision": "precision",
     "num_workers": "num_workers",
@@ -242,6 +243,9 @@ def train(
     name: Optional[str] = typer.Option(None, help="Run directory name (default: <model>_split<N>_<ce|kd>_seed<S>)."),
     cache_dir: Optional[Path] = typer.Option(None, help="Feature / teacher-logit cache (default ~/.cache/asc-edge)."),
     val_every: int = typer.Option(5, help="Validate on the test split every N epochs (curves only)."),
+    val_fraction: float = typer.Option(0.0, help="Validate on this fraction of the train split's recordings "
+                                       "(held out of training, seeded by --seed) instead of the test split; "
+                                       "0 = test split. metrics.json stays the test split's."),
     accelerator: str = typer.Option("cpu"),
     devices: int = typer.Option(1, help="Processes/GPUs per node (DDP when > 1)."),
     num_nodes: int = typer.Option(1),
@@ -268,6 +272,7 @@ def train(
         "--consistency-max": (consistency_max, _GE0), "--freq-mask": (freq_mask, _GE0),
         "--time-roll": (time_roll, _GE0), "--mixup-alpha": (mixup_alpha, _GE0), "--mixstyle-p": (mixstyle_p, _P),
         "--mixstyle-alpha": (mixstyle_alpha, _GT0), "--dir-p": (dir_p, _P), "--val-every": (val_every, _GE1),
+        "--val-fraction": (val_fraction, _GE0),
         "--time-mask": (time_mask, _GE0), "--freqm-frac": (freqm_frac, _P), "--timem-frac": (timem_frac, _P),
         "--pitch-shift-p": (pitch_shift_p, _P), "--pitch-shift-semitones": (pitch_shift_semitones, _GE0),
         "--time-stretch-p": (time_stretch_p, _P), "--time-stretch-range": (time_stretch_range, _GE0),
@@ -712,6 +717,66 @@ def report(
 
     _check_output("--out", out, kind="file")
     typer.echo(f"report: {write_report(target, out=out, run=run, bench=bench_json)}")
+
+
+@app.command()
+@_errors_as_one_line
+def tune(
+    data: Path = typer.Option(..., help="Dataset root in TAU Urban Acoustic Scenes 2022 Mobile layout."),
+    split: str = typer.Option("25", help="Train subset searched on: 5, 10, 25, 50 or 100; a fraction of its "
+                              "recordings validates (the test split is never used to choose)."),
+    out: Path = typer.Option(Path("tune"), help="Study folder (study.db, trials/, finalists/, study.json, "
+                             "pareto.md/png, best_recipe.yaml); the same command resumes it."),
+    trials: int = typer.Option(20, help="Trials to train (samples rejected before training do not count)."),
+    epochs: int = typer.Option(10, help="Epochs of a trial that Hyperband does not stop."),
+    budget_params: int = typer.Option(128_000, help="Parameter limit (DCASE Task 1: 128 kB at int8)."),
+    budget_macs: float = typer.Option(30e6, help="MACs per inference limit (DCASE Task 1: 30 M)."),
+    max_ram_bytes: Optional[int] = typer.Option(None, help="Device RAM limit in bytes (arena + stack + static)."),
+    max_flash_bytes: Optional[int] = typer.Option(None, help="Device flash limit in bytes (whole image)."),
+    max_instructions: Optional[int] = typer.Option(None, help="Instructions per inference limit, audio -> logits."),
+    families: str = typer.Option("cp-mobile,sm", help="Model families searched, comma-separated: cp-mobile, sm."),
+    val_fraction: float = typer.Option(0.2, help="Fraction of the train split's recordings held out to validate."),
+    finalists: int = typer.Option(4, help="At most this many trials (the accuracy-vs-MACs front) are exported "
+                                  "and benched on the emulated STM32F405."),
+    bench_clips: int = typer.Option(5, help="Test clips each finalist runs on the device (bit-exactness)."),
+    batch_size: int = typer.Option(32),
+    seed: int = typer.Option(0, help="Sampler seed and each trial's training seed."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Feature cache (default ~/.cache/asc-edge)."),
+    progress: bool = typer.Option(False, help="Lightning progress bars per trial."),
+) -> None:
+    """Hardware-aware search (Optuna TPE + Hyperband) over frontend, model size and recipe under the DCASE
+    budget and device limits; finalists exported and benched; Pareto front of accuracy vs device cost."""
+    from .errors import ConfigError
+
+    _check_ranges({"--trials": (trials, _GE1), "--epochs": (epochs, _GE1), "--budget-params": (budget_params, _GE1),
+                   "--budget-macs": (budget_macs, _GE1), "--max-ram-bytes": (max_ram_bytes, _GE1),
+                   "--max-flash-bytes": (max_flash_bytes, _GE1), "--max-instructions": (max_instructions, _GE1),
+                   "--finalists": (finalists, _GE0), "--bench-clips": (bench_clips, _GE1),
+                   "--batch-size": (batch_size, _GE1), "--seed": (seed, _SEED),
+                   "--val-fraction": (val_fraction, {"gt": 0, "le": 0.9})})
+    _check_output("--out", out)
+    fams = tuple(f.strip() for f in families.split(",") if f.strip())
+    if not fams or set(fams) - {"cp-mobile", "sm"}:
+        raise ConfigError(f"--families {families!r}: unknown family", hint="use cp-mobile, sm or cp-mobile,sm")
+    _setup_logging()
+    from .tune import SearchSpace, TuneSettings, run_tune
+
+    settings = TuneSettings(
+        data=str(data), split=split.removeprefix("split"), out=str(out), trials=trials, epochs=epochs,
+        batch_size=batch_size, val_fraction=val_fraction, seed=seed, budget_params=budget_params,
+        budget_macs=int(budget_macs), max_ram_bytes=max_ram_bytes, max_flash_bytes=max_flash_bytes,
+        max_instructions=max_instructions, finalists=finalists, bench_clips=bench_clips,
+        cache_dir=str(cache_dir) if cache_dir else None, progress=progress, space=SearchSpace(families=fams))
+    try:
+        result = run_tune(settings, log_fn=typer.echo)
+    except KeyboardInterrupt:
+        typer.echo(f"the study in {out} keeps its finished trials: run the same command again to resume", err=True)
+        raise
+    c = result["counts"]
+    typer.echo(f"{c['complete'] + c['pruned']} trials trained, {c['infeasible']} rejected before training; "
+               f"Pareto front: trials {result['front']}; best: {result['best']}")
+    typer.echo(f"report: {out / 'pareto.md'}, {out / 'pareto.png'}, {out / 'study.json'}"
+               + (f"; recipe: {out / 'best_recipe.yaml'}" if result["best"] is not None else ""))
 
 
 def main() -> None:  # pragma: no cover - entry point

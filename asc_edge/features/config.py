@@ -204,8 +204,13 @@ PRESETS: dict[str, FrontendConfig] = {
 }
 
 
-def get_frontend(name: str) -> FrontendConfig:
-    """The preset called ``name``; ConfigError listing the presets for an unknown name."""
+def get_frontend(name: str | dict) -> FrontendConfig:
+    """The preset called ``name``, or a frontend from a dict of :class:`FrontendConfig` settings
+    (missing ones take the defaults, e.g. ``{"sample_rate": 16000, "n_fft": 2048, "win_length": 1536,
+    "hop_length": 250, "n_mels": 128}``: how ``asc-edge tune`` writes a searched frontend into a
+    recipe). ConfigError listing the presets for an unknown name, or for a bad setting."""
+    if isinstance(name, dict):
+        return FrontendConfig.from_dict(name)
     try:
         return PRESETS[name]
     except (KeyError, TypeError):

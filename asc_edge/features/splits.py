@@ -132,3 +132,53 @@ def load_folder_features(folder: str | Path, frontend: FrontendConfig, *, cache_
     """
     return load_folder_split(folder, frontend, cache_dir=cache_dir, progress=progress, what="unlabelled-audio folder",
                              flag="--unlabelled").features
+
+
+def subset(split: SplitData, index) -> SplitData:
+    """The clips of ``split`` at ``index`` (positions, in that order) as a new :class:`SplitData`."""
+    idx = np.asarray(index, dtype=np.int64)
+    return SplitData(clips=[split.clips[i] for i in idx], features=split.features[idx],
+                     targets=split.targets[idx], devices=[split.devices[i] for i in idx],
+                     labels=split.labels, frontend=split.frontend)
+
+
+def holdout_index(clips: Sequence[Clip], fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a validation subset out of a train split's ``clips``: ``(fit_index, val_index)``, positions
+    into ``clips``, disjoint, covering every clip, each sorted.
+
+    Whole recordings move together (clips sharing ``Clip.identifier``, TAU's ``<city>-<location>``),
+    so no recording is heard in both parts, as the TAU development split keeps train and test apart.
+    Per scene label, that label's recordings are shuffled with ``seed`` and taken until they hold at
+    least ``round(fraction * clips of the label)`` clips (at least one recording, never the last one: a
+    label with one recording is not validated, every label is trained on).
+    Used by ``asc-edge tune`` and ``train --val-fraction``: the validation accuracy that steers a
+    search never comes from the test split.
+
+    Raises:
+        ConfigError: ``fraction`` outside (0, 1).
+    """
+    from ..errors import ConfigError
+
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation fraction {fraction} outside (0, 1)",
+                          hint="e.g. 0.2: a fifth of each scene's recordings validate, the rest train")
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in sorted({c.label for c in clips}):
+        by_rec: dict[str, list[int]] = {}
+        for i, c in enumerate(clips):
+            if c.label == label:
+                by_rec.setdefault(c.identifier or c.filename, []).append(i)
+        recs = sorted(by_rec)
+        if len(recs) < 2:
+            continue
+        want = max(1, round(fraction * sum(len(v) for v in by_rec.values())))
+        taken = 0
+        for r in rng.permutation(len(recs))[:-1]:  # one recording of the label always stays in training
+            val.extend(by_rec[recs[r]])
+            taken += len(by_rec[recs[r]])
+            if taken >= want:
+                break
+    val_set = set(val)
+    fit = np.array([i for i in range(len(clips)) if i not in val_set], dtype=np.int64)
+    return fit, np.array(sorted(val_set), dtype=np.int64)

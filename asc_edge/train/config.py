@@ -54,7 +54,7 @@ class TrainConfig:
     splits_dir: str | None = None               # folder with split*.csv (default: data root or split_setup/)
     model: str = "cp-mobile"                    # registry name (asc_edge.models)
     model_kwargs: dict = field(default_factory=dict)
-    frontend: str = "dcase2024"                 # asc_edge.features.PRESETS name
+    frontend: str | dict = "dcase2024"          # asc_edge.features.PRESETS name, or FrontendConfig settings
     epochs: int = 100
     batch_size: int = 64                        # baseline: 256 on the 139k-clip split100; 64 suits ~1k clips
     lr: float = 0.005                           # DCASE24 baseline --lr 0.005
@@ -81,7 +81,11 @@ class TrainConfig:
     out: str = "runs"
     name: str | None = None                     # run directory name (default derived from the settings)
     cache_dir: str | None = None                # feature/teacher cache (default: ~/.cache/asc-edge)
-    val_every: int = 5                          # epochs between validation passes on the test split
+    val_every: int = 5                          # epochs between validation passes (curves; tune's pruner)
+    # > 0: validate on this fraction of the train split's recordings (features.splits.holdout_index,
+    # seeded by `seed`), trained on the rest; 0: validate on the test split (curves only). `asc-edge
+    # tune` steers its search with it, so the test split never picks a model.
+    val_fraction: float = 0.0
     accelerator: str = "cpu"
     devices: int = 1
     num_nodes: int = 1
@@ -111,6 +115,9 @@ class TrainConfig:
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work together (before any data is read)."""
         check_logger(self.logger)
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction {self.val_fraction} outside [0, 1)",
+                              hint="e.g. 0.2 validates on a fifth of the train split's recordings; 0 uses the test split")
         check_scale(self.features, self.precision, self.num_workers, self.accelerator)
         if self.kd_scheme not in KD_SCHEMES:
             raise ConfigError(f"unknown --kd-scheme {self.kd_scheme!r}",

@@ -36,7 +36,7 @@ from ..distill.teacher_cache import TeacherLogitCache, clip_list_digest, file_sh
 from ..errors import CheckpointError, ConfigError
 from ..report.model_card import git_commit
 from ..features import FeatureCache, SplitData, default_cache_dir, get_frontend, load_split_data, load_split_waveforms
-from ..features.splits import load_folder_features
+from ..features.splits import holdout_index, load_folder_features, subset
 from ..models import get_spec
 from ..report.io import write_json_atomic
 from ..report.plots import plot_confusion_matrix, plot_training_curves
@@ -135,9 +135,15 @@ def _load_init_weights(module: ASCModule, cfg: TrainConfig) -> None:
                               hint="train with the model / model_kwargs the init checkpoint was written for") from None
 
 
-def train(cfg: TrainConfig) -> Path | None:
+def train(cfg: TrainConfig, callbacks: list | None = None) -> Path | None:
     """Train ``cfg.model`` on ``cfg.split`` and write the run directory; returns its path
-    (``None`` in non-zero DDP ranks, which write nothing).
+    (``None`` in non-zero DDP ranks, which write nothing). ``callbacks``: extra Lightning callbacks
+    (``asc-edge tune`` reports each validation to its Optuna pruner through one).
+
+    Validation (every ``cfg.val_every`` epochs) runs on the test split, or, with ``cfg.val_fraction``
+    > 0, on that fraction of the train split's recordings (:func:`~asc_edge.features.splits.holdout_index`),
+    which are then left out of training; ``metrics.json`` is always the test split's, with
+    ``val_macro_accuracy`` of the held-out part added in that case.
 
     Raises:
         DataError, ConfigError, CheckpointError: bad data, settings or teacher checkpoints.
@@ -175,6 +181,15 @@ def train(cfg: TrainConfig) -> Path | None:
         teacher = load_teacher_logits(cfg.teacher_logits, [c.filename for c in train_split.clips],
                                       list(train_split.labels))
 
+    val_split = test_split
+    if cfg.val_fraction > 0:  # hold out recordings of the train split; teacher logits follow the same rows
+        fit_idx, val_idx = holdout_index(train_split.clips, cfg.val_fraction, cfg.seed)
+        if len(val_idx) == 0:
+            raise ConfigError(f"--val-fraction {cfg.val_fraction}: split {cfg.split} of {cfg.data} has no scene "
+                              "with two or more recordings to hold one out", hint="use --val-fraction 0 (test split)")
+        train_split, val_split = subset(train_split, fit_idx), subset(train_split, val_idx)
+        teacher = teacher[fit_idx]
+        n = len(fit_idx)
     module = ASCModule(cfg.model, cfg.model_kwargs, list(train_split.labels), frontend.to_dict(), cfg.to_dict())
     if cfg.init_checkpoint:
         _load_init_weights(module, cfg)
@@ -205,7 +220,7 @@ def train(cfg: TrainConfig) -> Path | None:
         logger=make_logger(cfg.logger, tmp / "logs"),
         log_every_n_steps=max(1, min(50, math.ceil(n / cfg.batch_size))), enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=cfg.progress, num_sanity_val_steps=0,
-        check_val_every_n_epoch=max(1, min(cfg.val_every, cfg.epochs)))
+        check_val_every_n_epoch=max(1, min(cfg.val_every, cfg.epochs)), callbacks=list(callbacks or []))
     try:  # a crash, Ctrl-C or a non-zero DDP rank leave no half-written logs (after success tmp is renamed)
         try:
             with warnings.catch_warnings():
@@ -213,11 +228,11 @@ def train(cfg: TrainConfig) -> Path | None:
                 warnings.filterwarnings("ignore", ".*GPU available but not used.*")
                 warnings.filterwarnings("ignore", ".*LeafSpec.*")
                 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")  # DDP: shorter loaders
-                no_teacher = np.zeros((len(test_split.targets), 0), np.float32)
+                no_teacher = np.zeros((len(val_split.targets), 0), np.float32)
                 waves = FeatureCache(cache_root / "features", frontend) if online_features else None
                 trainer.fit(module, training_loader(train_split, teacher, cfg.batch_size, True, cfg.seed,
                                                     cfg.num_workers, waveforms=waves),
-                            training_loader(test_split, no_teacher, 256, False, cfg.seed, cfg.num_workers))
+                            training_loader(val_split, no_teacher, 256, False, cfg.seed, cfg.num_workers))
         except SystemExit:
             # Lightning turns Ctrl-C into sys.exit(1): re-raise it as the interrupt it is (CLI: exit 130).
             if trainer.interrupted:
@@ -231,6 +246,10 @@ def train(cfg: TrainConfig) -> Path | None:
                              frontend=frontend, path=Path())
         metrics = evaluate_loaded(loaded, test_split)
         metrics["split"] = "test"
+        if cfg.val_fraction > 0:
+            val = evaluate_loaded(loaded, val_split)
+            metrics["val_macro_accuracy"] = val["macro_accuracy"]
+            metrics["n_val_clips"] = len(val_split.targets)
         history = [module.history[e] for e in sorted(module.history)]
         report = {
             "config": cfg.to_dict(), "frontend": frontend.to_dict(), "labels": list(train_split.labels),
