@@ -739,7 +739,8 @@ def tune(
     finalists: int = typer.Option(4, help="At most this many trials (the accuracy-vs-MACs front) are exported "
                                   "and benched on the emulated STM32F405."),
     bench_clips: int = typer.Option(5, help="Test clips each finalist runs on the device (bit-exactness)."),
-    batch_size: int = typer.Option(32),
+    batch_size: int = typer.Option(16, help="Batch size of every trial (a split25 of a few hundred clips "
+                                   "needs small batches to take enough steps in a short run)."),
     seed: int = typer.Option(0, help="Sampler seed and each trial's training seed."),
     cache_dir: Optional[Path] = typer.Option(None, help="Feature cache (default ~/.cache/asc-edge)."),
     progress: bool = typer.Option(False, help="Lightning progress bars per trial."),

@@ -46,7 +46,12 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 """Name of the ONNX graph output."""
 PARITY_TOL = 1e-4
-"""Maximum tolerated |ONNX − PyTorch| logit difference (issue 3)."""
+"""Maximum tolerated |ONNX − PyTorch| logit difference (issue 3), unless the model's own float32
+rounding floor is higher (:data:`FOLD_NOISE_FACTOR`)."""
+FOLD_NOISE_FACTOR = 4.0
+"""The tolerance is at least this many times the logit difference BatchNorm folding alone causes
+(the model's float32 re-association noise, measured on the same clips): an operator exported with
+other semantics (padding, pooling) differs by orders of magnitude more."""
 
 
 def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -189,8 +194,9 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int] =
 
     Raises:
         ExportError: the exporter or the checker fails, the check features have the wrong shape,
-            or ``max_abs_logit_diff > tol`` (1e-4: logits of a float export must agree to float32
-            rounding; a larger gap means an operator exported with different semantics).
+            or ``max_abs_logit_diff > max(tol, 4 × the BN-folding difference)`` (1e-4: logits of a
+            float export must agree to float32 rounding, whose floor for this model the folding
+            difference measures; a larger gap means an operator exported with different semantics).
     """
     import onnx
     import onnxruntime
@@ -233,11 +239,15 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: Sequence[int] =
             raise ExportError(f"exported ONNX fails onnx.checker: {type(exc).__name__}: {exc}",
                               hint="a torch/onnx version mismatch; see scripts/requirements-export.txt") from None
         parity = onnx_parity(tmp, model, x_check)
-        parity.update(tol=tol, real_features=real)
-        if parity["max_abs_logit_diff"] > tol:
+        # float32 re-association noise of this model, measured: BN folding changes only the order of
+        # exact-arithmetic-equal operations, so its logit difference is the model's own rounding floor
+        # (deep Snake / Ghost models on some CPUs' oneDNN kernels reach 1e-4 with it alone)
+        tol_eff = max(tol, FOLD_NOISE_FACTOR * fold_diff) if tol > 0 else tol  # tol <= 0: strict, as given
+        parity.update(tol=tol, tol_effective=tol_eff, bn_fold_diff=fold_diff, real_features=real)
+        if parity["max_abs_logit_diff"] > tol_eff:
             raise ExportError(
                 f"ONNX parity failed: max |onnxruntime - PyTorch| logit difference "
-                f"{parity['max_abs_logit_diff']:.3g} > {tol:g} on {parity['n_clips']} clips "
+                f"{parity['max_abs_logit_diff']:.3g} > {tol_eff:g} on {parity['n_clips']} clips "
                 f"(BN folding alone: {fold_diff:.3g})",
                 hint="an operator exports with different semantics (padding, pooling, count_include_pad); "
                      "compare per-layer outputs or try fold_bn=False to isolate the folding")

@@ -46,7 +46,9 @@ class SearchSpace:
     next power of two ≥ the window, as in every preset), ``hop_ms`` (frame step). Models:
     ``families`` (``cp-mobile``: base channels, channels multiplier, expansion rate, blocks per stage
     as in the DCASE 2024 baseline's knobs; ``sm``: AI4EDGE's SM CNNs, four or six convs, a filter count
-    per conv). Recipe: ``lr`` (peak AdamW learning rate, log scale) and ``mixup_alpha``.
+    per conv). Recipe: ``lr`` (peak AdamW learning rate, log scale), ``mixup_alpha``, and whether
+    Freq-MixStyle (``mixstyle_p``) and device-impulse-response augmentation (``dir_p``) are on at the
+    DCASE 2024 baseline's probabilities (with a few hundred clips they may cost more than they give).
     Defaults: around the DCASE 2024 baseline (32 kHz, 256 mels, 96 ms / 15.6 ms) and AI4EDGE's
     8 kHz / 140 mels, the ranges the five reports span.
     """
@@ -64,6 +66,8 @@ class SearchSpace:
     sm_filters: tuple[int, int, int] = (8, 32, 4)                  # low, high, step
     lr: tuple[float, float] = (1e-3, 1e-2)
     mixup_alpha: tuple[float, ...] = (0.0, 0.3, 1.0)
+    mixstyle_p: tuple[float, ...] = (0.0, 0.4)
+    dir_p: tuple[float, ...] = (0.0, 0.6)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
@@ -75,8 +79,8 @@ def _next_pow2(n: int) -> int:
 
 def suggest(trial, space: SearchSpace) -> dict:
     """Sample one point: ``{"frontend": FrontendConfig settings, "model": name, "model_kwargs": …,
-    "lr": …, "mixup_alpha": …}`` (JSON-serialisable). Every choice is an Optuna parameter of
-    ``trial``, so the study records it and the sampler learns from it."""
+    "lr": …, "mixup_alpha": …, "mixstyle_p": …, "dir_p": …}`` (JSON-serialisable). Every choice is an
+    Optuna parameter of ``trial``, so the study records it and the sampler learns from it."""
     sr = trial.suggest_categorical("sample_rate", list(space.sample_rates))
     n_mels = trial.suggest_categorical("n_mels", list(space.n_mels))
     win_ms = trial.suggest_categorical("window_ms", list(space.window_ms))
@@ -111,7 +115,9 @@ def suggest(trial, space: SearchSpace) -> dict:
         raise ConfigError(f"tune: unknown model family {family!r}", hint="families: cp-mobile, sm")
     return {"frontend": frontend, "model": model, "model_kwargs": kwargs,
             "lr": round(trial.suggest_float("lr", *space.lr, log=True), 6),
-            "mixup_alpha": trial.suggest_categorical("mixup_alpha", list(space.mixup_alpha))}
+            "mixup_alpha": trial.suggest_categorical("mixup_alpha", list(space.mixup_alpha)),
+            "mixstyle_p": trial.suggest_categorical("mixstyle_p", list(space.mixstyle_p)),
+            "dir_p": trial.suggest_categorical("dir_p", list(space.dir_p))}
 
 
 def _sm_kwargs(filters: list[int]) -> dict:

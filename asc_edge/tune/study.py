@@ -49,7 +49,7 @@ class TuneSettings:
     out: str = "tune"
     trials: int = 20                 # trials trained (feasible ones; infeasible samples do not count)
     epochs: int = 10
-    batch_size: int = 32
+    batch_size: int = 16
     val_fraction: float = 0.2
     seed: int = 0
     budget_params: int = 128_000
@@ -72,9 +72,10 @@ class TuneSettings:
 
 def _recipe(point: dict, s: TuneSettings, number: int) -> dict:
     """The trial's TrainConfig settings (a recipe: ``asc-edge train --config`` reads it). Augmentation:
-    the DCASE 2024 baseline's, with its frequency mask kept at the same share of the mel bands (48 of
-    256) and device-impulse-response augmentation only when the data set has a ``dirs/`` folder."""
-    augment = {"mixup_alpha": point["mixup_alpha"], "freq_mask": round(48 / 256 * point["frontend"]["n_mels"])}
+    the DCASE 2024 baseline's, with the trial's mixup α / Freq-MixStyle / DIR choices, its frequency mask
+    kept at the same share of the mel bands (48 of 256), and DIR only when the data set has ``dirs/``."""
+    augment = {"mixup_alpha": point["mixup_alpha"], "mixstyle_p": point["mixstyle_p"], "dir_p": point["dir_p"],
+               "freq_mask": round(48 / 256 * point["frontend"]["n_mels"])}
     if not (Path(s.data) / "dirs").is_dir():
         augment["dir_p"] = 0.0
     return {
