@@ -340,10 +340,15 @@ def train_teachers_cmd(
                                "(--logger is not compared)."),
     progress: bool = typer.Option(True, help="Progress bars."),
     logger: str = typer.Option("tensorboard", help=_LOGGER_HELP),
+    features: str = typer.Option("cache", help="cache (on-disk log-mel) or online (log-mel per batch on the "
+                                 "training device), as `asc-edge train --features`."),
+    precision: str = typer.Option("32", help="32, bf16-mixed (CPU or GPU) or 16-mixed (GPU only)."),
+    num_workers: int = typer.Option(0, help="DataLoader worker processes (persistent); 0 = main process."),
 ) -> None:
     """Train a teacher ensemble in one command; prints the --teacher flags that distil from it."""
     _check_ranges({"--epochs": (epochs, _GE1), "--seed": (seed, _SEED), "--batch-size": (batch_size, _GE1),
-                   "--val-every": (val_every, _GE1), "--devices": (devices, _GE1)})
+                   "--val-every": (val_every, _GE1), "--devices": (devices, _GE1),
+                   "--num-workers": (num_workers, _GE0)})
     _check_output("--out", out)
     _check_logger(logger)
     _setup_logging()
@@ -354,7 +359,8 @@ def train_teachers_cmd(
         echo=typer.echo,
         splits_dir=str(splits) if splits else None, batch_size=batch_size, dirs=str(dirs) if dirs else None,
         cache_dir=str(cache_dir) if cache_dir else None, val_every=val_every, accelerator=accelerator,
-        devices=devices, progress=progress, logger=logger)
+        devices=devices, progress=progress, logger=logger, features=features, precision=precision,
+        num_workers=num_workers)
     if result is None:
         return
     acc = result["ensemble_test_macro_accuracy"]

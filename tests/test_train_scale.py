@@ -97,3 +97,18 @@ def test_bad_scale_flags_one_error_line(flags, needles, tiny_dataset, tmp_path):
     r = cli("train", "--data", root, *TINY, *flags, "--cache-dir", tmp_path / "cache", "--out", tmp_path / "runs")
     assert_one_error_line(r, *needles)
     assert not (tmp_path / "cache").exists()  # rejected before any audio was read
+
+
+def test_train_teachers_passes_the_scale_flags_to_every_member(tiny_dataset, tmp_path):
+    """`train-teachers` takes the same --features / --precision / --num-workers as `train`: every member's
+    config carries them, and a bad one is refused before any member trains."""
+    from asc_edge.train.teachers import member_configs
+
+    configs = member_configs("sntl", "d", "100", features="online", precision="bf16-mixed", num_workers=1)
+    assert len(configs) == 3
+    assert all((c.features, c.precision, c.num_workers) == ("online", "bf16-mixed", 1) for _, c in configs)
+    root = tiny_dataset()
+    r = cli("train-teachers", "--ensemble", "sntl", "--data", root, "--split", "100", "--precision", "16-mixed",
+            "--cache-dir", tmp_path / "cache", "--out", tmp_path / "runs")
+    assert_one_error_line(r, "--precision 16-mixed needs a GPU")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache").exists()
