@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -740,7 +741,10 @@ def tune(
     max_ram_bytes: Optional[int] = typer.Option(None, help="Device RAM limit in bytes (arena + stack + static)."),
     max_flash_bytes: Optional[int] = typer.Option(None, help="Device flash limit in bytes (whole image)."),
     max_instructions: Optional[int] = typer.Option(None, help="Instructions per inference limit, audio -> logits."),
-    families: str = typer.Option("cp-mobile,sm", help="Model families searched, comma-separated: cp-mobile, sm."),
+    space: Optional[Path] = typer.Option(None, help="YAML of SearchSpace fields to change (asc_edge/tune/space.py), "
+                                         "e.g. `sample_rates: [16000]`, `n_mels: [96, 128]`."),
+    families: Optional[str] = typer.Option(None, help="Model families searched, comma-separated: cp-mobile, sm "
+                                           "(default: the space's, both)."),
     val_fraction: float = typer.Option(0.2, help="Fraction of the train split's recordings held out to validate."),
     finalists: int = typer.Option(4, help="At most this many trials (the accuracy-vs-MACs front) are exported "
                                   "and benched on the emulated STM32F405."),
@@ -762,18 +766,22 @@ def tune(
                    "--batch-size": (batch_size, _GE1), "--seed": (seed, _SEED),
                    "--val-fraction": (val_fraction, {"gt": 0, "le": 0.9})})
     _check_output("--out", out)
-    fams = tuple(f.strip() for f in families.split(",") if f.strip())
-    if not fams or set(fams) - {"cp-mobile", "sm"}:
-        raise ConfigError(f"--families {families!r}: unknown family", hint="use cp-mobile, sm or cp-mobile,sm")
-    _setup_logging()
     from .tune import SearchSpace, TuneSettings, run_tune
+
+    search = SearchSpace.from_yaml(space) if space is not None else SearchSpace()
+    if families is not None:
+        fams = tuple(f.strip() for f in families.split(",") if f.strip())
+        if not fams or set(fams) - {"cp-mobile", "sm"}:
+            raise ConfigError(f"--families {families!r}: unknown family", hint="use cp-mobile, sm or cp-mobile,sm")
+        search = dataclasses.replace(search, families=fams)
+    _setup_logging()
 
     settings = TuneSettings(
         data=str(data), split=split.removeprefix("split"), out=str(out), trials=trials, epochs=epochs,
         batch_size=batch_size, val_fraction=val_fraction, seed=seed, budget_params=budget_params,
         budget_macs=int(budget_macs), max_ram_bytes=max_ram_bytes, max_flash_bytes=max_flash_bytes,
         max_instructions=max_instructions, finalists=finalists, bench_clips=bench_clips,
-        cache_dir=str(cache_dir) if cache_dir else None, progress=progress, space=SearchSpace(families=fams))
+        cache_dir=str(cache_dir) if cache_dir else None, progress=progress, space=search)
     try:
         result = run_tune(settings, log_fn=typer.echo)
     except KeyboardInterrupt:

@@ -139,3 +139,24 @@ def test_trial_recipe_reproduces_its_model(tiny_dataset, tmp_path):
     a = torch.load(Path(trial["run_dir"]) / "model.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "again" / "again" / "model.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_space_from_yaml_and_bad_space_is_one_error_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from asc_edge.cli import app
+
+    f = tmp_path / "space.yaml"
+    f.write_text("sample_rates: [16000]\nn_mels: [96, 128]\ncp_mobile_blocks: [[2, 1, 1]]\nfamilies: [cp-mobile]\n")
+    sp = SearchSpace.from_yaml(f)
+    assert sp.sample_rates == (16000,) and sp.n_mels == (96, 128) and sp.cp_mobile_blocks == ((2, 1, 1),)
+    assert sp.families == ("cp-mobile",) and sp.window_ms == SearchSpace().window_ms
+    bad = tmp_path / "bad.yaml"
+    for text, needle in (("n_mel: [64]\n", "unknown search-space key 'n_mel'"),
+                         ("lr: [0.001]\n", "lr: expected a list like"),
+                         ("families: [resnet]\n", "unknown family")):
+        bad.write_text(text)
+        r = CliRunner().invoke(app, ["tune", "--data", str(tmp_path), "--space", str(bad), "--out", str(tmp_path / "o")])
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert r.exit_code == 2 and len(lines) == 1 and needle in lines[0], r.output
+        assert not (tmp_path / "o").exists()

@@ -72,6 +72,51 @@ class SearchSpace:
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
+    @classmethod
+    def from_yaml(cls, path) -> "SearchSpace":
+        """A space from a YAML file of some of these fields (``asc-edge tune --space FILE``; the rest keep
+        their defaults), e.g. ``sample_rates: [16000]`` / ``n_mels: [96, 128]`` / ``families: [cp-mobile]``.
+
+        Raises:
+            ConfigError: unreadable or invalid YAML, an unknown key, or a value that is not a list of
+                choices (or a ``[low, high]`` / ``[low, high, step]`` range where the default is one).
+        """
+        import yaml
+        from pathlib import Path
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read search space {path}: {str(e).splitlines()[0]}",
+                              hint="give a readable YAML file of SearchSpace fields") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the search space must be a mapping of fields",
+                              hint="e.g. `n_mels: [96, 128]` lines")
+        defaults = cls()
+        kw = {}
+        for key, value in data.items():
+            if key not in {f.name for f in dataclasses.fields(cls)}:
+                raise ConfigError(f"{path}: unknown search-space key {key!r}",
+                                  hint=f"valid keys: {', '.join(f.name for f in dataclasses.fields(cls))}")
+            default = getattr(defaults, key)
+            nested = key == "cp_mobile_blocks"
+            if (not isinstance(value, list) or not value
+                    or (nested and not all(isinstance(v, list) and v and all(isinstance(i, int) for i in v)
+                                           for v in value))
+                    or (not nested and not all(isinstance(v, (int, float, str)) and not isinstance(v, bool)
+                                               for v in value))
+                    or (key in ("base_channels", "sm_filters") and len(value) != 3)
+                    or (key in ("expansion_rate", "lr") and len(value) != 2)):
+                like = [list(b) for b in default] if nested else list(default)
+                raise ConfigError(f"{path}: {key}: expected a list like {like}, got {value!r}",
+                                  hint=f"fix {key!r} in the search space")
+            kw[key] = tuple(tuple(v) for v in value) if nested else tuple(value)
+        if set(kw.get("families", ())) - {"cp-mobile", "sm"}:
+            raise ConfigError(f"{path}: families: unknown family in {list(kw['families'])}",
+                              hint="families: cp-mobile, sm")
+        return cls(**kw)
+
 
 def _next_pow2(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, n))))
