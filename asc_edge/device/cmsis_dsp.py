@@ -18,13 +18,11 @@ that FFT size stay in the image (:data:`CMSIS_DSP_CFLAGS`, :data:`CMSIS_DSP_LDFL
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
+from asc_edge.device.toolchain import unpack_tar_gz
 from asc_edge.errors import DeviceError
 from asc_edge.report.io import file_sha256
 
@@ -139,26 +137,15 @@ def _verify_sdist(sdist: Path) -> None:
 
 def _unpack(sdist: Path, dest: Path) -> None:
     """Extract the sdist's top folder into ``dest`` atomically (temp dir in the same cache, rename)."""
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
-    try:
-        try:
-            with tarfile.open(sdist, "r:gz") as tf:
-                tf.extractall(tmp, filter="data")
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DeviceError(f"{sdist}: cannot unpack ({exc})",
-                              hint=f"delete {sdist} and run again to download it afresh") from None
-        tops = [p for p in tmp.iterdir() if p.is_dir()]
-        root = next((p for p in tops if _looks_unpacked(p)), None)
+    def root_of(tmp: Path) -> Path:
+        root = next((p for p in tmp.iterdir() if p.is_dir() and _looks_unpacked(p)), None)
         if root is None:
             raise DeviceError(f"{sdist}: no Include/, PrivateInclude/ and Source/ with the FFT sources inside",
                               hint=f"delete {sdist}; the pinned cmsisdsp {CMSIS_DSP_VERSION} sdist has them")
-        try:
-            os.rename(root, dest)
-        except OSError:
-            if not _looks_unpacked(dest):  # lost a race against another process: theirs is fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return root
+
+    unpack_tar_gz(sdist, dest, root_of, complete=_looks_unpacked,
+                  hint=f"delete {sdist} and run again to download it afresh")
 
 
 def ensure_cmsis_dsp(cache_root: str | os.PathLike[str] | None = None, *,
@@ -197,9 +184,7 @@ def ensure_cmsis_dsp(cache_root: str | os.PathLike[str] | None = None, *,
         if not sdist.is_file():
             _pip_download(cache, timeout_s)
         _verify_sdist(sdist)
-        if dest.exists():  # a partial tree from an interrupted older layout: replace it
-            shutil.rmtree(dest)
-        _unpack(sdist, dest)
+        _unpack(sdist, dest)  # replaces a partial tree from an interrupted run
     return dest
 
 

@@ -48,8 +48,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import shutil
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +57,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
-from asc_edge.device.toolchain import find_tool, qemu_system_arm, run_bounded, tail
+from asc_edge.device.toolchain import find_tool, qemu_system_arm, run_bounded, tail, unpack_tar_gz
 from asc_edge.errors import DeviceError
 from asc_edge.report.io import file_sha256
 
@@ -148,24 +146,16 @@ def ensure_bundle(bundle: str | os.PathLike[str] | None = None,
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _looks_unpacked(dest):
             return dest
-        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
-        try:
-            try:
-                with tarfile.open(tar, "r:gz") as tf:
-                    tf.extractall(tmp, filter="data")
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise DeviceError(f"{tar}: cannot unpack ({exc})",
-                                  hint="replace it with an intact copy of the bundle") from None
+        def root_of(tmp: Path) -> Path:
             root = tmp / "tflm-cmsisnn-bundle"
             if not ((root / "Makefile").is_file() and (root / "app" / "main.cc").is_file()):
                 raise DeviceError(f"{tar}: no tflm-cmsisnn-bundle/Makefile and app/main.cc inside",
                                   hint="pass the TFLM + CMSIS-NN bundle described in its README.md")
-            (root / ".unpacked").write_text(f"{digest}  {tar.name}\n")
-            if dest.exists():  # an incomplete tree from an interrupted older run
-                shutil.rmtree(dest)
-            os.rename(root, dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            return root
+
+        unpack_tar_gz(tar, dest, root_of, complete=_looks_unpacked,
+                      prepare=lambda root: (root / ".unpacked").write_text(f"{digest}  {tar.name}\n"),
+                      hint="replace it with an intact copy of the bundle")
     return dest
 
 

@@ -151,3 +151,39 @@ def tail(text: str, lines: int = 25) -> str:
     """The last ``lines`` non-empty lines of ``text`` (for error messages)."""
     kept = [ln for ln in text.splitlines() if ln.strip()]
     return "\n".join(kept[-lines:])
+
+
+def unpack_tar_gz(tar, dest, find_root, *, complete, prepare=None, hint: str) -> None:
+    """Extract the gzip tarball ``tar`` and move the folder ``find_root(extracted_dir)`` picks to
+    ``dest``, atomically: extracted into a temporary folder beside ``dest`` (same file system), then
+    one rename; an incomplete ``dest`` left by an interrupted run is replaced, a complete one made
+    meanwhile by another process (``complete(dest)``) is kept. ``prepare(root)`` runs before the
+    rename (e.g. to write a marker file). Used for the CMSIS-DSP sources and the TFLM bundle.
+
+    Raises:
+        DeviceError: the tarball cannot be read (``hint`` says what to do), or ``find_root`` raises it.
+    """
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    tar, dest = Path(tar), Path(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        try:
+            with tarfile.open(tar, "r:gz") as tf:
+                tf.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DeviceError(f"{tar}: cannot unpack ({exc})", hint=hint) from None
+        root = find_root(tmp)
+        if prepare is not None:
+            prepare(root)
+        if dest.exists() and not complete(dest):
+            shutil.rmtree(dest)
+        try:
+            os.rename(root, dest)
+        except OSError:
+            if not complete(dest):  # lost a race against another process: theirs is fine
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
