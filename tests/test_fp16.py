@@ -194,6 +194,8 @@ def test_fp16_export_needs_no_calibration_clips(tiny_run, tmp_path):  # noqa: F8
     rep = export_model(tiny_run, "cmsis-nn", tmp_path / "fp16", precision="fp16", log=lambda *a: None)
     chk = rep["c_model"]["onnxruntime_check"]
     assert chk["n_clips"] >= 1 and chk["n_within_tol"] == chk["n_clips"]
+    assert rep["data"]["n_calibration"] == 0 and rep["data"]["calibration_split"] is None  # none read
+    assert "calibration: none (fp16" in (tmp_path / "fp16" / "model_card.md").read_text()
     assert (tmp_path / "fp16" / "c" / "model.c").is_file() and (tmp_path / "fp16" / "graph.json").is_file()
     with pytest.raises(ExportError, match="needed for calibration"):
         export_model(tiny_run, "tflite", tmp_path / "int8", log=lambda *a: None)

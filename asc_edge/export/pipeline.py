@@ -238,7 +238,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
     tr = hp.get("train") if isinstance(hp.get("train"), dict) else {}
     explicit_split = split is not None
     split = split or tr.get("split") or "100"
-    if calib_data is not None and not (Path(calib_data) / "meta.csv").is_file():
+    if precision == "fp16":  # fp16 calibrates nothing: no training-split features are read
+        train, split = None, None
+    elif calib_data is not None and not (Path(calib_data) / "meta.csv").is_file():
         # a plain folder of the user's own recordings (no TAU layout): every audio file, labels not needed
         if calib_split is not None:
             raise ExportError(f"--calib-split {calib_split}: {calib_data} has no meta.csv, so it has no splits",
@@ -264,18 +266,19 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                                     splits_dir=tr.get("splits_dir"))
     test = load_split_data(data, test_split, fe, labels=lm.labels, cache_dir=cache_dir, progress=progress,
                            splits_dir=tr.get("splits_dir") if test_split != "all" else None)
-    if precision == "int8" and len(train.features) < n_calibration:  # fp16 calibrates nothing
+    if train is not None and len(train.features) < n_calibration:
         source = f"{calib_data} ({split})" if calib_data is not None else f"split {split}"
         raise ExportError(f"{source} has {len(train.features)} clips, {n_calibration} needed for calibration",
                           hint=f"calibrate on at least {n_calibration} clips: a larger split, or more audio "
                                "in --calib-data")
-    if calib_data is not None:
+    if calib_data is not None and train is not None:
         log(calib_note)
-    calib_idx = _spread(len(train.features), n_calibration)
-    calib = train.features[calib_idx]
+    calib_idx = _spread(len(train.features), n_calibration) if train is not None else np.zeros(0, np.int64)
+    calib = train.features[calib_idx] if train is not None else test.features[:0]
     stage("features", t0)
-    log(f"model {lm.model_name}: {cx.params:,} params, {cx.macs:,} MACs; data {data} "
-        f"(train split {split}: {len(train.features)} clips, test: {len(test.features)} clips)")
+    log(f"model {lm.model_name}: {cx.params:,} params, {cx.macs:,} MACs; data {data} ("
+        + (f"train split {split}: {len(train.features)} clips, " if train is not None else "")
+        + f"test: {len(test.features)} clips)")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
@@ -287,7 +290,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                     "optimize": optimize, "training_recipe": lm.hparams.get("train"),
                     "complexity": cx.to_dict(),
                     "data": {"root": str(data), "test_split": test_split,
-                             "calibration_root": str(calib_data or data), "calibration_split": split,
+                             "calibration_root": str(calib_data or data) if train is not None else None,
+                             "calibration_split": split,
                              "n_calibration": int(len(calib)),
                              "n_test": int(len(test.features))}}
     try:

@@ -65,8 +65,9 @@ def render_model_card(rep: dict, bench: dict | None = None) -> str:
              "- training recipe: " + (", ".join(f"{k} {recipe[k]}" for k in
                                                ("model", "split", "epochs", "batch_size", "lr", "teachers", "kd_lambda",
                                                 "kd_tau", "seed", "data") if k in recipe) or "not recorded"),
-             f"- calibration: {data.get('n_calibration', '-')} clips of {data.get('calibration_root', '-')} split "
-             f"{data.get('calibration_split', '-')}"
+             (f"- calibration: {data.get('n_calibration', '-')} clips of {data.get('calibration_root', '-')} split "
+              f"{data.get('calibration_split', '-')}" if rep.get("precision") != "fp16"
+              else "- calibration: none (fp16 weights; activations stay float32)")
              + (f", activation ranges `{tfl['calibration']['activation_ranges'].get('method')}`"
                 if isinstance(tfl.get("calibration"), dict) and tfl["calibration"].get("activation_ranges") else "")
              + "".join(f", {name}" for key, name in (("qat", "quantisation-aware fine-tuning"),
