@@ -140,7 +140,8 @@ def _device_figures(row: dict, s: TuneSettings, log_fn) -> dict:
         return json.loads(cached.read_text())
     t0 = time.time()
     quiet = lambda *a, **k: None  # noqa: E731
-    rep = export_model(row["run_dir"], "cmsis-nn", d / "export", data=s.data, split=s.split,
+    # calibration: the run's own split, or split100 when it has fewer than 200 clips (export's rule)
+    rep = export_model(row["run_dir"], "cmsis-nn", d / "export", data=s.data,
                        n_check=50, debug_clips=1, cache_dir=s.cache_dir, log=quiet)
     b = bench(d / "export", data=s.data, split="test", limit=s.bench_clips, out_dir=d / "bench",
               cache_dir=s.cache_dir, log=quiet)
