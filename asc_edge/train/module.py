@@ -334,9 +334,10 @@ class ASCModule(pl.LightningModule):
             row = self.history.setdefault(self.current_epoch, {"epoch": self.current_epoch})
             row.update(val_loss=loss, val_macro_accuracy=macro)
             if self.global_rank == 0:
-                log.info("epoch %d/%d: train loss %.4f, test loss %.4f, test macro accuracy %.4f",
+                on = "validation" if self.train_cfg.get("val_fraction") else "test"  # train --val-fraction
+                log.info("epoch %d/%d: train loss %.4f, %s loss %.4f, %s macro accuracy %.4f",
                          self.current_epoch + 1, self.trainer.max_epochs,
-                         self._loss_sum / max(1, self._loss_n), loss, macro)
+                         self._loss_sum / max(1, self._loss_n), on, loss, on, macro)
 
     # --- optimiser ----------------------------------------------------------------------------
     def configure_optimizers(self):
