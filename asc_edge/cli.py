@@ -520,7 +520,8 @@ def bench(
     limit: Optional[int] = typer.Option(None, help="Run only the first N clips."),
     kernels: str = typer.Option("dsp", help="dsp (Cortex-M4 DSP extension paths) or portable."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default: the run's bench/)."),
-    timeout: Optional[float] = typer.Option(None, help="Emulator time limit in seconds (default 30 + 20 per clip)."),
+    timeout: Optional[float] = typer.Option(None, help="Emulator time limit in seconds (default 30 + 20 per clip; "
+                                            "60 per clip on Renode)."),
     cache_dir: Optional[Path] = typer.Option(None),
     cycles: bool = typer.Option(False, "--cycles", help="Also estimate Cortex-M4 cycles and ms at 168 MHz per step "
                                 "(the first clip traced once more on QEMU; TRM timings, a range)."),

@@ -60,6 +60,14 @@ FRONTEND_PARTS = ("stream", "window", "fft", "power", "mel", "log")
 # 20 s per clip leaves room for a slow shared machine, while a hang still ends.
 SECONDS_PER_CLIP = 20.0
 BOOT_SECONDS = 30.0
+# Renode interprets far slower: ~27 s per reference clip (55 M instructions) on a busy 2-core CI
+# machine, where 20 s per clip cut a 3-clip run short; 60 s per clip still ends a hang.
+RENODE_SECONDS_PER_CLIP = 60.0
+
+
+def default_limit_s(backend: str, n_clips: int) -> float:
+    """Default emulator wall-clock limit in seconds for ``n_clips`` clips on ``backend``."""
+    return BOOT_SECONDS + (RENODE_SECONDS_PER_CLIP if backend == "renode" else SECONDS_PER_CLIP) * n_clips
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +336,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
         out_dir: where the report goes (default: the run's ``bench/``, else ``<export>/bench``), with
             the firmware's ``bench_<nn>.elf`` and ``.map``.
         work_dir: build and clip files (default: a temporary directory, removed afterwards).
-        timeout_s: emulator time limit (default ``30 s + 20 s per clip``).
+        timeout_s: emulator time limit (default ``30 s + 20 s per clip``, 60 s per clip on Renode).
         verify_hashes: first check every file against the sha256 that report.json records
             (:func:`verify_export`); off only for tests that edit an export on purpose.
         external_ram: put the activation arena in external SRAM on the FSMC (4 MiB at
@@ -418,7 +426,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
             mem = image.memory
             timings["firmware_build"] = round(time.perf_counter() - t0, 3)
             write_clips_bin(work / "clips.bin", audio, kind=0)
-            limit_s = timeout_s or (BOOT_SECONDS + SECONDS_PER_CLIP * len(clips))
+            limit_s = timeout_s or default_limit_s(backend, len(clips))
             t0 = time.perf_counter()
             run = _run_device(backend, image, work, limit_s)
             text = run.text
@@ -444,7 +452,7 @@ def bench(export_dir, *, data=None, split: str = "test", limit: int | None = Non
                 bad = int(np.argmin(equal))
                 log(f"device != reference on {len(clips) - n_equal} clips; re-running clip {bad} in layer-debug mode")
                 write_clips_bin(work / "clips.bin", audio[bad:bad + 1], kind=0, debug_item=0)
-                dbg = _run_device(backend, image, work, BOOT_SECONDS + 4 * SECONDS_PER_CLIP).debug
+                dbg = _run_device(backend, image, work, default_limit_s(backend, 4)).debug
                 if not dbg.is_file():
                     raise DeviceError(f"the layer-debug re-run on {backend} wrote no {dbg}",
                                       hint="see the device output; the bench image writes it in debug mode")
