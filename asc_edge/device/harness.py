@@ -60,8 +60,8 @@ FRONTEND_PARTS = ("stream", "window", "fft", "power", "mel", "log")
 # 20 s per clip leaves room for a slow shared machine, while a hang still ends.
 SECONDS_PER_CLIP = 20.0
 BOOT_SECONDS = 30.0
-# Renode interprets far slower: ~27 s per reference clip (55 M instructions) on a busy 2-core CI
-# machine, where 20 s per clip cut a 3-clip run short; 60 s per clip still ends a hang.
+# Renode interprets far slower: on a busy 2-core CI machine a 3-clip reference run had printed its third
+# clip's logits but not its report when the 30 + 3 x 20 s limit ended it; 60 s per clip still ends a hang.
 RENODE_SECONDS_PER_CLIP = 60.0
 
 

@@ -163,12 +163,12 @@ def holdout_index(clips: Sequence[Clip], fraction: float, seed: int = 0) -> tupl
         raise ConfigError(f"validation fraction {fraction} outside (0, 1)",
                           hint="e.g. 0.2: a fifth of each scene's recordings validate, the rest train")
     rng = np.random.default_rng(seed)
+    by_label: dict[str, dict[str, list[int]]] = {}  # label -> recording -> clip positions, one pass
+    for i, c in enumerate(clips):
+        by_label.setdefault(c.label, {}).setdefault(c.identifier or c.filename, []).append(i)
     val = []
-    for label in sorted({c.label for c in clips}):
-        by_rec: dict[str, list[int]] = {}
-        for i, c in enumerate(clips):
-            if c.label == label:
-                by_rec.setdefault(c.identifier or c.filename, []).append(i)
+    for label in sorted(by_label):
+        by_rec = by_label[label]
         recs = sorted(by_rec)
         if len(recs) < 2:
             continue

@@ -71,7 +71,8 @@ class TuneSettings:
 
 
 def _recipe(point: dict, s: TuneSettings, number: int) -> dict:
-    """The trial's TrainConfig settings (a recipe: ``asc-edge train --config`` reads it). Augmentation:
+    """The trial's TrainConfig settings (a recipe: ``asc-edge train --config`` reads it). Warm-up: the
+    baseline's 5 epochs, capped at a quarter of a short trial's epochs (our choice). Augmentation:
     the DCASE 2024 baseline's, with the trial's mixup α / Freq-MixStyle / DIR choices, its frequency mask
     kept at the same share of the mel bands (48 of 256), and DIR only when the data set has ``dirs/``."""
     augment = {"mixup_alpha": point["mixup_alpha"], "mixstyle_p": point["mixstyle_p"], "dir_p": point["dir_p"],
@@ -204,13 +205,12 @@ def run_tune(s: TuneSettings, log_fn=print) -> dict:
         study.enqueue_trial(t.params)
         log_fn(f"trial {t.number} was interrupted: marked FAIL, its point queued again")
 
-    def trained() -> int:
-        return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                   if not t.user_attrs.get("infeasible"))
+    trained = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                  if not t.user_attrs.get("infeasible"))  # trials of earlier runs of this study count
 
     max_samples = s.max_samples or 50 * s.trials
     samples = 0
-    while trained() < s.trials and samples < max_samples:
+    while trained < s.trials and samples < max_samples:
         samples += 1
         trial = study.ask()
         point = suggest(trial, s.space)
@@ -228,8 +228,8 @@ def run_tune(s: TuneSettings, log_fn=print) -> dict:
         recipe = _recipe(point, s, trial.number)
         _write_yaml(out / "trials" / f"{name}.yaml", recipe)
         trial.set_user_attr("recipe", str(out / "trials" / f"{name}.yaml"))
-        n = trained() + 1
-        log_fn(f"trial {trial.number} ({n}/{s.trials}): {point['model']} {point['model_kwargs']}, frontend "
+        trained += 1  # pruned by Hyperband or complete, it was trained
+        log_fn(f"trial {trial.number} ({trained}/{s.trials}): {point['model']} {point['model_kwargs']}, frontend "
                f"{point['frontend']}, lr {point['lr']}, {feas.params:,} params, {feas.macs:,} MACs")
         try:
             run_dir = _train_trial(trial, recipe, s, name)
@@ -242,8 +242,8 @@ def run_tune(s: TuneSettings, log_fn=print) -> dict:
         trial.set_user_attr("test_macro_accuracy", metrics["macro_accuracy"])
         study.tell(trial, metrics["val_macro_accuracy"])
         log_fn(f"  trial {trial.number}: validation macro accuracy {metrics['val_macro_accuracy']:.4f}")
-    if trained() < s.trials:
-        log_fn(f"stopped after {samples} samples: {trained()} of {s.trials} trials were feasible "
+    if trained < s.trials:
+        log_fn(f"stopped after {samples} samples: {trained} of {s.trials} trials were feasible "
                "(widen the space or the limits)")
     result = _summarise(study, s, log_fn)
     result["wall_s"] = round(time.time() - t0, 1)
