@@ -422,12 +422,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             from asc_edge.codegen.planner import PRE_SCRATCH_ID, plan_arena
 
             t0 = time.perf_counter()
-            from asc_edge.device.frontend_c import emit_frontend_tables
-
-            graph, plan, emitted = _emit_device_c(tmp, fe, optimize)
+            graph, plan, emitted, fe_tables = _emit_device_c(tmp, fe, optimize)
             layer_plan = plan_arena(graph)  # unfused, input outside: the layer-by-layer reference
-            t_in = graph.tensors[graph.input]
-            fe_tables = emit_frontend_tables(fe, t_in.scale, t_in.zero_point, tmp / "c")
             stage("codegen", t0)
             t0 = time.perf_counter()
             lib = build_host_model(tmp / "c", build_dir=tmp / ".host_build")  # fresh build, timed
@@ -506,26 +502,31 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
 
 def _emit_device_c(export_dir: Path, fe, optimize: str):
     """``export_dir/model_int8.tflite`` → graph, device plan (the frontend's work area of ``fe``
-    inside the arena), ``c/model.{h,c}`` for ``optimize`` and ``graph.json`` (what `bench` reads).
-    Returns ``(graph, plan, emit_model's record)``."""
+    inside the arena), ``c/model.{h,c}`` for ``optimize``, the C frontend's tables for the model's
+    input quantisation (``optimize == "size"``: the compact tables,
+    :func:`asc_edge.device.frontend_c.emit_frontend_tables`) and ``graph.json`` (what `bench` reads).
+    Returns ``(graph, plan, emit_model's record, emit_frontend_tables' record)``."""
     from asc_edge.codegen.emit_c import emit_model
     from asc_edge.codegen.graph import build_graph
     from asc_edge.codegen.planner import plan_for_device
     from asc_edge.codegen.record import graph_record
-    from asc_edge.device.frontend_c import work_bytes
+    from asc_edge.device.frontend_c import emit_frontend_tables, work_bytes
     from asc_edge.report.io import write_json_atomic
 
     graph = build_graph(export_dir / "model_int8.tflite")
     plan = plan_for_device(graph, pre_scratch=work_bytes(fe))
     emitted = emit_model(graph, plan, export_dir / "c", optimize=optimize)
+    t_in = graph.tensors[graph.input]
+    fe_tables = emit_frontend_tables(fe, t_in.scale, t_in.zero_point, export_dir / "c", compact=optimize == "size")
     write_json_atomic(export_dir / "graph.json", graph_record(graph, plan))
-    return graph, plan, emitted
+    return graph, plan, emitted, fe_tables
 
 
 def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
     """Copy an int8 ``cmsis-nn`` export to ``out_dir`` with its C model generated again from the
     same ``model_int8.tflite`` for another ``optimize`` goal (see :func:`export_model`), without a
-    new conversion: ``c/model.{c,h}``, ``graph.json``, ``report.json`` (``optimize`` and the file
+    new conversion: ``c/model.{c,h}``, the C frontend's tables (compact for ``size``), ``graph.json``,
+    ``report.json`` (``optimize``, ``c_frontend`` and the file
     hashes) change; everything else is the original's. Written to a temporary folder, then renamed.
     Returns the new report.
 
@@ -553,8 +554,10 @@ def reemit_c(export_dir, out_dir, *, optimize: str = "size") -> dict:
     try:
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("bench", ".host_build"))
         rep = json.loads((tmp / "report.json").read_text())
-        _emit_device_c(tmp, FrontendConfig.from_dict(rep["frontend"]), optimize)
+        fe_tables = _emit_device_c(tmp, FrontendConfig.from_dict(rep["frontend"]), optimize)[3]
         rep["optimize"] = optimize
+        if "c_frontend" in rep:
+            rep["c_frontend"] = {k: v for k, v in fe_tables.items() if k not in ("config_h", "tables_c")}
         rep["hashes"] = {k: file_sha256(tmp / k) for k in rep.get("hashes", {}) if (tmp / k).is_file()}
         write_json_atomic(tmp / "report.json", rep)
         write_model_card(tmp / "model_card.md", rep)

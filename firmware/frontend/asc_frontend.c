@@ -52,12 +52,52 @@ void ASC_FE_PROFILE(int32_t part);
 #if ASC_FE_N_FFT < 32 || (ASC_FE_N_FFT & (ASC_FE_N_FFT - 1)) != 0
 #error "ASC_FE_N_FFT must be a power of two >= 32 (CMSIS-DSP arm_rfft_fast_f32 sizes)"
 #endif
+#ifndef ASC_FE_COMPACT_TABLES
+#define ASC_FE_COMPACT_TABLES 0 /* tables generated before the size build's compact tables */
+#endif
 #if ASC_FE_N_MELS > (ASC_FE_N_FFT / 2 - 2)
 #error "the mel sums are kept in the free half of the FFT buffer: N_MELS must not exceed N_FFT / 2 - 2"
 #endif
 #if ASC_FE_RING_LEN < ASC_FE_WIN_LENGTH
 #error "ASC_FE_RING_LEN must hold at least one window"
 #endif
+
+/* ---- table access: full tables (speed build) or compact tables (export --optimize size) ------ */
+#if ASC_FE_COMPACT_TABLES
+/* window: w[k] = w[WIN_LENGTH - k] (periodic Hann), so only k <= WIN_LENGTH / 2 is stored */
+static inline float asc_fe_win(int32_t k)
+{
+    return asc_fe_window_half[(k <= ASC_FE_WIN_LENGTH / 2) ? k : ASC_FE_WIN_LENGTH - k];
+}
+/* mel weight i = q16 * (largest weight / 65535), one float32 product */
+static inline float asc_fe_melw(const uint16_t *w, int32_t i)
+{
+    return (float)w[i] * ASC_FE_MEL_Q16_SCALE;
+}
+#define ASC_FE_MEL_TABLE asc_fe_mel_weights_q16
+typedef uint16_t asc_fe_melw_t;
+#else
+static inline float asc_fe_win(int32_t k)
+{
+    return asc_fe_window[k];
+}
+static inline float asc_fe_melw(const float *w, int32_t i)
+{
+    return w[i];
+}
+#define ASC_FE_MEL_TABLE asc_fe_mel_weights
+typedef float asc_fe_melw_t;
+#endif
+
+float asc_fe_window_value(int32_t k)
+{
+    return (k >= 0 && k < ASC_FE_WIN_LENGTH) ? asc_fe_win(k) : 0.0f;
+}
+
+float asc_fe_mel_weight_value(int32_t i)
+{
+    return (i >= 0 && i < ASC_FE_MEL_N_WEIGHTS) ? asc_fe_melw(ASC_FE_MEL_TABLE, i) : 0.0f;
+}
 
 /* Index of original sample used at padded position i - PAD (i may be < 0 or >= N): torch's
  * reflect padding, x[-i] = x[i] and x[N - 1 + i] = x[N - 1 - i] (edge sample not repeated). */
@@ -246,9 +286,80 @@ static inline float asc_fe_bin_power(float ar, float ai, float br, float bi, flo
     return (xr * xr) + (xi * xi);
 }
 
+#if ASC_FE_COMPACT_TABLES
+/* Twiddle (cos, sin)(2 pi m / N_FFT), 0 <= m < N_FFT / 2, from the quarter-wave table
+ * asc_fe_cos_quarter[j] = cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4: cos and sin of the first
+ * quadrant are entries j and N_FFT/4 - j; the second quadrant is cos(pi - a) = -cos a. */
+static inline void asc_fe_twiddle(int32_t m, float *c, float *s)
+{
+    if (m <= ASC_FE_N_FFT / 4) {
+        *c = asc_fe_cos_quarter[m];
+        *s = asc_fe_cos_quarter[ASC_FE_N_FFT / 4 - m];
+    } else {
+        *c = -asc_fe_cos_quarter[ASC_FE_N_FFT / 2 - m];
+        *s = asc_fe_cos_quarter[m - ASC_FE_N_FFT / 4];
+    }
+}
+/* the split's twiddle pair as CMSIS-DSP's twiddleCoef_rfft_<N> stores it: (sin, cos)(2 pi m / N_FFT) */
+#define ASC_FE_SPLIT_TW(m, t0, t1) asc_fe_twiddle((m), &(t1), &(t0))
+
+/* Forward complex FFT, X[k] = sum_n x[n] e^(-2 pi i n k / L), of L = N_FFT / 2 interleaved
+ * (re, im) values in place (what arm_cfft_f32(.., 0, 1) computes): bit-reversal permutation, then
+ * log2(L) radix-2 decimation-in-time stages; twiddle W_size^j = e^(-2 pi i j / size) is angle
+ * index j * N_FFT / size of the quarter-wave table. Flash: the table only (N_FFT / 4 + 1 floats)
+ * instead of CMSIS-DSP's twiddle and bit-reversal tables (40,384 bytes at N_FFT 4096); more
+ * instructions than CMSIS-DSP's radix-8 (benchmarks/results/device_bench.md, size build). */
+static void asc_fe_cfft_compact(float *x)
+{
+    int32_t i;
+    int32_t j = 0;
+    int32_t size;
+    for (i = 0; i < ASC_FE_L - 1; ++i) {
+        int32_t bit = ASC_FE_L >> 1;
+        if (i < j) {
+            const float re = x[2 * i];
+            const float im = x[2 * i + 1];
+            x[2 * i] = x[2 * j];
+            x[2 * i + 1] = x[2 * j + 1];
+            x[2 * j] = re;
+            x[2 * j + 1] = im;
+        }
+        while ((j & bit) != 0) {    /* j = bit-reversed i + 1 */
+            j ^= bit;
+            bit >>= 1;
+        }
+        j |= bit;
+    }
+    for (size = 2; size <= ASC_FE_L; size <<= 1) {
+        const int32_t half = size >> 1;
+        const int32_t step = ASC_FE_N_FFT / size;
+        for (j = 0; j < half; ++j) {
+            float c;
+            float s;
+            asc_fe_twiddle(j * step, &c, &s);
+            for (i = j; i < ASC_FE_L; i += size) {
+                float *a = x + 2 * i;
+                float *b = a + 2 * half;
+                const float br = (b[0] * c) + (b[1] * s);   /* b * (c - i s) */
+                const float bi = (b[1] * c) - (b[0] * s);
+                const float ar = a[0];
+                const float ai = a[1];
+                a[0] = ar + br;
+                a[1] = ai + bi;
+                b[0] = ar - br;
+                b[1] = ai - bi;
+            }
+        }
+    }
+}
+#else
+#define ASC_FE_SPLIT_TW(m, t0, t1) ((t0) = tw[2 * (m)], (t1) = tw[2 * (m) + 1])
+#endif
+
 static void asc_fe_split_power(float *g, const float *tw)
 {
     int32_t k;
+    (void)tw;
     {
         const float t1a = g[0] + g[0];
         const float t1b = g[1] + g[1];
@@ -264,15 +375,25 @@ static void asc_fe_split_power(float *g, const float *tw)
         const float ai = a[1];
         const float br = b[0];
         const float bi = b[1];
+        float tk0;
+        float tk1;
+        float tl0;
+        float tl1;
         /* bin k: xA = G[k], xB = G[L-k], twiddle k; bin L-k: xA = G[L-k], xB = G[k], twiddle L-k */
-        const float pk = asc_fe_bin_power(ar, ai, br, bi, tw[2 * k], tw[2 * k + 1]);
-        const float pl = asc_fe_bin_power(br, bi, ar, ai, tw[2 * (ASC_FE_L - k)], tw[2 * (ASC_FE_L - k) + 1]);
+        ASC_FE_SPLIT_TW(k, tk0, tk1);
+        ASC_FE_SPLIT_TW(ASC_FE_L - k, tl0, tl1);
+        const float pk = asc_fe_bin_power(ar, ai, br, bi, tk0, tk1);
+        const float pl = asc_fe_bin_power(br, bi, ar, ai, tl0, tl1);
         a[0] = pk;
         a[1] = pl;
     }
     /* bin L/2: xA = xB = G[L/2] */
-    g[ASC_FE_L] = asc_fe_bin_power(g[ASC_FE_L], g[ASC_FE_L + 1], g[ASC_FE_L], g[ASC_FE_L + 1], tw[ASC_FE_L],
-                                   tw[ASC_FE_L + 1]);
+    {
+        float t0;
+        float t1;
+        ASC_FE_SPLIT_TW(ASC_FE_L / 2, t0, t1);
+        g[ASC_FE_L] = asc_fe_bin_power(g[ASC_FE_L], g[ASC_FE_L + 1], g[ASC_FE_L], g[ASC_FE_L + 1], t0, t1);
+    }
 }
 
 /* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
@@ -280,7 +401,7 @@ static void asc_fe_split_power(float *g, const float *tw)
  * the same summation order as a dense power array. */
 static void asc_fe_mel(const float *g, float *mel)
 {
-    const float *w = asc_fe_mel_weights;
+    const asc_fe_melw_t *w = ASC_FE_MEL_TABLE;
     int32_t m;
     for (m = 0; m < ASC_FE_N_MELS; ++m) {
         const int32_t b0 = (int32_t)asc_fe_mel_first_bin[m];
@@ -298,14 +419,14 @@ static void asc_fe_mel(const float *g, float *mel)
             const float *p = g + 2 * b0;
             int32_t j = n_lo;
             while (j >= 2) {
-                acc += w[0] * p[0];
-                acc += w[1] * p[2];
+                acc += asc_fe_melw(w, 0) * p[0];
+                acc += asc_fe_melw(w, 1) * p[2];
                 w += 2;
                 p += 4;
                 j -= 2;
             }
             if (j > 0) {
-                acc += w[0] * p[0];
+                acc += asc_fe_melw(w, 0) * p[0];
                 w += 1;
             }
         }
@@ -313,14 +434,14 @@ static void asc_fe_mel(const float *g, float *mel)
             const float *p = g + 2 * (ASC_FE_L - (b0 + n_lo)) + 1;
             int32_t j = n_hi;
             while (j >= 2) {
-                acc += w[0] * p[0];
-                acc += w[1] * p[-2];
+                acc += asc_fe_melw(w, 0) * p[0];
+                acc += asc_fe_melw(w, 1) * p[-2];
                 w += 2;
                 p -= 4;
                 j -= 2;
             }
             if (j > 0) {
-                acc += w[0] * p[0];
+                acc += asc_fe_melw(w, 0) * p[0];
                 w += 1;
             }
         }
@@ -331,7 +452,9 @@ static void asc_fe_mel(const float *g, float *mel)
 static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
                                   float *out_f32, int8_t *out_s8)
 {
+#if !ASC_FE_COMPACT_TABLES
     arm_rfft_fast_instance_f32 fft;
+#endif
     asc_fe_stream_t st;
     float *buf;
     float *mel;
@@ -344,9 +467,11 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
     if (work_bytes < (int32_t)ASC_FE_WORK_NEEDED) {
         return ASC_FE_ERR_WORK;
     }
+#if !ASC_FE_COMPACT_TABLES
     if (ASC_FE_RFFT_INIT(&fft) != ARM_MATH_SUCCESS) {
         return ASC_FE_ERR_FFT;
     }
+#endif
     st.read = read;
     st.ctx = ctx;
     st.ring = (float *)work;
@@ -386,11 +511,22 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
             int32_t k;
             memset(buf, 0, (size_t)ASC_FE_WIN_OFFSET * sizeof(float)); /* all-zero bytes: +0.0f */
             if (i0 >= 0 && i0 + ASC_FE_WIN_LENGTH <= ASC_FE_N_SAMPLES) {
-                /* no reflection in this frame: one product per sample, as below (CMSIS-DSP, unrolled) */
+                /* no reflection in this frame: one product per sample, as below */
+#if ASC_FE_COMPACT_TABLES
+                const float *x = ring + (i0 - base);
+                float *y = buf + ASC_FE_WIN_OFFSET;
+                for (k = 0; k <= ASC_FE_WIN_LENGTH / 2; ++k) {
+                    y[k] = x[k] * asc_fe_window_half[k];
+                }
+                for (; k < ASC_FE_WIN_LENGTH; ++k) {
+                    y[k] = x[k] * asc_fe_window_half[ASC_FE_WIN_LENGTH - k];
+                }
+#else
                 arm_mult_f32(ring + (i0 - base), asc_fe_window, buf + ASC_FE_WIN_OFFSET, ASC_FE_WIN_LENGTH);
+#endif
             } else {
                 for (k = 0; k < ASC_FE_WIN_LENGTH; ++k) {
-                    buf[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_window[k];
+                    buf[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_win(k);
                 }
             }
             memset(buf + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
@@ -400,11 +536,17 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
 
         /* complex FFT of the N_FFT / 2 (even, odd) sample pairs, in place (arm_rfft_fast_f32's
          * first half; its second half, the split, is fused with the power spectrum below) */
+#if ASC_FE_COMPACT_TABLES
+        asc_fe_cfft_compact(buf);
+        ASC_FE_PROFILE(ASC_FE_PART_FFT);
+        asc_fe_split_power(buf, NULL);
+#else
         arm_cfft_f32(&fft.Sint, buf, 0, 1);
         ASC_FE_PROFILE(ASC_FE_PART_FFT);
 
         /* real-FFT split + power spectrum, in place (packed layout, asc_fe_split_power) */
         asc_fe_split_power(buf, fft.pTwiddleRFFT);
+#endif
         ASC_FE_PROFILE(ASC_FE_PART_POWER);
 
         /* sparse mel matrix into the free upper half of buf, then log, output

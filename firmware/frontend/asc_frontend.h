@@ -38,7 +38,10 @@
  * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus CMSIS-DSP's FFT tables for N_FFT.
  * Measured (arm-none-eabi-gcc 12.2, -O2, --gc-sections) for the 32 kHz and 44.1 kHz presets:
  * work 28,672 bytes of RAM; tables 29,580 / 29,576 bytes + CMSIS-DSP rfft-4096 tables 40,400
- * bytes; instructions per clip: benchmarks/results/frontend_fft.md.
+ * bytes; instructions per clip: benchmarks/results/frontend_fft.md. With the compact tables of
+ * export --optimize size (ASC_FE_COMPACT_TABLES 1): half window, uint16 mel weights, one
+ * quarter-wave cosine table and this file's radix-2 FFT instead of CMSIS-DSP's, 19,406 bytes of
+ * tables in all at 32 kHz (benchmarks/results/device_bench.md has its instructions).
  *
  * The configuration (sizes, quantisation) comes from the generated asc_frontend_config.h
  * (asc_edge.device.frontend_c.emit_frontend_tables). Build with -ffp-contract=off, no fast-math,
@@ -72,13 +75,24 @@ typedef enum {
 } asc_fe_status_t;
 
 /* ---- generated tables (asc_frontend_tables.c, const: in flash) --------------------------- */
-/* Periodic Hann window, w[n] = 0.5 - 0.5 cos(2 pi n / WIN_LENGTH), float64 rounded to float32. */
-extern const float asc_fe_window[ASC_FE_WIN_LENGTH];
 /* Band m covers FFT bins [asc_fe_mel_first_bin[m], + asc_fe_mel_n_bins[m]) (0 bins: empty band). */
 extern const uint16_t asc_fe_mel_first_bin[ASC_FE_N_MELS];
 extern const uint16_t asc_fe_mel_n_bins[ASC_FE_N_MELS];
+#if defined(ASC_FE_COMPACT_TABLES) && ASC_FE_COMPACT_TABLES
+/* Compact tables (export --optimize size; ASC_FE_COMPACT_TABLES 1 in the generated config):
+ * the window's first half, w[0 .. WIN_LENGTH / 2] (w[k] = w[WIN_LENGTH - k]); the mel weights as
+ * round(w / w_max * 65535), decoded as q16 * ASC_FE_MEL_Q16_SCALE (= w_max / 65535, float32);
+ * the FFT's twiddles from one quarter-wave table cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4, with
+ * the frontend's own radix-2 FFT instead of CMSIS-DSP's (whose tables are 40,384 bytes at 4096). */
+extern const float asc_fe_window_half[ASC_FE_WIN_LENGTH / 2 + 1];
+extern const uint16_t asc_fe_mel_weights_q16[ASC_FE_MEL_WEIGHTS_LEN];
+extern const float asc_fe_cos_quarter[ASC_FE_N_FFT / 4 + 1];
+#else
+/* Periodic Hann window, w[n] = 0.5 - 0.5 cos(2 pi n / WIN_LENGTH), float64 rounded to float32. */
+extern const float asc_fe_window[ASC_FE_WIN_LENGTH];
 /* The weights of band 0, then band 1, ...: the float32 values of mel_filterbank(cfg)[bin, m]. */
 extern const float asc_fe_mel_weights[ASC_FE_MEL_WEIGHTS_LEN];
+#endif
 /* Provenance of the tables: FrontendConfig.key() of the configuration they were made for. */
 extern const char asc_fe_config_key[];
 
@@ -98,6 +112,12 @@ extern const char asc_fe_config_key[];
 /* ASC_FE_WORK_BYTES: the work buffer size the generated configuration reserves (>= the
  * 4 * (RING_LEN + N_FFT) bytes the frontend needs). */
 int32_t asc_fe_work_bytes(void);
+
+/* The window value (0 <= k < WIN_LENGTH) and mel weight (0 <= i < ASC_FE_MEL_N_WEIGHTS, band
+ * after band) the frontend multiplies by, decoded from whichever tables were generated; 0.0f
+ * outside the range. For checks against the training frontend. */
+float asc_fe_window_value(int32_t k);
+float asc_fe_mel_weight_value(int32_t i);
 
 /* Log-mel of one clip as float32: out[ASC_FE_N_MELS * ASC_FE_N_FRAMES], element [mel * N_FRAMES + t].
  * work: ASC_FE_WORK_BYTES bytes, 4-byte aligned, not overlapping out. Reads exactly the samples
