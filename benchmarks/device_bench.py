@@ -62,6 +62,36 @@ def build_row(name: str, r: dict) -> dict:
             "model ms at 168 MHz (est.)": f"{r['cycles']['model']['ms_min']:.0f} – {r['cycles']['model']['ms_max']:.0f}"}
 
 
+def flash_parts(elf, flash_bytes: int) -> dict:
+    """Flash of a firmware image (``flash_bytes`` in all, as the bench reports it) by part, bytes, from
+    its ELF symbol table: the model's constants
+    (``L<n>_*`` objects of the generated ``model.c``), the frontend's tables (``asc_fe_*`` objects),
+    CMSIS-DSP's tables (``twiddleCoef*``, ``armBitRev*``, ``arm_*`` objects), all code (``.text``)
+    and the rest (``.rodata`` not above, vector table, ``.data`` initialisers, alignment)."""
+    import re
+
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    parts = {"model constants": 0, "frontend tables": 0, "CMSIS-DSP tables": 0, "code": 0}
+    with open(elf, "rb") as f:
+        ef = ELFFile(f)
+        parts["code"] = ef.get_section_by_name(".text")["sh_size"]
+        symtab = ef.get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
+        for sym in symtab.iter_symbols():
+            if sym["st_info"]["type"] != "STT_OBJECT" or sym["st_size"] == 0 or sym["st_value"] >= 0x20000000:
+                continue
+            n = sym.name
+            key = ("model constants" if re.match(r"L\d+_", n) else "frontend tables" if n.startswith("asc_fe_")
+                   else "CMSIS-DSP tables" if n.startswith(("twiddleCoef", "armBitRev", "arm_")) else None)
+            if key:
+                parts[key] += sym["st_size"]
+    parts["other"] = flash_bytes - sum(parts.values())
+    parts["total"] = flash_bytes
+    return parts
+
+
 def ram_breakdown(dsp: dict, graph: dict) -> dict:
     """Where the device RAM of audio → logits goes (bytes): the arena's two phases — the frontend
     (its work area + the int8 model input it fills, frame by frame; the clip itself is never
@@ -95,7 +125,8 @@ def main() -> None:
         reemit_c(a.export, Path(tmp) / "size_export", optimize="size")
         size = bench(Path(tmp) / "size_export", data=a.data, split=a.split, nn="dsp", out_dir=Path(tmp) / "size",
                      cycles=True)
-    d, p = dsp["instructions"], port["instructions"]
+        flash = {k: flash_parts(r["firmware"]["elf"], r["memory"]["flash_bytes"]) for k, r in (("speed", dsp), ("size", size))}
+    d, p, sz = dsp["instructions"], port["instructions"], size["instructions"]
     tflm = run_tflm_peer(a.export / "model_int8.tflite", macs=d["model_macs"])
     tflm.pop("qemu_command", None)
     tflm["tflite"] = str(Path(tflm["tflite"]).relative_to(REPO)) if Path(tflm["tflite"]).is_relative_to(REPO) \
@@ -105,6 +136,7 @@ def main() -> None:
     ram = ram_breakdown(dsp, graph)
     result = {"export": str(a.export.relative_to(REPO) if a.export.is_relative_to(REPO) else a.export),
               "dsp": dsp, "portable": port, "size": size, "peer": peer, "baseline": BASELINE, "ram": ram,
+              "flash_parts": flash,
               "portable_over_dsp_model_instructions": p["model_mean"] / d["model_mean"]}
     for r in (result["dsp"], result["portable"], result["size"]):
         r.pop("out_dir", None)
@@ -143,8 +175,15 @@ def main() -> None:
         f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B (arena {m['arena_bytes']:,} B, "
         f"stack high-water {m['stack_high_water_bytes']} of {m['stack_reserved_bytes']} B)", "",
         markdown_table(rows), "", "## Frontend by stage (instructions per clip, all 65 frames)", "",
-        markdown_table([{"stage": k, "instructions": f"{v:,.0f}", "share": f"{100 * v / d['frontend_mean']:.1f} %"}
-                        for k, v in d["frontend_parts"].items()]), "",
+        "speed: CMSIS-DSP's `arm_cfft_f32` (radix-8) and full tables, -O2; size: the compact tables "
+        "(half window, uint16 mel weights, one quarter-wave cosine table) and the frontend's own radix-4 FFT, "
+        "-Os (`firmware/frontend/asc_frontend.c`, `ASC_FE_COMPACT_TABLES`).", "",
+        markdown_table([{"stage": k, "speed build": f"{v:,.0f}", "share": f"{100 * v / d['frontend_mean']:.1f} %",
+                         "size build": f"{sz['frontend_parts'][k]:,.0f}",
+                         "size share": f"{100 * sz['frontend_parts'][k] / sz['frontend_mean']:.1f} %"}
+                        for k, v in d["frontend_parts"].items()]
+                       + [{"stage": "total", "speed build": f"{d['frontend_mean']:,.0f}", "share": "100 %",
+                           "size build": f"{sz['frontend_mean']:,.0f}", "size share": "100 %"}]), "",
         "## asc-edge vs TensorFlow Lite Micro + CMSIS-NN (same model, same run)", "",
         markdown_table(peer_rows), "",
         "## Estimated Cortex-M4 cycles and milliseconds at 168 MHz (first clip, speed build)", "",
@@ -160,7 +199,11 @@ def main() -> None:
                           for k, c in dsp["cycles"]["frontend_stages"].items()]), "",
         "## Speed and size builds (`export --optimize speed|size`, same .tflite, same run)", "",
         markdown_table([build_row(name, r) for name, r in (("speed (-O2, 1x1 filters also pre-widened)", dsp),
-                                                            ("size (-Os, every weight once, int8)", size))]), "",
+                                                            ("size (-Os, every weight once, int8, compact "
+                                                             "frontend tables)", size))]), "",
+        "Flash by part (bytes, from each image's symbol table; the bench images also hold the bench I/O code):", "",
+        markdown_table([{"part": k, "speed build": f"{flash['speed'][k]:,}", "size build": f"{flash['size'][k]:,}"}
+                        for k in flash["speed"]]), "",
         "## RAM of audio → logits (bytes)", "",
         f"- total {ram['ram_bytes']:,} = arena {ram['arena_bytes']:,} + stack reserve {ram['stack_reserved_bytes']:,} "
         f"(high-water {ram['stack_high_water_bytes']:,}) + other static data {ram['other_static_bytes']:,} "

@@ -287,35 +287,82 @@ static inline float asc_fe_bin_power(float ar, float ai, float br, float bi, flo
 }
 
 #if ASC_FE_COMPACT_TABLES
-/* Twiddle (cos, sin)(2 pi m / N_FFT), 0 <= m < N_FFT / 2, from the quarter-wave table
- * asc_fe_cos_quarter[j] = cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4: cos and sin of the first
- * quadrant are entries j and N_FFT/4 - j; the second quadrant is cos(pi - a) = -cos a. */
-static inline void asc_fe_twiddle(int32_t m, float *c, float *s)
+#define ASC_FE_Q4 (ASC_FE_N_FFT / 4)
+/* Twiddle (cos, sin)(2 pi m / N_FFT), 0 <= m < 3 N_FFT / 4, from the quarter-wave table
+ * asc_fe_cos_quarter[j] = cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4, by the quadrant symmetries
+ * (sin a = cos(pi/2 - a), cos(pi - a) = -cos a, values of one quadrant negated in the next). */
+#if defined(__GNUC__)
+#define ASC_FE_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ASC_FE_ALWAYS_INLINE inline
+#endif
+static ASC_FE_ALWAYS_INLINE void asc_fe_twiddle(int32_t m, float *c, float *s)
 {
-    if (m <= ASC_FE_N_FFT / 4) {
-        *c = asc_fe_cos_quarter[m];
-        *s = asc_fe_cos_quarter[ASC_FE_N_FFT / 4 - m];
+    const float *q = asc_fe_cos_quarter;
+    if (m <= ASC_FE_Q4) {
+        *c = q[m];
+        *s = q[ASC_FE_Q4 - m];
+    } else if (m <= 2 * ASC_FE_Q4) {
+        *c = -q[2 * ASC_FE_Q4 - m];
+        *s = q[m - ASC_FE_Q4];
     } else {
-        *c = -asc_fe_cos_quarter[ASC_FE_N_FFT / 2 - m];
-        *s = asc_fe_cos_quarter[m - ASC_FE_N_FFT / 4];
+        *c = -q[m - 2 * ASC_FE_Q4];
+        *s = -q[3 * ASC_FE_Q4 - m];
     }
 }
-/* the split's twiddle pair as CMSIS-DSP's twiddleCoef_rfft_<N> stores it: (sin, cos)(2 pi m / N_FFT) */
-#define ASC_FE_SPLIT_TW(m, t0, t1) asc_fe_twiddle((m), &(t1), &(t0))
+
+/* the split's twiddle pairs as CMSIS-DSP's twiddleCoef_rfft_<N> stores them, (sin, cos)(2 pi m /
+ * N_FFT): for m = k < N_FFT / 4, (q[N/4 - k], q[k]); for m = L - k, (q[N/4 - k], -q[k]) */
+#define ASC_FE_SPLIT_TW(m, t0, t1)                                                                 \
+    do {                                                                                           \
+        if ((m) < ASC_FE_Q4) {                                                                     \
+            (t0) = asc_fe_cos_quarter[ASC_FE_Q4 - (m)];                                            \
+            (t1) = asc_fe_cos_quarter[(m)];                                                        \
+        } else {                                                                                   \
+            (t0) = asc_fe_cos_quarter[(m) - ASC_FE_Q4];                                            \
+            (t1) = -asc_fe_cos_quarter[ASC_FE_L - (m)];                                            \
+        }                                                                                          \
+    } while (0)
 
 /* Forward complex FFT, X[k] = sum_n x[n] e^(-2 pi i n k / L), of L = N_FFT / 2 interleaved
- * (re, im) values in place (what arm_cfft_f32(.., 0, 1) computes): bit-reversal permutation, then
- * log2(L) radix-2 decimation-in-time stages; twiddle W_size^j = e^(-2 pi i j / size) is angle
- * index j * N_FFT / size of the quarter-wave table. Flash: the table only (N_FFT / 4 + 1 floats)
- * instead of CMSIS-DSP's twiddle and bit-reversal tables (40,384 bytes at N_FFT 4096); more
- * instructions than CMSIS-DSP's radix-8 (benchmarks/results/device_bench.md, size build). */
+ * (re, im) values in place (what arm_cfft_f32(.., 0, 1) computes), decimation in time:
+ * bit-reversal permutation; one radix-2 stage of 2-point DFTs when log2(L) is odd; then radix-4
+ * stages. A radix-4 stage of group size s (q = s / 4) combines the four size-q DFTs of a group —
+ * after the base-2 bit reversal they hold the inputs of residue 0, 2, 1, 3 (mod 4) at offsets 0,
+ * q, 2q, 3q — with twiddles W_s^(r j) (angle index r j N_FFT / s of the quarter-wave table), r =
+ * 1, 2, 3, then a 4-point DFT. Flash: the quarter-wave table (N_FFT / 4 + 1 floats) instead of
+ * CMSIS-DSP's twiddle and bit-reversal tables (40,400 bytes at N_FFT 4096); instructions:
+ * benchmarks/results/device_bench.md (size build). */
+/* log2(L) */
+#define ASC_FE_LOG2L ((ASC_FE_L >= 2048) ? 11 : (ASC_FE_L >= 1024) ? 10 : (ASC_FE_L >= 512) ? 9 : \
+                      (ASC_FE_L >= 256) ? 8 : (ASC_FE_L >= 128) ? 7 : (ASC_FE_L >= 64) ? 6 : (ASC_FE_L >= 32) ? 5 : 4)
+#if (1 << ASC_FE_LOG2L) != ASC_FE_L
+#error "compact FFT: N_FFT must be a power of two in 32..4096"
+#endif
+
+/* i with its 32 bits reversed: one RBIT on the Cortex-M4, five swap steps elsewhere (same value) */
+static ASC_FE_ALWAYS_INLINE uint32_t asc_fe_rbit(uint32_t v)
+{
+#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_7M__)
+    uint32_t r;
+    __asm__("rbit %0, %1" : "=r"(r) : "r"(v));
+    return r;
+#else
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+    return (v >> 16) | (v << 16);
+#endif
+}
+
 static void asc_fe_cfft_compact(float *x)
 {
     int32_t i;
-    int32_t j = 0;
-    int32_t size;
-    for (i = 0; i < ASC_FE_L - 1; ++i) {
-        int32_t bit = ASC_FE_L >> 1;
+    int32_t j;
+    int32_t s;
+    for (i = 1; i < ASC_FE_L - 1; ++i) {
+        j = (int32_t)(asc_fe_rbit((uint32_t)i) >> (32 - ASC_FE_LOG2L));
         if (i < j) {
             const float re = x[2 * i];
             const float im = x[2 * i + 1];
@@ -324,30 +371,60 @@ static void asc_fe_cfft_compact(float *x)
             x[2 * j] = re;
             x[2 * j + 1] = im;
         }
-        while ((j & bit) != 0) {    /* j = bit-reversed i + 1 */
-            j ^= bit;
-            bit >>= 1;
-        }
-        j |= bit;
     }
-    for (size = 2; size <= ASC_FE_L; size <<= 1) {
-        const int32_t half = size >> 1;
-        const int32_t step = ASC_FE_N_FFT / size;
-        for (j = 0; j < half; ++j) {
-            float c;
-            float s;
-            asc_fe_twiddle(j * step, &c, &s);
-            for (i = j; i < ASC_FE_L; i += size) {
-                float *a = x + 2 * i;
-                float *b = a + 2 * half;
-                const float br = (b[0] * c) + (b[1] * s);   /* b * (c - i s) */
-                const float bi = (b[1] * c) - (b[0] * s);
-                const float ar = a[0];
-                const float ai = a[1];
-                a[0] = ar + br;
-                a[1] = ai + bi;
-                b[0] = ar - br;
-                b[1] = ai - bi;
+    s = 1;
+    if ((ASC_FE_L & 0x55555555) == 0) {  /* log2(L) odd: 2-point DFTs first (twiddle 1) */
+        float *a = x;
+        for (i = 0; i < ASC_FE_L; i += 2, a += 4) {
+            const float ar = a[0];
+            const float ai = a[1];
+            const float br = a[2];
+            const float bi = a[3];
+            a[0] = ar + br;
+            a[1] = ai + bi;
+            a[2] = ar - br;
+            a[3] = ai - bi;
+        }
+        s = 2;
+    }
+    for (s *= 4; s <= ASC_FE_L; s *= 4) {
+        const int32_t q = s / 4;
+        const int32_t step = ASC_FE_N_FFT / s;
+        for (j = 0; j < q; ++j) {
+            float c1, s1, c2, s2, c3, s3;
+            asc_fe_twiddle(j * step, &c1, &s1);
+            asc_fe_twiddle(2 * j * step, &c2, &s2);
+            asc_fe_twiddle(3 * j * step, &c3, &s3);
+            for (i = j; i < ASC_FE_L; i += s) {
+                float *x0 = x + 2 * i;
+                float *xq = x0 + 2 * q;       /* residue 2 */
+                float *x2q = xq + 2 * q;      /* residue 1 */
+                float *x3q = x2q + 2 * q;     /* residue 3 */
+                /* a_r = W^(r j) * (input of residue r), W^m = c - i s */
+                const float a0r = x0[0];
+                const float a0i = x0[1];
+                const float a1r = (x2q[0] * c1) + (x2q[1] * s1);
+                const float a1i = (x2q[1] * c1) - (x2q[0] * s1);
+                const float a2r = (xq[0] * c2) + (xq[1] * s2);
+                const float a2i = (xq[1] * c2) - (xq[0] * s2);
+                const float a3r = (x3q[0] * c3) + (x3q[1] * s3);
+                const float a3i = (x3q[1] * c3) - (x3q[0] * s3);
+                const float t0r = a0r + a2r;
+                const float t0i = a0i + a2i;
+                const float t1r = a0r - a2r;
+                const float t1i = a0i - a2i;
+                const float t2r = a1r + a3r;
+                const float t2i = a1i + a3i;
+                const float t3r = a1r - a3r;
+                const float t3i = a1i - a3i;
+                x0[0] = t0r + t2r;            /* X[k]      = t0 + t2 */
+                x0[1] = t0i + t2i;
+                xq[0] = t1r + t3i;            /* X[k + q]  = t1 - i t3 */
+                xq[1] = t1i - t3r;
+                x2q[0] = t0r - t2r;           /* X[k + 2q] = t0 - t2 */
+                x2q[1] = t0i - t2i;
+                x3q[0] = t1r - t3i;           /* X[k + 3q] = t1 + i t3 */
+                x3q[1] = t1i + t3r;
             }
         }
     }
