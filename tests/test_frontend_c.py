@@ -192,12 +192,15 @@ def test_float_logmel_matches_torch_frontend(built, clips):
     assert worst64 <= 5e-4
 
 
-def test_odd_config_matches_torch(tmp_path, cmsis_root, clip_paths):
+@pytest.mark.parametrize("compact", [False, True], ids=["cmsis", "compact"])
+def test_odd_config_matches_torch(tmp_path, cmsis_root, clip_paths, compact):
     """Any FrontendConfig: odd window (601) inside n_fft 1024, hop 700 > window (samples between
-    frames are skipped), f_min/f_max inside the band, a 0.77-s clip -> same features as torch."""
+    frames are skipped), f_min/f_max inside the band, a 0.77-s clip -> same features as torch.
+    With the compact tables also n_fft 2048 (the radix-4 FFT without its radix-2 stage: log2(1024)
+    is even, log2(512) odd) and n_fft 32, the smallest size."""
     cfg = FrontendConfig(sample_rate=16000, n_fft=1024, win_length=601, hop_length=700, n_mels=40,
                          f_min=50.0, f_max=7000.0, clip_seconds=0.77)
-    F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, tmp_path)
+    F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, tmp_path, compact=compact)
     h = F.HostFrontend(F.build_host_frontend(tmp_path, cmsis_root=cmsis_root))
     for p in clip_paths[:3]:
         x = load_audio(p, cfg.sample_rate, cfg.clip_seconds)
@@ -206,6 +209,19 @@ def test_odd_config_matches_torch(tmp_path, cmsis_root, clip_paths):
         assert np.abs(c - t).max() <= 1e-3
         rc, _, st = h.raw_call(x, cfg.n_samples)
         assert rc == 0 and st["samples"] <= cfg.n_samples and st["max_request"] <= h.ring_len
+    if not compact:
+        return
+    for n_fft, win, hop, n_mels in ((2048, 1500, 441, 64), (32, 32, 16, 4)):
+        cfg = FrontendConfig(sample_rate=22050, n_fft=n_fft, win_length=win, hop_length=hop, n_mels=n_mels,
+                             clip_seconds=0.5)
+        d = tmp_path / f"n{n_fft}"
+        F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, d, compact=True)
+        h = F.HostFrontend(F.build_host_frontend(d, cmsis_root=cmsis_root))
+        x = load_audio(clip_paths[0], cfg.sample_rate, cfg.clip_seconds)
+        c, t = h.logmel(x), log_mel(x, cfg)[0]
+        r64, mel64 = _ref64(x, cfg, h.window().astype(np.float64))
+        big = mel64 > 1e-3
+        assert np.abs(c - t)[big].max() <= 5e-4 and np.abs(c - r64)[big].max() <= 5e-4, n_fft
 
 
 # ---------------------------------------------------------------------------------------------
