@@ -474,9 +474,14 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
                 f"{cmp['layers_checked_clips']} clips identical)")
 
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+        import torch
+
+        # torch's CPU kernel level (e.g. AVX512): adaptive rounding's float64 statistics follow its summation
+        # order, so a weight at a near-tie may round the other way on another CPU (int8 models then differ)
         report["versions"] = {"python": platform.python_version(), "gcc": gcc[0] if gcc else None,
                               **{d: _version(d) for d in ("torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow",
-                                                          "tflite-micro", "numpy")}}
+                                                          "tflite-micro", "numpy")},
+                              "torch CPU kernels": torch.backends.cpu.get_cpu_capability()}
         shutil.rmtree(tmp / ".host_build", ignore_errors=True)  # the loaded .so stays mapped (POSIX)
         report["git_commit"] = git_commit()
         report["hashes"] = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*"))
