@@ -172,8 +172,12 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             C with the float model on every test clip.
         optimize: the int8 C model's goal (``export --optimize``, as X-CUBE-AI offers): ``"speed"``
             (default: the 1×1 filters of fused blocks also stored pre-widened to int16 in flash) or
-            ``"size"`` (every weight stored once, int8, widened at run time; the firmware built with
-            ``-Os``). Results are bit-identical; ``benchmarks/results/device_bench.md`` measures both.
+            ``"size"`` (every weight stored once, int8, widened at run time; the C frontend's compact
+            tables and its own radix-4 FFT instead of CMSIS-DSP's; the firmware built with ``-Os``).
+            The model's arithmetic is bit-identical; the compact frontend's float rounding differs from
+            CMSIS-DSP's, so a rare int8 input element may differ by one step between the two builds
+            (each build is bit-exact against its own host reference); ``benchmarks/results/device_bench.md``
+            measures both (the same accuracy on the 232 test clips).
         log: a ``print``-like callable for progress lines.
         progress: progress bars while features are computed (a cold cache takes minutes for split100).
 
