@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 from pathlib import Path
 
+from asc_edge.device.elfinfo import flash_objects, section_sizes
 from asc_edge.device.harness import bench
 from asc_edge.device.tflm_peer import run_tflm_peer
 from asc_edge.export.pipeline import reemit_c
@@ -63,30 +65,25 @@ def build_row(name: str, r: dict) -> dict:
 
 
 def flash_parts(elf, flash_bytes: int) -> dict:
-    """Flash of a firmware image (``flash_bytes`` in all, as the bench reports it) by part, bytes, from
-    its ELF symbol table: the model's constants
-    (``L<n>_*`` objects of the generated ``model.c``), the frontend's tables (``asc_fe_*`` objects),
-    CMSIS-DSP's tables (``twiddleCoef*``, ``armBitRev*``, ``arm_*`` objects), all code (``.text``)
-    and the rest (``.rodata`` not above, vector table, ``.data`` initialisers, alignment)."""
-    import re
+    """Flash of a firmware image (``flash_bytes`` in all, as the bench reports it) by part, bytes: the
+    model's constants (``L<n>_*`` objects of the generated ``model.c``), the frontend's tables
+    (``asc_fe_*``), CMSIS-DSP's tables (``twiddleCoef*``, ``armBitRev*``, ``arm_*``), all code
+    (``.text``) and the rest (other read-only data, vector table, ``.data`` initialisers, alignment);
+    from :func:`asc_edge.device.elfinfo.flash_objects` and ``section_sizes``."""
+    def part(name: str) -> str | None:
+        if re.match(r"L\d+_", name):
+            return "model constants"
+        if name.startswith("asc_fe_"):
+            return "frontend tables"
+        if name.startswith(("twiddleCoef", "armBitRev", "arm_")):
+            return "CMSIS-DSP tables"
+        return None
 
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    parts = {"model constants": 0, "frontend tables": 0, "CMSIS-DSP tables": 0, "code": 0}
-    with open(elf, "rb") as f:
-        ef = ELFFile(f)
-        parts["code"] = ef.get_section_by_name(".text")["sh_size"]
-        symtab = ef.get_section_by_name(".symtab")
-        assert isinstance(symtab, SymbolTableSection)
-        for sym in symtab.iter_symbols():
-            if sym["st_info"]["type"] != "STT_OBJECT" or sym["st_size"] == 0 or sym["st_value"] >= 0x20000000:
-                continue
-            n = sym.name
-            key = ("model constants" if re.match(r"L\d+_", n) else "frontend tables" if n.startswith("asc_fe_")
-                   else "CMSIS-DSP tables" if n.startswith(("twiddleCoef", "armBitRev", "arm_")) else None)
-            if key:
-                parts[key] += sym["st_size"]
+    parts = {"model constants": 0, "frontend tables": 0, "CMSIS-DSP tables": 0,
+             "code": section_sizes(elf).get(".text", 0)}
+    for name, size in flash_objects(elf).items():
+        if (k := part(name)) is not None:
+            parts[k] += size
     parts["other"] = flash_bytes - sum(parts.values())
     parts["total"] = flash_bytes
     return parts

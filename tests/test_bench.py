@@ -220,3 +220,10 @@ def test_size_build_is_bit_exact_and_stores_each_weight_once(short_run, shared_d
     assert size["memory"]["flash_bytes"] < speed["memory"]["flash_bytes"] - 90_000
     assert size["memory"]["flash_bytes"] <= 128 * 1024
     assert "#define ASC_FE_COMPACT_TABLES 1" in (exp / "c" / "asc_frontend_config.h").read_text()
+    # the image's constant tables (asc_edge.device.elfinfo.flash_objects): the quarter-wave table, no CMSIS-DSP FFT's
+    from asc_edge.device.elfinfo import flash_objects
+
+    objs = flash_objects(size["firmware"]["elf"])
+    assert objs["asc_fe_cos_quarter"] == 4 * (4096 // 4 + 1) and objs["asc_fe_window_half"] == 4 * (3072 // 2 + 1)
+    assert not [k for k in objs if k.startswith(("twiddleCoef", "armBitRev"))]
+    assert "twiddleCoef_rfft_4096" in flash_objects(speed["firmware"]["elf"])

@@ -157,6 +157,25 @@ def memory_usage(elf: str | Path) -> MemoryUsage:
     )
 
 
+def flash_objects(elf: str | Path) -> dict[str, int]:
+    """Size in bytes of every sized data object (``STT_OBJECT``) placed in flash: the image's
+    constant tables, by symbol name (a name defined twice, e.g. two file-local statics, adds up).
+
+    Raises:
+        DeviceError: the ELF cannot be read or has no symbol table (stripped).
+    """
+    fh, ef = _open(elf)
+    with fh:
+        symtab = ef.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise DeviceError(f"{elf}: no symbol table", hint="do not strip the firmware ELF")
+        out: dict[str, int] = {}
+        for sym in symtab.iter_symbols():
+            if sym["st_info"]["type"] == "STT_OBJECT" and sym["st_size"] > 0 and _in_flash(sym["st_value"]):
+                out[sym.name] = out.get(sym.name, 0) + sym["st_size"]
+        return out
+
+
 def symbol(elf: str | Path, name: str) -> Symbol:
     """Look up the symbol ``name`` (the first definition in .symtab).
 

@@ -248,15 +248,15 @@ def emit_frontend_tables(cfg: FrontendConfig, input_scale: float, input_zero_poi
     ``round(w / w_max · 65535)`` decoded on the device as ``q · (w_max / 65535)`` (float32; an
     absolute weight error ≤ w_max / 131070, 7.6e-6 for the HTK filterbank's w_max ≤ 1), and one
     quarter-wave table ``cos(2π j / n_fft)``, j = 0 … n_fft / 4 (float64 rounded to float32), from
-    which the frontend's own radix-2 FFT and the real-FFT split take every twiddle, so CMSIS-DSP's
+    which the frontend's own radix-4 FFT and the real-FFT split take every twiddle, so CMSIS-DSP's
     FFT and its tables (40,400 bytes at n_fft 4096) are not linked. At 32 kHz (win 3072, n_fft
     4096, 256 mels): 19,406 bytes of tables instead of 29,580 + 40,400. The features still follow
     the training frontend within the tolerances of ``tests/test_frontend_c.py`` (measured there:
-    max |C − torch| 2.0e-4 / 3.0e-4 where the mel power is > 1e-3, 32 / 44.1 kHz; CMSIS-DSP's FFT:
-    2.2e-4 / 2.1e-4); host and device builds of the same tables stay bit-identical.
+    max |C − torch| 2.9e-4 / 2.4e-4 where the mel power is > 1e-3, 32 / 44.1 kHz; CMSIS-DSP's FFT:
+    2.1e-4 / 1.9e-4); host and device builds of the same tables stay bit-identical.
 
     Returns a dict: config_h, tables_c (paths), ring_len, work_bytes, mel_weights, table_bytes,
-    input_scale, input_zero_point, n_mels, n_frames, n_samples, config_key.
+    input_scale, input_zero_point, n_mels, n_frames, n_samples, config_key, compact.
 
     Raises:
         ConfigError: ``cfg`` is not a FrontendConfig, n_fft is not a CMSIS-DSP rfft size (power of
@@ -324,7 +324,7 @@ def emit_frontend_tables(cfg: FrontendConfig, input_scale: float, input_zero_poi
 #define ASC_FE_MEL_WEIGHTS_LEN {max(n_weights, 1)}
 #define ASC_FE_TABLE_BYTES {table_bytes}          /* flash of asc_frontend_tables.c */
 #define ASC_FE_RFFT_INIT arm_rfft_fast_init_{cfg.n_fft}_f32
-#define ASC_FE_COMPACT_TABLES {int(compact)}             /* 1: export --optimize size's compact tables and radix-2 FFT */
+#define ASC_FE_COMPACT_TABLES {int(compact)}             /* 1: export --optimize size's compact tables and radix-4 FFT */
 {q_scale_line}#define ASC_FE_CONFIG_KEY "{key}"
 
 #endif /* ASC_FRONTEND_CONFIG_H */

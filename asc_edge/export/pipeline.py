@@ -480,8 +480,9 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
         import torch
 
-        # torch's CPU kernel level (e.g. AVX512): adaptive rounding's float64 statistics follow its summation
-        # order, so a weight at a near-tie may round the other way on another CPU (int8 models then differ)
+        # torch's CPU kernel level (e.g. AVX512): the same code and pinned tools gave int8 models that differ
+        # by a clip's worth of accuracy on two machines (session 12's tau_checkpoints rerun); recorded so
+        # exports can be traced to the CPU their adaptive rounding ran on
         report["versions"] = {"python": platform.python_version(), "gcc": gcc[0] if gcc else None,
                               **{d: _version(d) for d in ("torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow",
                                                           "tflite-micro", "numpy")},

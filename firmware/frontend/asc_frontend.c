@@ -288,14 +288,21 @@ static inline float asc_fe_bin_power(float ar, float ai, float br, float bi, flo
 
 #if ASC_FE_COMPACT_TABLES
 #define ASC_FE_Q4 (ASC_FE_N_FFT / 4)
-/* Twiddle (cos, sin)(2 pi m / N_FFT), 0 <= m < 3 N_FFT / 4, from the quarter-wave table
- * asc_fe_cos_quarter[j] = cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4, by the quadrant symmetries
- * (sin a = cos(pi/2 - a), cos(pi - a) = -cos a, values of one quadrant negated in the next). */
 #if defined(__GNUC__)
 #define ASC_FE_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define ASC_FE_ALWAYS_INLINE inline
 #endif
+/* log2(L), L = N_FFT / 2 complex points */
+#define ASC_FE_LOG2L ((ASC_FE_L >= 2048) ? 11 : (ASC_FE_L >= 1024) ? 10 : (ASC_FE_L >= 512) ? 9 : \
+                      (ASC_FE_L >= 256) ? 8 : (ASC_FE_L >= 128) ? 7 : (ASC_FE_L >= 64) ? 6 : (ASC_FE_L >= 32) ? 5 : 4)
+#if (1 << ASC_FE_LOG2L) != ASC_FE_L
+#error "compact FFT: N_FFT must be a power of two in 32..4096"
+#endif
+
+/* Twiddle (cos, sin)(2 pi m / N_FFT), 0 <= m < 3 N_FFT / 4, from the quarter-wave table
+ * asc_fe_cos_quarter[j] = cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4, by the quadrant symmetries
+ * (sin a = cos(pi/2 - a), cos(pi - a) = -cos a, values of one quadrant negated in the next). */
 static ASC_FE_ALWAYS_INLINE void asc_fe_twiddle(int32_t m, float *c, float *s)
 {
     const float *q = asc_fe_cos_quarter;
@@ -324,22 +331,6 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_twiddle(int32_t m, float *c, float *s)
         }                                                                                          \
     } while (0)
 
-/* Forward complex FFT, X[k] = sum_n x[n] e^(-2 pi i n k / L), of L = N_FFT / 2 interleaved
- * (re, im) values in place (what arm_cfft_f32(.., 0, 1) computes), decimation in time:
- * bit-reversal permutation; one radix-2 stage of 2-point DFTs when log2(L) is odd; then radix-4
- * stages. A radix-4 stage of group size s (q = s / 4) combines the four size-q DFTs of a group —
- * after the base-2 bit reversal they hold the inputs of residue 0, 2, 1, 3 (mod 4) at offsets 0,
- * q, 2q, 3q — with twiddles W_s^(r j) (angle index r j N_FFT / s of the quarter-wave table), r =
- * 1, 2, 3, then a 4-point DFT. Flash: the quarter-wave table (N_FFT / 4 + 1 floats) instead of
- * CMSIS-DSP's twiddle and bit-reversal tables (40,400 bytes at N_FFT 4096); instructions:
- * benchmarks/results/device_bench.md (size build). */
-/* log2(L) */
-#define ASC_FE_LOG2L ((ASC_FE_L >= 2048) ? 11 : (ASC_FE_L >= 1024) ? 10 : (ASC_FE_L >= 512) ? 9 : \
-                      (ASC_FE_L >= 256) ? 8 : (ASC_FE_L >= 128) ? 7 : (ASC_FE_L >= 64) ? 6 : (ASC_FE_L >= 32) ? 5 : 4)
-#if (1 << ASC_FE_LOG2L) != ASC_FE_L
-#error "compact FFT: N_FFT must be a power of two in 32..4096"
-#endif
-
 /* i with its 32 bits reversed: one RBIT on the Cortex-M4, five swap steps elsewhere (same value) */
 static ASC_FE_ALWAYS_INLINE uint32_t asc_fe_rbit(uint32_t v)
 {
@@ -356,6 +347,15 @@ static ASC_FE_ALWAYS_INLINE uint32_t asc_fe_rbit(uint32_t v)
 #endif
 }
 
+/* Forward complex FFT, X[k] = sum_n x[n] e^(-2 pi i n k / L), of L = N_FFT / 2 interleaved
+ * (re, im) values in place (what arm_cfft_f32(.., 0, 1) computes), decimation in time:
+ * bit-reversal permutation; one radix-2 stage of 2-point DFTs when log2(L) is odd; then radix-4
+ * stages. A radix-4 stage of group size s (q = s / 4) combines the four size-q DFTs of a group —
+ * after the base-2 bit reversal they hold the inputs of residue 0, 2, 1, 3 (mod 4) at offsets 0,
+ * q, 2q, 3q — with twiddles W_s^(r j) (angle index r j N_FFT / s of the quarter-wave table), r =
+ * 1, 2, 3, then a 4-point DFT. Flash: the quarter-wave table (N_FFT / 4 + 1 floats) instead of
+ * CMSIS-DSP's twiddle and bit-reversal tables (40,400 bytes at N_FFT 4096); instructions:
+ * benchmarks/results/device_bench.md (size build). */
 static void asc_fe_cfft_compact(float *x)
 {
     int32_t i;
@@ -373,7 +373,7 @@ static void asc_fe_cfft_compact(float *x)
         }
     }
     s = 1;
-    if ((ASC_FE_L & 0x55555555) == 0) {  /* log2(L) odd: 2-point DFTs first (twiddle 1) */
+    if ((ASC_FE_LOG2L & 1) != 0) {  /* log2(L) odd: 2-point DFTs first (twiddle 1) */
         float *a = x;
         for (i = 0; i < ASC_FE_L; i += 2, a += 4) {
             const float ar = a[0];

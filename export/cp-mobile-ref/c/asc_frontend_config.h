@@ -27,7 +27,7 @@
 #define ASC_FE_MEL_WEIGHTS_LEN 4067
 #define ASC_FE_TABLE_BYTES 29580          /* flash of asc_frontend_tables.c */
 #define ASC_FE_RFFT_INIT arm_rfft_fast_init_4096_f32
-#define ASC_FE_COMPACT_TABLES 0             /* 1: export --optimize size's compact tables and radix-2 FFT */
+#define ASC_FE_COMPACT_TABLES 0             /* 1: export --optimize size's compact tables and radix-4 FFT */
 #define ASC_FE_CONFIG_KEY "539d8fcdece26bc0"
 
 #endif /* ASC_FRONTEND_CONFIG_H */
