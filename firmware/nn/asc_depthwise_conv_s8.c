@@ -176,8 +176,9 @@ static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chann
 #define ASC_DW3_PITCH (ASC_DW3_COLS * 8)   /* bytes per buffer row (2 * pitch + 16 <= 1020: LDRD offsets) */
 
 /* Table of one group (int32 words), addressed from t = its word 12: t[-12 + 3k .. -10 + 3k]
- * (kc, m, r) of channel c0 + k, t[0, 4) 2*bias, t[4, 22) 9 taps x 2 words of doubled weights. */
-#define ASC_DW3_TABLE 34
+ * (kc, m, r) of channel c0 + k, t[0, 4) 2*bias and t[4, 8) the same again (the two pixels'
+ * accumulators of asc_dw3_row2 start from one LDM), t[8, 26) 9 taps x 2 words of doubled weights. */
+#define ASC_DW3_TABLE 38
 
 #if ASC_NN_ASM
 void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step,
@@ -214,9 +215,9 @@ __asm__(".pushsection .text.asc_dw3_row,\"ax\",%progbits\n\t"
         "ldr     lr, [sp, #40]\n"
         "1:\n\t"
         "ldm     r1, {r4-r7}\n\t"
-        ASC_DW3_TAP("0", "16") ASC_DW3_TAP("8", "24") ASC_DW3_TAP("16", "32")
-        ASC_DW3_TAP("496", "40") ASC_DW3_TAP("504", "48") ASC_DW3_TAP("512", "56")
-        ASC_DW3_TAP("992", "64") ASC_DW3_TAP("1000", "72") ASC_DW3_TAP("1008", "80")
+        ASC_DW3_TAP("0", "32") ASC_DW3_TAP("8", "40") ASC_DW3_TAP("16", "48")
+        ASC_DW3_TAP("496", "56") ASC_DW3_TAP("504", "64") ASC_DW3_TAP("512", "72")
+        ASC_DW3_TAP("992", "80") ASC_DW3_TAP("1000", "88") ASC_DW3_TAP("1008", "96")
         "sub     r1, r1, #48\n\t"
         ASC_DW3_RQ("r4", "0")
         ASC_DW3_RQ("r5", "1")
@@ -230,6 +231,95 @@ __asm__(".pushsection .text.asc_dw3_row,\"ax\",%progbits\n\t"
         ".size asc_dw3_row, .-asc_dw3_row\n\t"
         ".popsection\n");
 typedef char asc_dw3_pitch_check[ASC_DW3_PITCH == 496 ? 1 : -1];
+
+/* asc_dw3_row2_s<sw>(x, table, out, x_end, out_step): two output pixels (4 channels each) per
+ * iteration, horizontal stride sw = 1 or 2; x = the buffer column of pixel 0's first tap in the
+ * middle of the three rows (taps at -pitch, 0, +pitch: every LDRD offset fits +-1020). Per pixel
+ * pair: LDM of the 8 biases, per kernel row the three taps' weights loaded once for both pixels
+ * (sw 1: 7 LDRD + 24 SMLABB/SMLATT, the middle columns shared; sw 2: 9 LDRD), then the SMMLAR
+ * requantisation of 8 outputs with one LDM of (kc, m, r) per channel. Registers: r0 x, r1 table,
+ * r2-r5 pixel 0's accumulators (channels c0..c0+3), r6-r9 pixel 1's, r10/r11 a column's two
+ * words, r12/lr a tap's two weight words; out, out_step, x_end on the stack. */
+#define ASC_DW3_P0                                                                                 \
+    "smlabb  r2, r10, r12, r2\n\t"                                                                 \
+    "smlatt  r4, r10, r12, r4\n\t"                                                                 \
+    "smlabb  r3, r11, lr, r3\n\t"                                                                  \
+    "smlatt  r5, r11, lr, r5\n\t"
+#define ASC_DW3_P1                                                                                 \
+    "smlabb  r6, r10, r12, r6\n\t"                                                                 \
+    "smlatt  r8, r10, r12, r8\n\t"                                                                 \
+    "smlabb  r7, r11, lr, r7\n\t"                                                                  \
+    "smlatt  r9, r11, lr, r9\n\t"
+#define ASC_DW3_RQ2(ACC)                                                                           \
+    "add     lr, r10, " ACC ", asr #31\n\t"                                                        \
+    "smmlar  lr, " ACC ", r11, lr\n\t"                                                             \
+    "asr     lr, lr, r12\n\t"                                                                      \
+    "ssat    lr, #8, lr\n\t"
+#define ASC_DW3_ROW2_FN(NAME, MACS, XADV)                                                          \
+    __asm__(".pushsection .text." NAME ",\"ax\",%progbits\n\t"                                     \
+            ".syntax unified\n\t"                                                                  \
+            ".thumb\n\t"                                                                           \
+            ".p2align 2\n\t"                                                                       \
+            ".global " NAME "\n\t"                                                                 \
+            ".type " NAME ", %function\n\t"                                                        \
+            ".thumb_func\n" NAME ":\n\t"                                                           \
+            "push    {r4-r11, lr}\n\t"                                                             \
+            "sub     sp, sp, #12\n\t"                                                              \
+            "ldr     r12, [sp, #48]\n\t" /* out_step */                                            \
+            "str     r2, [sp]\n\t"                                                                 \
+            "str     r12, [sp, #4]\n\t"                                                            \
+            "str     r3, [sp, #8]\n"                                                               \
+            "1:\n\t"                                                                               \
+            "ldm     r1, {r2-r9}\n\t"                                                              \
+            MACS                                                                                   \
+            "sub     r1, r1, #48\n\t"                                                              \
+            "ldmia   r1!, {r10, r11, r12}\n\t"                                                     \
+            ASC_DW3_RQ2("r2") "ldr     r2, [sp]\n\t"                                               \
+            "strb    lr, [r2]\n\t"                                                                 \
+            ASC_DW3_RQ2("r6") "ldr     r6, [sp, #4]\n\t"                                           \
+            "add     r6, r2, r6\n\t"                                                               \
+            "strb    lr, [r6]\n\t"                                                                 \
+            "ldmia   r1!, {r10, r11, r12}\n\t"                                                     \
+            ASC_DW3_RQ2("r3") "strb    lr, [r2, #1]\n\t"                                           \
+            ASC_DW3_RQ2("r7") "strb    lr, [r6, #1]\n\t"                                           \
+            "ldmia   r1!, {r10, r11, r12}\n\t"                                                     \
+            ASC_DW3_RQ2("r4") "strb    lr, [r2, #2]\n\t"                                           \
+            ASC_DW3_RQ2("r8") "strb    lr, [r6, #2]\n\t"                                           \
+            "ldmia   r1!, {r10, r11, r12}\n\t"                                                     \
+            ASC_DW3_RQ2("r5") "strb    lr, [r2, #3]\n\t"                                           \
+            ASC_DW3_RQ2("r9") "strb    lr, [r6, #3]\n\t"                                           \
+            "ldr     r3, [sp, #4]\n\t"                                                             \
+            "add     r2, r6, r3\n\t"                                                               \
+            "str     r2, [sp]\n\t"                                                                 \
+            "add     r0, r0, #" XADV "\n\t"                                                        \
+            "ldr     r3, [sp, #8]\n\t"                                                             \
+            "cmp     r0, r3\n\t"                                                                   \
+            "bne     1b\n\t"                                                                       \
+            "add     sp, sp, #12\n\t"                                                              \
+            "pop     {r4-r11, pc}\n\t"                                                             \
+            ".size " NAME ", .-" NAME "\n\t"                                                       \
+            ".popsection\n")
+
+void asc_dw3_row2_s1(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step);
+void asc_dw3_row2_s2(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step);
+ASC_DW3_ROW2_FN("asc_dw3_row2_s1",
+        "ldrd    r12, lr, [r1, #32]\n\t" "ldrd    r10, r11, [r0, #-496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-488]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #40]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-480]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #48]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-472]\n\t" ASC_DW3_P1
+        "ldrd    r12, lr, [r1, #56]\n\t" "ldrd    r10, r11, [r0, #0]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #8]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #64]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #16]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #72]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #24]\n\t" ASC_DW3_P1
+        "ldrd    r12, lr, [r1, #80]\n\t" "ldrd    r10, r11, [r0, #496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #504]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #88]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #512]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #96]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #520]\n\t" ASC_DW3_P1, "16");
+ASC_DW3_ROW2_FN("asc_dw3_row2_s2",
+        "ldrd    r12, lr, [r1, #32]\n\t" "ldrd    r10, r11, [r0, #-496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-480]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #40]\n\t" "ldrd    r10, r11, [r0, #-488]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-472]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #48]\n\t" "ldrd    r10, r11, [r0, #-480]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-464]\n\t" ASC_DW3_P1
+        "ldrd    r12, lr, [r1, #56]\n\t" "ldrd    r10, r11, [r0, #0]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #16]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #64]\n\t" "ldrd    r10, r11, [r0, #8]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #24]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #72]\n\t" "ldrd    r10, r11, [r0, #16]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #32]\n\t" ASC_DW3_P1
+        "ldrd    r12, lr, [r1, #80]\n\t" "ldrd    r10, r11, [r0, #496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #512]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #88]\n\t" "ldrd    r10, r11, [r0, #504]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #520]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #96]\n\t" "ldrd    r10, r11, [r0, #512]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #528]\n\t" ASC_DW3_P1, "32");
+
+static void asc_dw3_row2(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
+                         int32_t out_step, int32_t sw)
+{
+    if (sw == 1) {
+        asc_dw3_row2_s1(x, table, out, x_end, out_step);
+    } else {
+        asc_dw3_row2_s2(x, table, out, x_end, out_step);
+    }
+}
 #else
 /* C twin of asc_dw3_row (host emulation of the DSP path). */
 static void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
@@ -239,7 +329,7 @@ static void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, con
         int32_t a[4] = {table[0], table[1], table[2], table[3]};
         for (int32_t t = 0; t < 9; t++) {
             const int32_t *xx = x + (t / 3) * (ASC_DW3_PITCH / 4) + 2 * (t % 3);
-            const int32_t *ww = table + 4 + 2 * t;
+            const int32_t *ww = table + 8 + 2 * t;
             a[0] = asc_smlabb(xx[0], ww[0], a[0]);
             a[2] = asc_smlatt(xx[0], ww[0], a[2]);
             a[1] = asc_smlabb(xx[1], ww[1], a[1]);
@@ -250,6 +340,30 @@ static void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, con
             const int32_t c = kmr[0] + (a[k] >> 31); /* arithmetic shift (gcc / clang) */
             const int32_t h = (int32_t)((((int64_t)c << 32) + (int64_t)a[k] * kmr[1] + ((int64_t)1 << 31)) >> 32);
             out[k] = (int8_t)asc_ssat8(h >> kmr[2]);
+        }
+    }
+}
+/* C twin of asc_dw3_row2_s1 / _s2: pixel p of a pair starts from the biases t[4p .. 4p + 3]. */
+static void asc_dw3_row2(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
+                         int32_t out_step, int32_t sw)
+{
+    for (; x != x_end; x += 4 * sw, out += 2 * out_step) {
+        for (int32_t p = 0; p < 2; p++) {
+            int32_t a[4] = {table[4 * p], table[4 * p + 1], table[4 * p + 2], table[4 * p + 3]};
+            for (int32_t t = 0; t < 9; t++) {
+                const int32_t *xx = x + (t / 3 - 1) * (ASC_DW3_PITCH / 4) + 2 * (t % 3) + 2 * sw * p;
+                const int32_t *ww = table + 8 + 2 * t;
+                a[0] = asc_smlabb(xx[0], ww[0], a[0]);
+                a[2] = asc_smlatt(xx[0], ww[0], a[2]);
+                a[1] = asc_smlabb(xx[1], ww[1], a[1]);
+                a[3] = asc_smlatt(xx[1], ww[1], a[3]);
+            }
+            for (int32_t k = 0; k < 4; k++) {
+                const int32_t *kmr = table - 12 + 3 * k;
+                const int32_t c = kmr[0] + (a[k] >> 31); /* arithmetic shift (gcc / clang) */
+                const int32_t h = (int32_t)((((int64_t)c << 32) + (int64_t)a[k] * kmr[1] + ((int64_t)1 << 31)) >> 32);
+                out[p * out_step + k] = (int8_t)asc_ssat8(h >> kmr[2]);
+            }
         }
     }
 }
@@ -268,6 +382,7 @@ static int asc_dw3_table(const asc_nn_dw_conv_params *p, const asc_nn_per_channe
             return 0;
         }
         t[k] = 2 * b;
+        t[4 + k] = 2 * b;
         t[-12 + 3 * k] = (int32_t)(1u << (uint32_t)(-s - 1)) + (int32_t)((uint32_t)out_off << (uint32_t)-s);
         t[-11 + 3 * k] = m;
         t[-10 + 3 * k] = -s;
@@ -275,8 +390,8 @@ static int asc_dw3_table(const asc_nn_dw_conv_params *p, const asc_nn_per_channe
     for (int32_t tap = 0; tap < 9; tap++) {
         const int32_t w4 = asc_read_s8x4(filter + tap * c_in + c0);
         const int32_t we = __sxtb16(w4), wo = asc_sxtb16_ror8(w4);
-        t[4 + 2 * tap] = __sadd16(we, we);
-        t[5 + 2 * tap] = __sadd16(wo, wo);
+        t[8 + 2 * tap] = __sadd16(we, we);
+        t[9 + 2 * tap] = __sadd16(wo, wo);
     }
     return 1;
 }
@@ -356,8 +471,16 @@ static int32_t asc_dw3_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chan
                 }
                 for (int32_t j = 0; j < n; j++) {
                     const int32_t *xr = buf + j * sh * (ASC_DW3_PITCH / 4);
-                    asc_dw3_row(xr, table, output + ((b * oh + oy + j) * ow) * c_in + c0, xr + 2 * sw * ow, c_in,
-                                8 * sw);
+                    int8_t *o = output + ((b * oh + oy + j) * ow) * c_in + c0;
+                    int32_t done = 0;
+                    if (sw <= 2 && ow >= 2) { /* pixel pairs, then an odd last pixel alone */
+                        const int32_t *xm = xr + ASC_DW3_PITCH / 4;
+                        done = ow & ~1;
+                        asc_dw3_row2(xm, table, o, xm + 2 * sw * done, c_in, sw);
+                    }
+                    if (done < ow) {
+                        asc_dw3_row(xr + 2 * sw * done, table, o + done * c_in, xr + 2 * sw * ow, c_in, 8 * sw);
+                    }
                 }
             }
         }
