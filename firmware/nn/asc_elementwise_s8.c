@@ -84,10 +84,40 @@ ASC_INLINE void asc_add_half_body(const int8_t *xa, int32_t offa, const int8_t *
     }
 }
 
+/* Elements from which the table form below pays for its 256 table entries (one SMMLAR each). */
+#define ASC_ADD_LUT_MIN 1024
+
+/* asc_add_half_body with input B's whole term looked up: lut[128 + x] = oa20 + 2 u(x) for every
+ * int8 x (the same integers: u depends on x alone, and |oa20 + 2u| + |xa 2^20| < 2^30 never
+ * wraps). Per element: 2 loads, 1 table load, ADD (xa << 20 folded), the output SMMLAR form
+ * (ADD, SMMLAR, ASR, SSAT), store. */
+static void asc_add_half_lut(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb, int32_t rb,
+                             const asc_nn_add_params *p, int8_t *out, int32_t size)
+{
+    int32_t lut[256];
+    const int32_t oa20 = (int32_t)((uint32_t)offa << 20), ob21 = (int32_t)((uint32_t)offb << 21);
+    const int32_t hb = rb == 0 ? 0 : (int32_t)(1u << (rb - 1));
+    for (int32_t x = -128; x < 128; x++) {
+        const int32_t b2 = ob21 + (int32_t)((uint32_t)x << 21);
+        /* arithmetic shifts of negative values (gcc / clang) */
+        const int32_t u = rb == 0 ? asc_smmulr(b2, mb) : asc_smmlar(b2, mb, hb + (b2 >> 31)) >> rb;
+        lut[128 + x] = oa20 + 2 * u;
+    }
+    const int32_t *t = lut + 128;
+    const int32_t mo = p->output_multiplier, ro = -p->output_shift;
+    const int32_t ko = (int32_t)(1u << (ro - 1)) + (int32_t)((uint32_t)p->output_offset << ro);
+    for (int32_t i = 0; i < size; i++) {
+        const int32_t s2 = t[xb[i]] + (int32_t)((uint32_t)xa[i] << 20);
+        out[i] = (int8_t)asc_ssat8(asc_smmlar(s2, mo, ko + (s2 >> 31)) >> ro);
+    }
+}
+
 static void asc_add_half_loop(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb, int32_t rb,
                               const asc_nn_add_params *p, int8_t *out, int32_t size)
 {
-    if (rb == 0) {
+    if (size >= ASC_ADD_LUT_MIN) {
+        asc_add_half_lut(xa, offa, xb, offb, mb, rb, p, out, size);
+    } else if (rb == 0) {
         asc_add_half_body(xa, offa, xb, offb, mb, rb, p, out, size, 1);
     } else {
         asc_add_half_body(xa, offa, xb, offb, mb, rb, p, out, size, 0);
