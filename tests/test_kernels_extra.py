@@ -454,6 +454,33 @@ def test_conv_pw16_portable_equals_dsp(libs):
         assert np.array_equal(ref, got), (it, cin, cout, k, h, w, stride, pad, dil)
 
 
+def test_conv_single_channel_3x3_rows_portable_equals_dsp(libs):
+    """The single-channel 3x3 gather (asc_pw_gather1_run: one source pointer per output row, border
+    pixels by the edge form) on model-sized rows: several buffer chunks, batches, odd pixel counts,
+    paddings 0..2, every stride pair, widths where no column is interior."""
+    rng = np.random.default_rng(SEED + 21)
+    P, D = libs["portable"], libs["dsp"]
+    for it in range(24):
+        n = 2 if it % 3 == 0 else 1
+        h, w = int(rng.integers(3, 24)), int(rng.choice([1, 2, 3, 4, 17, 65, 66]))
+        stride = [(1, 1), (2, 2), (1, 2), (2, 1)][it % 4]
+        pad = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+        oh, ow = (h + 2 * pad[0] - 3) // stride[0] + 1, (w + 2 * pad[1] - 3) // stride[1] + 1
+        if oh <= 0 or ow <= 0:
+            continue
+        cout = int(rng.choice([2, 8]))
+        x = rng.integers(-128, 128, size=(n, h, w, 1)).astype(np.int8)
+        wt = rng.integers(-128, 128, size=(cout, 3, 3, 1)).astype(np.int8)
+        zp_in = int(rng.choice([-128, 127, -8]))
+        m, s = _q_pw(rng, cout)
+        s, m = np.clip(s, -20, -1), np.abs(m)  # every channel fast: the pw16 path runs
+        b = _bias_pw(rng, cout, 9, -zp_in)
+        kw_ = dict(input_offset=-zp_in, output_offset=int(rng.integers(-128, 128)), multipliers=m, shifts=s,
+                   stride=stride, padding=pad, out_hw=(oh, ow))
+        ref = P.conv(x, wt, b, kernel="asc_convolve_s8", **kw_)
+        assert np.array_equal(ref, D.conv(x, wt, b, kernel="asc_convolve_s8", **kw_)), (it, n, h, w, stride, pad)
+
+
 def test_depthwise_dw3_portable_equals_dsp(libs):
     """dw3 path: 3x3 groups of 4 channels on the zero-padded widened rows: paddings 0..2 (also
     asymmetric output sizes), strides, widths up to the 62-column buffer and beyond (fallback),

@@ -823,6 +823,78 @@ ASC_INLINE void asc_pw_gather1_3x3(const int8_t *r, int32_t w, int32_t off, int3
     d[9] = 0;
 }
 
+/* The single-channel 3x3 patch of a border pixel (taps outside the image: 0 lanes, the
+ * reference's skipped taps); img = the pixel's batch image, (iy0, ix0) its top-left tap. */
+static void asc_pw_gather1_3x3_edge(const int8_t *img, int32_t ih, int32_t iw, int32_t iy0, int32_t ix0, int32_t off,
+                                    int32_t *d)
+{
+    int32_t l[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int32_t ky = 0; ky < 3; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= ih) {
+            continue;
+        }
+        for (int32_t kx = 0; kx < 3; kx++) {
+            const int32_t ix = ix0 + kx;
+            if (ix >= 0 && ix < iw) {
+                l[3 * ky + kx] = img[iy * iw + ix] + off;
+            }
+        }
+    }
+    d[0] = asc_pack_lo(l[0], l[2]);
+    d[1] = asc_pack_lo(l[1], l[3]);
+    d[4] = asc_pack_lo(l[4], l[6]);
+    d[5] = asc_pack_lo(l[5], l[7]);
+    d[8] = asc_pack_lo(l[8], 0);
+    d[9] = 0;
+}
+
+/* The patches of n consecutive output pixels of a single-channel 3x3 convolution (dilation 1),
+ * from output pixel pos = {b, oy, ox} on, into the pair layout at xbuf (pixel i at pair i / 2,
+ * slot i % 2; pair_words words per pair); pos is advanced past them. Walks each output row with
+ * one source pointer: interior pixels by asc_pw_gather1_3x3, border pixels by the _edge form. */
+static __attribute__((noinline)) void asc_pw_gather1_run(const asc_nn_conv_params *p, const asc_nn_dims *in,
+                                                         const asc_nn_dims *out, const int8_t *input, int32_t n,
+                                                         int32_t *xbuf, int32_t pair_words, int32_t *pos)
+{
+    const int32_t ih = in->h, iw = in->w, sh = p->stride.h, sw = p->stride.w, pl = p->padding.w, ow = out->w;
+    const int32_t off = p->input_offset, off2 = asc_dup16(off);
+    /* interior output columns [ox_lo, ox_hi): 0 <= ox sw - pl and ox sw - pl + 3 <= iw */
+    const int32_t ox_lo = (pl + sw - 1) / sw;
+    const int32_t ox_hi = iw - 3 + pl < 0 ? ox_lo : ASC_NN_MAX(ASC_NN_MIN((iw - 3 + pl) / sw + 1, ow), ox_lo);
+    int32_t b = pos[0], oy = pos[1], ox = pos[2];
+    int32_t i = 0;
+    while (i < n) {
+        const int32_t iy0 = oy * sh - p->padding.h;
+        const int8_t *img = input + b * ih * iw;
+        const int32_t row_end = ASC_NN_MIN(n, i + ow - ox); /* pixels of this output row */
+        if (iy0 >= 0 && iy0 + 3 <= ih && ox < ox_hi) {
+            for (; ox < ox_lo && i < row_end; i++, ox++) {
+                asc_pw_gather1_3x3_edge(img, ih, iw, iy0, ox * sw - pl, off, xbuf + (i >> 1) * pair_words + 2 * (i & 1));
+            }
+            /* interior run: one source pointer, the pair slot toggling */
+            const int32_t run_end = ASC_NN_MIN(row_end, i + ox_hi - ox);
+            const int8_t *r = img + iy0 * iw + ox * sw - pl;
+            for (; i < run_end; i++, ox++, r += sw) {
+                asc_pw_gather1_3x3(r, iw, off, off2, xbuf + (i >> 1) * pair_words + 2 * (i & 1));
+            }
+        }
+        for (; i < row_end; i++, ox++) {
+            asc_pw_gather1_3x3_edge(img, ih, iw, iy0, ox * sw - pl, off, xbuf + (i >> 1) * pair_words + 2 * (i & 1));
+        }
+        if (ox == ow) {
+            ox = 0;
+            if (++oy == out->h) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+    pos[0] = b;
+    pos[1] = oy;
+    pos[2] = ox;
+}
+
 /* General convolution (groups == 1) through the pw16 path: the patches of two output pixels are
  * gathered by asc_im2col (out-of-image taps = the input zero point, which widens to exactly 0
  * lanes: the reference's skipped taps) and widened into the pair layout, chunk by chunk. 0 = not
@@ -851,7 +923,6 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
     const int8_t zp = (int8_t)(-off);
     const int gather = (in->c & 3) != 0;
     const int one3x3 = in->c == 1 && kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1;
-    const int32_t off2 = asc_dup16(off);
     int32_t b = 0, oy = 0, ox = 0; /* the next pixel to gather */
     const int32_t pair_words = 4 * ((k + 3) >> 2);
     const int32_t max_pairs = ASC_PW_CONV_XBUF_WORDS / pair_words;
@@ -860,19 +931,24 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
         const int32_t np = ASC_NN_MIN(max_pairs, all_pairs - p0);
         const int32_t tail = odd && p0 + np == all_pairs;
         const int32_t full = np - tail;
-        for (int32_t j = 0; j < np; j++) {
+        if (one3x3) {
+            int32_t pos[3] = {b, oy, ox};
+            if (tail) {
+                memset(xbuf + full * pair_words, 0, (size_t)pair_words * 4); /* zero partner */
+            }
+            asc_pw_gather1_run(p, in, out, input, 2 * full + tail, xbuf, pair_words, pos);
+            b = pos[0];
+            oy = pos[1];
+            ox = pos[2];
+        }
+        for (int32_t j = 0; j < np && !one3x3; j++) {
             int32_t *d = xbuf + j * pair_words;
             if (gather && j >= full) {
                 memset(d, 0, (size_t)pair_words * 4); /* zero partner of an odd last pixel */
             }
             for (int32_t t = 0; t < 2 && 2 * (p0 + j) + t < total; t++) {
                 if (gather) {
-                    const int32_t iy0 = oy * p->stride.h - p->padding.h, ix0 = ox * p->stride.w - p->padding.w;
-                    if (one3x3 && iy0 >= 0 && ix0 >= 0 && iy0 + 3 <= in->h && ix0 + 3 <= in->w) {
-                        asc_pw_gather1_3x3(input + (b * in->h + iy0) * in->w + ix0, in->w, off, off2, d + 2 * t);
-                    } else {
-                        asc_pw_gather(p, in, input, kh, kw, b, oy, ox, k, d + 2 * t);
-                    }
+                    asc_pw_gather(p, in, input, kh, kw, b, oy, ox, k, d + 2 * t);
                 } else {
                     asc_im2col(p, in, input, kh, kw, b, oy, ox, zp, patch + t * k);
                 }
