@@ -410,7 +410,20 @@ static int32_t asc_dw3_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chan
     int32_t table_mem[ASC_DW3_TABLE];
     int32_t *const table = table_mem + 12;
     const int32_t off2 = asc_dup16(p->input_offset);
-    memset(buf, 0, sizeof(buf));
+    /* the padding columns the kernels read: [0, pw) and [pw + iw, (ow - 1) sw + 3), zero in every
+     * buffer row (the widening writes only the image columns, out-of-image rows included) */
+    {
+        const int32_t cols = (ow - 1) * sw + 3;
+        for (int32_t r = 0; r < ASC_DW3_ROWS; r++) {
+            int32_t *d = buf + r * (ASC_DW3_PITCH / 4);
+            for (int32_t j = 0; j < 2 * pw; j++) {
+                d[j] = 0;
+            }
+            for (int32_t j = 2 * (pw + iw); j < 2 * cols; j++) {
+                d[j] = 0;
+            }
+        }
+    }
     int32_t c0 = 0;
     for (; c0 + 4 <= c_in; c0 += 4) {
         if (!asc_dw3_table(p, q, filter, bias, c_in, c0, table)) {
