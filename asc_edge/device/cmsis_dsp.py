@@ -69,10 +69,9 @@ FRONTEND_SOURCES = (
     "Source/TransformFunctions/arm_bitreversal2.c",
     "Source/CommonTables/arm_const_structs.c",
     "Source/CommonTables/arm_common_tables.c",
-    # windowing (arm_mult_f32): the same one product per element as a plain loop, unrolled by 4.
     # The frontend calls arm_cfft_f32 itself and does arm_rfft_fast_f32's split step fused with
     # the power spectrum in place (issue 16); arm_rfft_fast_init_<N>_f32 still sets up the twiddles.
-    "Source/BasicMathFunctions/arm_mult_f32.c",
+    # Windowing is the frontend's own loop (the same one product per sample as arm_mult_f32).
 )
 
 PIP_TIMEOUT_S = 300

@@ -62,6 +62,14 @@ void ASC_FE_PROFILE(int32_t part);
 #error "ASC_FE_RING_LEN must hold at least one window"
 #endif
 
+#if defined(__GNUC__)
+#define ASC_FE_ALWAYS_INLINE inline __attribute__((always_inline))
+#define ASC_FE_NOINLINE __attribute__((noinline))
+#else
+#define ASC_FE_ALWAYS_INLINE inline
+#define ASC_FE_NOINLINE
+#endif
+
 /* ---- table access: full tables (speed build) or compact tables (export --optimize size) ------ */
 #if ASC_FE_COMPACT_TABLES
 /* window: w[k] = w[WIN_LENGTH - k] (periodic Hann), so only k <= WIN_LENGTH / 2 is stored */
@@ -202,18 +210,50 @@ int8_t asc_fe_quantize(float x)
     return asc_fe_quantize_inline(x);
 }
 
+/* 1 when x (= mel + ASC_FE_LOG_OFFSET) is in the range of asc_logf_normal, 0x1p-126 <= x < inf */
+static inline int asc_fe_log_is_normal(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u - 0x00800000u) < 0x7F000000u;
+}
+
 /* ln(mel + ASC_FE_LOG_OFFSET) = asc_logf of it, bit for bit: the branch-free core for the
  * normal case (mel >= 0 finite, so the sum is >= the offset); asc_logf for anything else (NaN or
  * inf from non-finite audio; a negative sum cannot occur). */
 static inline float asc_fe_log_feature(float mel)
 {
     const float x = mel + ASC_FE_LOG_OFFSET;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if (u - 0x00800000u < 0x7F000000u) {  /* 0x1p-126 <= x < inf */
+    if (asc_fe_log_is_normal(x)) {
         return asc_logf_normal(x);
     }
     return asc_logf(x);
+}
+
+/* asc_fe_quantize_inline(y), the same int8, for y = asc_logf_normal(x) of a normal x (finite,
+ * |y| <= 88.8), without its NaN / huge-value branches: v = y / ASC_FE_INPUT_SCALE (the same
+ * division), then round half away from zero by integers. t = trunc(2 v): 2 v = v + v is exact,
+ * and |2 v| < 2^31 for a scale > 1e-7. For v >= 0, v = n + f (n = trunc(v)): t = 2 n + b with
+ * b = 1 exactly when f >= 0.5, so (t + 1) >> 1 = n + b = round(v); for v < 0 the mirror image,
+ * round(v) = -((-t + 1) >> 1) = floor(t / 2) = t >> 1. Both: (t + 1 + (t < 0 ? -1 : 0)) >> 1
+ * (t >> 31 and >> 1 of a negative value: arithmetic shifts, gcc / clang). Saturation to
+ * [-128, 127] as there (its +-1e6 clamp of v changes no result). */
+#define ASC_FE_QUANT_FAST (ASC_FE_INPUT_SCALE > 1.0e-7f)
+static inline int8_t asc_fe_quantize_log(float y)
+{
+    if (!ASC_FE_QUANT_FAST) {   /* a constant: tiny scales keep the general form */
+        return asc_fe_quantize_inline(y);
+    } else {
+        const float v = y / ASC_FE_INPUT_SCALE;
+        const int32_t t = (int32_t)(v + v);
+        int32_t q = ((t + 1 + (t >> 31)) >> 1) + ASC_FE_INPUT_ZERO_POINT;
+        if (q < -128) {
+            q = -128;
+        } else if (q > 127) {
+            q = 127;
+        }
+        return (int8_t)q;
+    }
 }
 
 /* Sliding window state: ring[0 .. n_read - base) holds original samples [base, n_read). */
@@ -261,6 +301,28 @@ static asc_fe_status_t asc_fe_advance(asc_fe_stream_t *st, int32_t keep, int32_t
     return ASC_FE_OK;
 }
 
+#if !ASC_FE_COMPACT_TABLES
+/* y[j] = x[j * s] * w[j], j = 0 .. n - 1, s = +1 or -1 (a constant after inlining; -1: a reflected
+ * part, read backwards): one product per sample, sample * window, as arm_mult_f32; blocks of
+ * sixteen, then one at a time. */
+#define ASC_FE_WIN_TERM(i) (y[j + (i)] = x[(j + (i)) * s] * w[j + (i)])
+static ASC_FE_ALWAYS_INLINE void asc_fe_window_run(float *y, const float *x, const float *w, int32_t n,
+                                                   const int32_t s)
+{
+    int32_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        ASC_FE_WIN_TERM(0); ASC_FE_WIN_TERM(1); ASC_FE_WIN_TERM(2); ASC_FE_WIN_TERM(3);
+        ASC_FE_WIN_TERM(4); ASC_FE_WIN_TERM(5); ASC_FE_WIN_TERM(6); ASC_FE_WIN_TERM(7);
+        ASC_FE_WIN_TERM(8); ASC_FE_WIN_TERM(9); ASC_FE_WIN_TERM(10); ASC_FE_WIN_TERM(11);
+        ASC_FE_WIN_TERM(12); ASC_FE_WIN_TERM(13); ASC_FE_WIN_TERM(14); ASC_FE_WIN_TERM(15);
+    }
+    for (; j < n; ++j) {
+        ASC_FE_WIN_TERM(0);
+    }
+}
+#undef ASC_FE_WIN_TERM
+#endif
+
 /* Power of FFT bin b (0 <= b <= N_FFT / 2) in the packed layout of asc_fe_split_power. */
 #define ASC_FE_L (ASC_FE_N_FFT / 2)
 
@@ -288,11 +350,6 @@ static inline float asc_fe_bin_power(float ar, float ai, float br, float bi, flo
 
 #if ASC_FE_COMPACT_TABLES
 #define ASC_FE_Q4 (ASC_FE_N_FFT / 4)
-#if defined(__GNUC__)
-#define ASC_FE_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ASC_FE_ALWAYS_INLINE inline
-#endif
 /* log2(L), L = N_FFT / 2 complex points */
 #define ASC_FE_LOG2L ((ASC_FE_L >= 2048) ? 11 : (ASC_FE_L >= 1024) ? 10 : (ASC_FE_L >= 512) ? 9 : \
                       (ASC_FE_L >= 256) ? 8 : (ASC_FE_L >= 128) ? 7 : (ASC_FE_L >= 64) ? 6 : (ASC_FE_L >= 32) ? 5 : 4)
@@ -355,8 +412,9 @@ static ASC_FE_ALWAYS_INLINE uint32_t asc_fe_rbit(uint32_t v)
  * q, 2q, 3q — with twiddles W_s^(r j) (angle index r j N_FFT / s of the quarter-wave table), r =
  * 1, 2, 3, then a 4-point DFT. Flash: the quarter-wave table (N_FFT / 4 + 1 floats) instead of
  * CMSIS-DSP's twiddle and bit-reversal tables (40,400 bytes at N_FFT 4096); instructions:
- * benchmarks/results/device_bench.md (size build). */
-static void asc_fe_cfft_compact(float *x)
+ * benchmarks/results/device_bench.md (size build). Not inlined: inside asc_fe_run (-Os) it ran
+ * 13 % more instructions. */
+static ASC_FE_NOINLINE void asc_fe_cfft_compact(float *x)
 {
     int32_t i;
     int32_t j;
@@ -473,10 +531,13 @@ static void asc_fe_split_power(float *g, const float *tw)
     }
 }
 
+#if ASC_FE_COMPACT_TABLES
 /* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
  * bins b <= L/2 at g[2b] (stride +2), bins b > L/2 at g[2(L-b)+1] (stride -2). Same products and
- * the same summation order as a dense power array. */
-static void asc_fe_mel(const float *g, float *mel)
+ * the same summation order as a dense power array. (Size build: short loops, not inlined so that
+ * asc_fe_run's register pressure does not reach them; the speed build's unrolled asc_fe_mel below
+ * computes the same sums in the same order.) */
+static ASC_FE_NOINLINE void asc_fe_mel(const float *g, float *mel)
 {
     const asc_fe_melw_t *w = ASC_FE_MEL_TABLE;
     int32_t m;
@@ -523,6 +584,124 @@ static void asc_fe_mel(const float *g, float *mel)
             }
         }
         mel[m] = acc;
+    }
+}
+
+#else
+/* acc + w[0] * p[0] + w[1] * p[s] + ... + w[n-1] * p[(n-1) s], the products added to acc one at
+ * a time in this (ascending bin) order, s = +2 or -2 (a constant after inlining); *wp advances by
+ * n. The leading n % 16 terms come first (one, two, four, then eight), then blocks of sixteen:
+ * the same products in the same order as a plain loop, with fewer loop tests and pointer updates
+ * per product (one weight load, one power load, one multiply and one add each). */
+#define ASC_FE_MEL_TERM(i) (acc += asc_fe_melw(w, (i)) * p[(i) * s])
+static ASC_FE_ALWAYS_INLINE float asc_fe_mel_run(float acc, const asc_fe_melw_t **wp, const float *p,
+                                                 int32_t n, const int32_t s)
+{
+    const asc_fe_melw_t *w = *wp;
+    if ((n & 1) != 0) {
+        ASC_FE_MEL_TERM(0);
+        w += 1;
+        p += s;
+    }
+    if ((n & 2) != 0) {
+        ASC_FE_MEL_TERM(0); ASC_FE_MEL_TERM(1);
+        w += 2;
+        p += 2 * s;
+    }
+    if ((n & 4) != 0) {
+        ASC_FE_MEL_TERM(0); ASC_FE_MEL_TERM(1); ASC_FE_MEL_TERM(2); ASC_FE_MEL_TERM(3);
+        w += 4;
+        p += 4 * s;
+    }
+    if ((n & 8) != 0) {
+        ASC_FE_MEL_TERM(0); ASC_FE_MEL_TERM(1); ASC_FE_MEL_TERM(2); ASC_FE_MEL_TERM(3);
+        ASC_FE_MEL_TERM(4); ASC_FE_MEL_TERM(5); ASC_FE_MEL_TERM(6); ASC_FE_MEL_TERM(7);
+        w += 8;
+        p += 8 * s;
+    }
+    for (n >>= 4; n > 0; --n) {
+        ASC_FE_MEL_TERM(0); ASC_FE_MEL_TERM(1); ASC_FE_MEL_TERM(2); ASC_FE_MEL_TERM(3);
+        ASC_FE_MEL_TERM(4); ASC_FE_MEL_TERM(5); ASC_FE_MEL_TERM(6); ASC_FE_MEL_TERM(7);
+        ASC_FE_MEL_TERM(8); ASC_FE_MEL_TERM(9); ASC_FE_MEL_TERM(10); ASC_FE_MEL_TERM(11);
+        ASC_FE_MEL_TERM(12); ASC_FE_MEL_TERM(13); ASC_FE_MEL_TERM(14); ASC_FE_MEL_TERM(15);
+        w += 16;
+        p += 16 * s;
+    }
+    *wp = w;
+    return acc;
+}
+#undef ASC_FE_MEL_TERM
+
+/* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
+ * bins b <= L/2 at g[2b] (stride +2), bins b > L/2 at g[2(L-b)+1] (stride -2). Same products and
+ * the same summation order as a dense power array. A band lies at or below L/2, above L/2, or
+ * (the one or two bands around bin L/2) across it: its bins b0 .. L/2 first, then L/2 + 1 .. */
+static void asc_fe_mel(const float *g, float *mel)
+{
+    const asc_fe_melw_t *w = ASC_FE_MEL_TABLE;
+    int32_t m;
+    for (m = 0; m < ASC_FE_N_MELS; ++m) {
+        const int32_t b0 = (int32_t)asc_fe_mel_first_bin[m];
+        const int32_t nb = (int32_t)asc_fe_mel_n_bins[m];
+        float acc = 0.0f;
+        if (b0 + nb <= ASC_FE_L / 2 + 1) {             /* bins b0 .. b0 + nb - 1 <= L/2 */
+            acc = asc_fe_mel_run(acc, &w, g + 2 * b0, nb, 2);
+        } else if (b0 > ASC_FE_L / 2) {                /* all bins > L/2 */
+            acc = asc_fe_mel_run(acc, &w, g + 2 * (ASC_FE_L - b0) + 1, nb, -2);
+        } else {                                       /* bins b0 .. L/2, then L/2 + 1 .. */
+            const int32_t n_lo = ASC_FE_L / 2 + 1 - b0;
+            acc = asc_fe_mel_run(acc, &w, g + 2 * b0, n_lo, 2);
+            acc = asc_fe_mel_run(acc, &w, g + 2 * (ASC_FE_L / 2 - 1) + 1, nb - n_lo, -2);
+        }
+        mel[m] = acc;
+    }
+}
+
+#endif
+
+/* Features of frame t from its N_MELS sums (out_f32 / out_s8 point at element t): element
+ * [m * N_FRAMES] = asc_fe_log_feature(mel[m]) into out_f32, or its int8 asc_fe_quantize_inline of
+ * it into out_s8 when out_f32 is NULL; the same float operations as those two. The loops hold the
+ * normal case only (finite audio: every mel + offset in asc_logf_normal's range, the log finite,
+ * the fast int8 rounding asc_fe_quantize_log) and make no call, so the log's constants can stay
+ * in registers (also why this is a function of its own, not inlined into asc_fe_run); a NaN / inf
+ * sum (non-finite audio) is only counted there and written in a second pass by asc_logf and
+ * asc_fe_quantize_inline. */
+static ASC_FE_NOINLINE void asc_fe_log_frame(const float *mel, float *out_f32, int8_t *out_s8)
+{
+    int32_t n_special = 0;
+    int32_t m;
+    if (out_f32 != NULL) {
+        float *o = out_f32;
+        for (m = 0; m < ASC_FE_N_MELS; ++m, o += ASC_FE_N_FRAMES) {
+            const float x = mel[m] + ASC_FE_LOG_OFFSET;
+            if (asc_fe_log_is_normal(x)) {
+                *o = asc_logf_normal(x);
+            } else {
+                ++n_special;
+            }
+        }
+    } else {
+        int8_t *o = out_s8;
+        for (m = 0; m < ASC_FE_N_MELS; ++m, o += ASC_FE_N_FRAMES) {
+            const float x = mel[m] + ASC_FE_LOG_OFFSET;
+            if (asc_fe_log_is_normal(x)) {
+                *o = asc_fe_quantize_log(asc_logf_normal(x));
+            } else {
+                ++n_special;
+            }
+        }
+    }
+    for (m = 0; n_special != 0 && m < ASC_FE_N_MELS; ++m) {
+        if (!asc_fe_log_is_normal(mel[m] + ASC_FE_LOG_OFFSET)) {
+            const float y = asc_fe_log_feature(mel[m]);
+            if (out_f32 != NULL) {
+                out_f32[m * ASC_FE_N_FRAMES] = y;
+            } else {
+                out_s8[m * ASC_FE_N_FRAMES] = asc_fe_quantize_inline(y);
+            }
+            --n_special;
+        }
     }
 }
 
@@ -585,11 +764,13 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
             const int32_t i0 = asc_fe_frame_i0(t);
             const float *ring = st.ring;
             const int32_t base = st.base;
+#if ASC_FE_COMPACT_TABLES
             int32_t k;
+#endif
             memset(buf, 0, (size_t)ASC_FE_WIN_OFFSET * sizeof(float)); /* all-zero bytes: +0.0f */
+#if ASC_FE_COMPACT_TABLES
             if (i0 >= 0 && i0 + ASC_FE_WIN_LENGTH <= ASC_FE_N_SAMPLES) {
                 /* no reflection in this frame: one product per sample, as below */
-#if ASC_FE_COMPACT_TABLES
                 const float *x = ring + (i0 - base);
                 float *y = buf + ASC_FE_WIN_OFFSET;
                 for (k = 0; k <= ASC_FE_WIN_LENGTH / 2; ++k) {
@@ -598,14 +779,35 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
                 for (; k < ASC_FE_WIN_LENGTH; ++k) {
                     y[k] = x[k] * asc_fe_window_half[ASC_FE_WIN_LENGTH - k];
                 }
-#else
-                arm_mult_f32(ring + (i0 - base), asc_fe_window, buf + ASC_FE_WIN_OFFSET, ASC_FE_WIN_LENGTH);
-#endif
             } else {
                 for (k = 0; k < ASC_FE_WIN_LENGTH; ++k) {
                     buf[ASC_FE_WIN_OFFSET + k] = ring[asc_fe_reflect(i0 + k) - base] * asc_fe_win(k);
                 }
             }
+#else
+            {
+                /* window sample k reads original sample asc_fe_reflect(i0 + k): for k < ka the
+                 * left reflection -(i0 + k), for ka <= k < kb sample i0 + k itself, for k >= kb
+                 * the right reflection 2 (N - 1) - (i0 + k); the reflected parts walk the ring
+                 * backwards. The same product ring sample * window per output as before (and as
+                 * arm_mult_f32, which did the unreflected frames), in contiguous runs. */
+                float *y = buf + ASC_FE_WIN_OFFSET;
+                int32_t ka = -i0;
+                int32_t kb = ASC_FE_N_SAMPLES - i0;
+                ka = (ka < 0) ? 0 : (ka > ASC_FE_WIN_LENGTH) ? ASC_FE_WIN_LENGTH : ka;
+                kb = (kb < ka) ? ka : (kb > ASC_FE_WIN_LENGTH) ? ASC_FE_WIN_LENGTH : kb;
+                if (ka > 0) {
+                    asc_fe_window_run(y, ring + (-i0 - base), asc_fe_window, ka, -1);
+                }
+                if (kb > ka) {
+                    asc_fe_window_run(y + ka, ring + (i0 + ka - base), asc_fe_window + ka, kb - ka, 1);
+                }
+                if (kb < ASC_FE_WIN_LENGTH) {
+                    asc_fe_window_run(y + kb, ring + (2 * (ASC_FE_N_SAMPLES - 1) - (i0 + kb) - base),
+                                      asc_fe_window + kb, ASC_FE_WIN_LENGTH - kb, -1);
+                }
+            }
+#endif
             memset(buf + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
                    (size_t)(ASC_FE_N_FFT - ASC_FE_WIN_OFFSET - ASC_FE_WIN_LENGTH) * sizeof(float));
         }
@@ -630,18 +832,7 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
          * [mel * N_FRAMES + t] */
         asc_fe_mel(buf, mel);
         ASC_FE_PROFILE(ASC_FE_PART_MEL);
-        {
-            int32_t m;
-            if (out_f32 != NULL) {
-                for (m = 0; m < ASC_FE_N_MELS; ++m) {
-                    out_f32[m * ASC_FE_N_FRAMES + t] = asc_fe_log_feature(mel[m]);
-                }
-            } else {
-                for (m = 0; m < ASC_FE_N_MELS; ++m) {
-                    out_s8[m * ASC_FE_N_FRAMES + t] = asc_fe_quantize_inline(asc_fe_log_feature(mel[m]));
-                }
-            }
-        }
+        asc_fe_log_frame(mel, out_f32 != NULL ? out_f32 + t : NULL, out_s8 != NULL ? out_s8 + t : NULL);
         ASC_FE_PROFILE(ASC_FE_PART_LOG);
     }
     return ASC_FE_OK;
