@@ -537,6 +537,61 @@ def test_avgpool_portable_equals_dsp(libs):
         assert np.array_equal(ref, D.avgpool(x, **kw_)), (it, c, fh, fw, h, w, stride, pad)
 
 
+def test_avgpool_reciprocal_division_matches_reference():
+    """The M4 avgpool's division of a window sum a (count n in [3, 16], a in [-128 n, 127 n]) by
+    ((a' m + k) >> 16) - 128 with m = ceil(2^16 / n), k = (128 n + n // 2) m, a' = a - [a < 0] for
+    an even n (asc_avg_recip / asc_avg_even_fix in firmware/nn/asc_pool_s8.c), against TFLite's
+    rounding division (half away from zero), exhaustively."""
+    for n in range(3, 17):
+        a = np.arange(-128 * n, 127 * n + 1, dtype=np.int64)
+        m = -(-65536 // n)
+        k = (128 * n + n // 2) * m
+        a2 = a - ((a < 0) & (n % 2 == 0))
+        got = ((a2 * m + k) >> 16) - 128
+        ref = np.where(a > 0, (a + n // 2) // n, -((-a + n // 2) // n))
+        assert np.array_equal(got, ref), n
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-arm") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-arm")
+def test_cortex_m4_avgpool_in_place_under_qemu(libs, tmp_path):
+    """AVERAGE_POOL_2D's M4 paths (the 3x3 asm loops, the stride-1 line buffer, the multiply-shift
+    division) on the real build, with the output written over its own input at the lead the code
+    planner allows (asc_edge/codegen/ops/avg_pool.py: row-major order): the model's case (64x17x32,
+    3x3, stride (1, 2), pad 1) and random shapes, against the host portable build."""
+    from asc_edge.codegen.ops import row_major_lead
+    rng = np.random.default_rng(SEED + 22)
+    P = libs["portable"]
+    cases = [(64, 17, 32, 3, 3, 1, 2, 1, 1)]
+    for i in range(70):
+        c = int(rng.choice([3, 4, 8, 13, 32]))
+        fh, fw = (3, 3) if i % 3 else (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        sh, sw = [(1, 1), (1, 2), (2, 1), (2, 2)][i % 4]
+        ph, pw = int(rng.integers(0, min(fh, 2))), int(rng.integers(0, min(fw, 2)))
+        cases.append((int(rng.integers(2, 20)), int(rng.integers(1, 18)), c, fh, fw, sh, sw, ph, pw))
+    decls, calls, expected = ["static int8_t big[40000];\n"], [], []
+    for i, (h, w, c, fh, fw, sh, sw, ph, pw) in enumerate(cases):
+        oh, ow = (h + 2 * ph - fh) // sh + 1, (w + 2 * pw - fw) // sw + 1
+        lead = row_major_lead((1, h, w, c), (1, oh, ow, c), sh, ph, 1) if oh > 0 and ow > 0 else None
+        if lead is None or lead < 0 or lead + h * w * c > 40000:
+            continue
+        x = rng.integers(-128, 128, size=(1, h, w, c)).astype(np.int8)
+        if i % 7 == 1:
+            x[:] = -128 if i % 2 else 127
+        expected.append(P.avgpool(x, filter_hw=(fh, fw), stride=(sh, sw), padding=(ph, pw), out_hw=(oh, ow),
+                                  activation=(-128, 127)))
+        decls.append(_arr(f"x{i}", "int8_t", x))
+        calls.append(
+            f"{{ asc_nn_pool_params p = {{{{{fh}, {fw}}}, {{{sh}, {sw}}}, {{{ph}, {pw}}}, {{-128, 127}}}};\n"
+            f"  asc_nn_dims id = {{1, {h}, {w}, {c}}}, od = {{1, {oh}, {ow}, {c}}};\n"
+            f"  for (int32_t q = 0; q < {h * w * c}; q++) big[{lead} + q] = x{i}[q];\n"
+            f"  int32_t st = asc_avgpool_s8(&p, &id, big + {lead}, &od, big);\n"
+            f"  for (int32_t q = 0; q < {oh * ow * c}; q++) out[q] = big[q];\n"
+            f"  (void)scratch; emit(st, {oh * ow * c}); }}\n")
+    assert len(expected) > 40
+    kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
+
+
 def test_add_half_multiplier_path_portable_equals_dsp(libs):
     """ADD with TFLite's parameters (one input has multiplier 2^30, shift 0: the SMMLAR loop) and the
     full activation range, that input first or second, extreme zero points and every input byte."""
