@@ -486,7 +486,7 @@ static int32_t asc_dw3_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chan
                     const int32_t *xr = buf + j * sh * (ASC_DW3_PITCH / 4);
                     int8_t *o = output + ((b * oh + oy + j) * ow) * c_in + c0;
                     int32_t done = 0;
-                    if (sw <= 2 && ow >= 2) { /* pixel pairs, then an odd last pixel alone */
+                    if (ASC_NN_SPEED_PATHS && sw <= 2 && ow >= 2) { /* pixel pairs, then an odd last pixel */
                         const int32_t *xm = xr + ASC_DW3_PITCH / 4;
                         done = ow & ~1;
                         asc_dw3_row2(xm, table, o, xm + 2 * sw * done, c_in, sw);

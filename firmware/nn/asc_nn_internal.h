@@ -115,6 +115,15 @@ static inline int32_t asc_pack_hi(int32_t a, int32_t b)
 #define ASC_NN_ASM 0
 #endif
 
+/* ASC_NN_SPEED_PATHS: the fast paths that only pay in instructions, not in code size (the depthwise
+ * pixel-pair kernel, AVERAGE_POOL's asm loops and line buffer). 0 in a size build (-Os: the
+ * firmware of `export --optimize size`), where the simpler paths run with the same results. */
+#if defined(__OPTIMIZE_SIZE__)
+#define ASC_NN_SPEED_PATHS 0
+#else
+#define ASC_NN_SPEED_PATHS 1
+#endif
+
 /* SXTB16 of (v ROR 8): bytes 1 and 3 sign-extended to two int16 lanes (one instruction). */
 ASC_INLINE int32_t asc_sxtb16_ror8(int32_t v)
 {

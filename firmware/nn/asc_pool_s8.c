@@ -498,7 +498,7 @@ static asc_nn_status asc_avgpool_dsp(const asc_nn_pool_params *p, const asc_nn_d
     asc_avg_inner(in->w, p->filter.w, sw, p->padding.w, out->w, &oxa, &oxb);
     /* column blocks of one window shape: every border column alone, the interior columns as one */
     asc_avg_seg seg[ASC_AVG_MAX_SEGS];
-    int32_t nseg = 0, lb_ok = sh == 1 && p->filter.h == 3 && ch % 4 == 0 && out->w * ch <= ASC_AVG_LINEBUF_WORDS &&
+    int32_t nseg = 0, lb_ok = ASC_NN_SPEED_PATHS && sh == 1 && p->filter.h == 3 && ch % 4 == 0 && out->w * ch <= ASC_AVG_LINEBUF_WORDS &&
                                oyb - oya >= 2;
     for (int32_t xs = 0, xe; xs < out->w; xs = xe) {
         xe = xs == oxa && oxb > oxa ? oxb : xs + 1;
@@ -540,7 +540,7 @@ static asc_nn_status asc_avgpool_dsp(const asc_nn_pool_params *p, const asc_nn_d
                 const int32_t nfx = ASC_NN_MIN(p->filter.w, in->w - x0) - fx0, npix = xe - xs;
                 const int8_t *x = xr + (x0 + fx0) * ch;
                 int8_t *o = orow + xs * ch;
-                if (nfy >= 2 && nfy <= 3 && nfx >= 2 && nfx <= 3) {
+                if (ASC_NN_SPEED_PATHS && nfy >= 2 && nfy <= 3 && nfx >= 2 && nfx <= 3) {
                     asc_avg_run(x, row, ch, sw * ch, o, npix, nfy, nfx);
                 } else {
                     for (int32_t i = 0; i < npix; i++) {
