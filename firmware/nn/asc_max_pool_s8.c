@@ -15,23 +15,6 @@
 #if ASC_NN_USE_DSP
 #define ASC_BIAS4 0x80808080u
 
-/* Byte-wise unsigned saturating subtract max(a - b, 0) (UQSUB8). */
-ASC_INLINE uint32_t asc_uqsub8(uint32_t a, uint32_t b)
-{
-#if ASC_NN_ASM
-    uint32_t r;
-    __asm__("uqsub8 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    uint32_t r = 0;
-    for (int k = 0; k < 4; k++) {
-        const uint32_t x = (a >> (8 * k)) & 0xFFu, y = (b >> (8 * k)) & 0xFFu;
-        r |= (x > y ? x - y : 0u) << (8 * k);
-    }
-    return r;
-#endif
-}
-
 /* Byte-wise unsigned max / min of two biased words (no carry or borrow crosses a byte). */
 ASC_INLINE uint32_t asc_vmax_u8x4(uint32_t a, uint32_t b)
 {

@@ -136,6 +136,23 @@ ASC_INLINE int32_t asc_sxtb16_ror8(int32_t v)
 #endif
 }
 
+/* Byte-wise unsigned saturating subtract max(a - b, 0) (UQSUB8). */
+ASC_INLINE uint32_t asc_uqsub8(uint32_t a, uint32_t b)
+{
+#if ASC_NN_ASM
+    uint32_t r;
+    __asm__("uqsub8 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    uint32_t r = 0;
+    for (int k = 0; k < 4; k++) {
+        const uint32_t x = (a >> (8 * k)) & 0xFFu, y = (b >> (8 * k)) & 0xFFu;
+        r |= (x > y ? x - y : 0u) << (8 * k);
+    }
+    return r;
+#endif
+}
+
 /* SXTAB16 a, (v ROR 8): a's int16 lanes + bytes 1 and 3 of v (one instruction). */
 ASC_INLINE int32_t asc_sxtab16_ror8(int32_t a, int32_t v)
 {

@@ -430,23 +430,6 @@ static void asc_avg_pixel(const int8_t *x, int32_t row, int32_t ch, int32_t nfy,
     }
 }
 
-/* Byte-wise unsigned saturating subtract max(a - b, 0) (UQSUB8). */
-ASC_INLINE uint32_t asc_avg_uqsub8(uint32_t a, uint32_t b)
-{
-#if ASC_NN_ASM
-    uint32_t r;
-    __asm__("uqsub8 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    uint32_t r = 0;
-    for (int k = 0; k < 4; k++) {
-        const uint32_t x = (a >> (8 * k)) & 0xFFu, y = (b >> (8 * k)) & 0xFFu;
-        r |= (x > y ? x - y : 0u) << (8 * k);
-    }
-    return r;
-#endif
-}
-
 /* Activation clamp of n int8 values in place: bytes biased by 0x80 (unsigned order), max with lo
  * as lo + UQSUB8(v, lo), min with hi as hi - UQSUB8(hi, v) (no carry / borrow crosses a byte). */
 static void asc_avg_clamp(int8_t *y, int32_t n, const asc_nn_activation *act)
@@ -458,8 +441,8 @@ static void asc_avg_clamp(int8_t *y, int32_t n, const asc_nn_activation *act)
         uint32_t v;
         memcpy(&v, y + i, 4);
         v ^= 0x80808080u;
-        v = lo + asc_avg_uqsub8(v, lo);
-        v = hi - asc_avg_uqsub8(hi, v);
+        v = lo + asc_uqsub8(v, lo);
+        v = hi - asc_uqsub8(hi, v);
         asc_write_u32(y + i, v ^ 0x80808080u);
     }
     for (; i < n; i++) {
