@@ -240,6 +240,9 @@ typedef char asc_dw3_pitch_check[ASC_DW3_PITCH == 496 ? 1 : -1];
  * requantisation of 8 outputs with one LDM of (kc, m, r) per channel. Registers: r0 x, r1 table,
  * r2-r5 pixel 0's accumulators (channels c0..c0+3), r6-r9 pixel 1's, r10/r11 a column's two
  * words, r12/lr a tap's two weight words; out, out_step, x_end on the stack. */
+/* a tap's two weight words (table offset O bytes) / a buffer column's two words (x offset O) */
+#define ASC_DW3_LW(O) "ldrd    r12, lr, [r1, #" O "]\n\t"
+#define ASC_DW3_LX(O) "ldrd    r10, r11, [r0, #" O "]\n\t"
 #define ASC_DW3_P0                                                                                 \
     "smlabb  r2, r10, r12, r2\n\t"                                                                 \
     "smlatt  r4, r10, r12, r4\n\t"                                                                 \
@@ -303,13 +306,25 @@ typedef char asc_dw3_pitch_check[ASC_DW3_PITCH == 496 ? 1 : -1];
 void asc_dw3_row2_s1(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step);
 void asc_dw3_row2_s2(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step);
 ASC_DW3_ROW2_FN("asc_dw3_row2_s1",
-        "ldrd    r12, lr, [r1, #32]\n\t" "ldrd    r10, r11, [r0, #-496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-488]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #40]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-480]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #48]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-472]\n\t" ASC_DW3_P1
-        "ldrd    r12, lr, [r1, #56]\n\t" "ldrd    r10, r11, [r0, #0]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #8]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #64]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #16]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #72]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #24]\n\t" ASC_DW3_P1
-        "ldrd    r12, lr, [r1, #80]\n\t" "ldrd    r10, r11, [r0, #496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #504]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #88]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #512]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #96]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #520]\n\t" ASC_DW3_P1, "16");
+        ASC_DW3_LW("32") ASC_DW3_LX("-496") ASC_DW3_P0 ASC_DW3_LX("-488") ASC_DW3_P1
+        ASC_DW3_LW("40") ASC_DW3_P0 ASC_DW3_LX("-480") ASC_DW3_P1
+        ASC_DW3_LW("48") ASC_DW3_P0 ASC_DW3_LX("-472") ASC_DW3_P1
+        ASC_DW3_LW("56") ASC_DW3_LX("0") ASC_DW3_P0 ASC_DW3_LX("8") ASC_DW3_P1
+        ASC_DW3_LW("64") ASC_DW3_P0 ASC_DW3_LX("16") ASC_DW3_P1
+        ASC_DW3_LW("72") ASC_DW3_P0 ASC_DW3_LX("24") ASC_DW3_P1
+        ASC_DW3_LW("80") ASC_DW3_LX("496") ASC_DW3_P0 ASC_DW3_LX("504") ASC_DW3_P1
+        ASC_DW3_LW("88") ASC_DW3_P0 ASC_DW3_LX("512") ASC_DW3_P1
+        ASC_DW3_LW("96") ASC_DW3_P0 ASC_DW3_LX("520") ASC_DW3_P1, "16");
 ASC_DW3_ROW2_FN("asc_dw3_row2_s2",
-        "ldrd    r12, lr, [r1, #32]\n\t" "ldrd    r10, r11, [r0, #-496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-480]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #40]\n\t" "ldrd    r10, r11, [r0, #-488]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-472]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #48]\n\t" "ldrd    r10, r11, [r0, #-480]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #-464]\n\t" ASC_DW3_P1
-        "ldrd    r12, lr, [r1, #56]\n\t" "ldrd    r10, r11, [r0, #0]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #16]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #64]\n\t" "ldrd    r10, r11, [r0, #8]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #24]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #72]\n\t" "ldrd    r10, r11, [r0, #16]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #32]\n\t" ASC_DW3_P1
-        "ldrd    r12, lr, [r1, #80]\n\t" "ldrd    r10, r11, [r0, #496]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #512]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #88]\n\t" "ldrd    r10, r11, [r0, #504]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #520]\n\t" ASC_DW3_P1 "ldrd    r12, lr, [r1, #96]\n\t" "ldrd    r10, r11, [r0, #512]\n\t" ASC_DW3_P0 "ldrd    r10, r11, [r0, #528]\n\t" ASC_DW3_P1, "32");
+        ASC_DW3_LW("32") ASC_DW3_LX("-496") ASC_DW3_P0 ASC_DW3_LX("-480") ASC_DW3_P1
+        ASC_DW3_LW("40") ASC_DW3_LX("-488") ASC_DW3_P0 ASC_DW3_LX("-472") ASC_DW3_P1
+        ASC_DW3_LW("48") ASC_DW3_LX("-480") ASC_DW3_P0 ASC_DW3_LX("-464") ASC_DW3_P1
+        ASC_DW3_LW("56") ASC_DW3_LX("0") ASC_DW3_P0 ASC_DW3_LX("16") ASC_DW3_P1
+        ASC_DW3_LW("64") ASC_DW3_LX("8") ASC_DW3_P0 ASC_DW3_LX("24") ASC_DW3_P1
+        ASC_DW3_LW("72") ASC_DW3_LX("16") ASC_DW3_P0 ASC_DW3_LX("32") ASC_DW3_P1
+        ASC_DW3_LW("80") ASC_DW3_LX("496") ASC_DW3_P0 ASC_DW3_LX("512") ASC_DW3_P1
+        ASC_DW3_LW("88") ASC_DW3_LX("504") ASC_DW3_P0 ASC_DW3_LX("520") ASC_DW3_P1
+        ASC_DW3_LW("96") ASC_DW3_LX("512") ASC_DW3_P0 ASC_DW3_LX("528") ASC_DW3_P1, "32");
 
 static void asc_dw3_row2(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
                          int32_t out_step, int32_t sw)
@@ -322,49 +337,43 @@ static void asc_dw3_row2(const int32_t *x, const int32_t *table, int8_t *out, co
 }
 #else
 /* C twin of asc_dw3_row (host emulation of the DSP path). */
+/* One output pixel (4 channels) of the C twins: x = the buffer column of its first tap in the top
+ * row, accumulators from the biases b[0 .. 3]. */
+static void asc_dw3_pixel(const int32_t *x, const int32_t *b, const int32_t *table, int8_t *out)
+{
+    int32_t a[4] = {b[0], b[1], b[2], b[3]};
+    for (int32_t t = 0; t < 9; t++) {
+        const int32_t *xx = x + (t / 3) * (ASC_DW3_PITCH / 4) + 2 * (t % 3);
+        const int32_t *ww = table + 8 + 2 * t;
+        a[0] = asc_smlabb(xx[0], ww[0], a[0]);
+        a[2] = asc_smlatt(xx[0], ww[0], a[2]);
+        a[1] = asc_smlabb(xx[1], ww[1], a[1]);
+        a[3] = asc_smlatt(xx[1], ww[1], a[3]);
+    }
+    for (int32_t k = 0; k < 4; k++) {
+        const int32_t *kmr = table - 12 + 3 * k;
+        const int32_t c = kmr[0] + (a[k] >> 31); /* arithmetic shift (gcc / clang) */
+        const int32_t h = (int32_t)((((int64_t)c << 32) + (int64_t)a[k] * kmr[1] + ((int64_t)1 << 31)) >> 32);
+        out[k] = (int8_t)asc_ssat8(h >> kmr[2]);
+    }
+}
+
 static void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
                         int32_t out_step, int32_t x_step)
 {
     for (; x != x_end; x += x_step / 4, out += out_step) {
-        int32_t a[4] = {table[0], table[1], table[2], table[3]};
-        for (int32_t t = 0; t < 9; t++) {
-            const int32_t *xx = x + (t / 3) * (ASC_DW3_PITCH / 4) + 2 * (t % 3);
-            const int32_t *ww = table + 8 + 2 * t;
-            a[0] = asc_smlabb(xx[0], ww[0], a[0]);
-            a[2] = asc_smlatt(xx[0], ww[0], a[2]);
-            a[1] = asc_smlabb(xx[1], ww[1], a[1]);
-            a[3] = asc_smlatt(xx[1], ww[1], a[3]);
-        }
-        for (int32_t k = 0; k < 4; k++) {
-            const int32_t *kmr = table - 12 + 3 * k;
-            const int32_t c = kmr[0] + (a[k] >> 31); /* arithmetic shift (gcc / clang) */
-            const int32_t h = (int32_t)((((int64_t)c << 32) + (int64_t)a[k] * kmr[1] + ((int64_t)1 << 31)) >> 32);
-            out[k] = (int8_t)asc_ssat8(h >> kmr[2]);
-        }
+        asc_dw3_pixel(x, table, table, out);
     }
 }
-/* C twin of asc_dw3_row2_s1 / _s2: pixel p of a pair starts from the biases t[4p .. 4p + 3]. */
+
+/* C twin of asc_dw3_row2_s1 / _s2 (x at the middle row): pixel p of a pair starts from the biases
+ * t[4p .. 4p + 3]. */
 static void asc_dw3_row2(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end,
                          int32_t out_step, int32_t sw)
 {
     for (; x != x_end; x += 4 * sw, out += 2 * out_step) {
-        for (int32_t p = 0; p < 2; p++) {
-            int32_t a[4] = {table[4 * p], table[4 * p + 1], table[4 * p + 2], table[4 * p + 3]};
-            for (int32_t t = 0; t < 9; t++) {
-                const int32_t *xx = x + (t / 3 - 1) * (ASC_DW3_PITCH / 4) + 2 * (t % 3) + 2 * sw * p;
-                const int32_t *ww = table + 8 + 2 * t;
-                a[0] = asc_smlabb(xx[0], ww[0], a[0]);
-                a[2] = asc_smlatt(xx[0], ww[0], a[2]);
-                a[1] = asc_smlabb(xx[1], ww[1], a[1]);
-                a[3] = asc_smlatt(xx[1], ww[1], a[3]);
-            }
-            for (int32_t k = 0; k < 4; k++) {
-                const int32_t *kmr = table - 12 + 3 * k;
-                const int32_t c = kmr[0] + (a[k] >> 31); /* arithmetic shift (gcc / clang) */
-                const int32_t h = (int32_t)((((int64_t)c << 32) + (int64_t)a[k] * kmr[1] + ((int64_t)1 << 31)) >> 32);
-                out[p * out_step + k] = (int8_t)asc_ssat8(h >> kmr[2]);
-            }
-        }
+        asc_dw3_pixel(x - ASC_DW3_PITCH / 4, table, table, out);
+        asc_dw3_pixel(x - ASC_DW3_PITCH / 4 + 2 * sw, table + 4, table, out + out_step);
     }
 }
 #endif
