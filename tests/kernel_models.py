@@ -31,9 +31,10 @@ void _start(void) { sys_exit(main()); }
 """
 
 
-def run_m4_cases(tmp_path: Path, decls: list[str], calls: list[str], expected: list) -> str:
+def run_m4_cases(tmp_path: Path, decls: list[str], calls: list[str], expected: list, extra_flags=()) -> str:
     """Build a qemu-arm program of :data:`QEMU_USER_PRELUDE` + ``decls`` + ``main`` calling ``calls``
-    (each ends with ``emit(status, n)``) with the Cortex-M4 DSP build of firmware/nn, run it, and
+    (each ends with ``emit(status, n)``) with the Cortex-M4 DSP build of firmware/nn (``extra_flags``
+    after the usual ones, e.g. ``-Os`` for the size build's paths), run it, and
     assert that every case returns status 0 and exactly its ``expected`` int8 array. Returns the
     program's disassembly (``arm-none-eabi-objdump -d``) for checks of the instructions used."""
     import subprocess
@@ -44,7 +45,7 @@ def run_m4_cases(tmp_path: Path, decls: list[str], calls: list[str], expected: l
 
     src, elf = tmp_path / "harness.c", tmp_path / "harness.elf"
     src.write_text(QEMU_USER_PRELUDE + "".join(decls) + "int main(void) {\n" + "".join(calls) + "return 0; }\n")
-    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
+    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, *extra_flags, "-nostartfiles", "-static", f"-I{NN_DIR}", str(src),
            *map(str, kernel_sources()), "-o", str(elf), "-lc"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -554,9 +554,10 @@ def test_avgpool_reciprocal_division_matches_reference():
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-arm") is None,
                     reason="needs arm-none-eabi-gcc and qemu-arm")
-def test_cortex_m4_avgpool_in_place_under_qemu(libs, tmp_path):
-    """AVERAGE_POOL_2D's M4 paths (the 3x3 asm loops, the stride-1 line buffer, the multiply-shift
-    division) on the real build, with the output written over its own input at the lead the code
+@pytest.mark.parametrize("opt", ["-O2", "-Os"])
+def test_cortex_m4_avgpool_in_place_under_qemu(libs, tmp_path, opt):
+    """AVERAGE_POOL_2D's M4 paths (-O2: the 3x3 asm loops, the stride-1 line buffer; -Os, the size
+    build, ASC_NN_SPEED_PATHS 0: the per-pixel form; both: the multiply-shift division) on the real build, with the output written over its own input at the lead the code
     planner allows (asc_edge/codegen/ops/avg_pool.py: row-major order): the model's case (64x17x32,
     3x3, stride (1, 2), pad 1) and random shapes, against the host portable build."""
     from asc_edge.codegen.ops import row_major_lead
@@ -589,7 +590,7 @@ def test_cortex_m4_avgpool_in_place_under_qemu(libs, tmp_path):
             f"  for (int32_t q = 0; q < {oh * ow * c}; q++) out[q] = big[q];\n"
             f"  (void)scratch; emit(st, {oh * ow * c}); }}\n")
     assert len(expected) > 40
-    kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
+    kernel_models.run_m4_cases(tmp_path, decls, calls, expected, extra_flags=[opt])
 
 
 def test_add_half_multiplier_path_portable_equals_dsp(libs):

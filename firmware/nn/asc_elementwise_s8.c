@@ -68,6 +68,15 @@ ASC_INLINE void asc_add_fast_loop(const asc_nn_add_params *p, const int8_t *in1,
  *   output: RoundingDivideByPOT(SMMULR(2s, mo), ro) + out_off = SMMLAR(2s, mo, ko - [s < 0]) >> ro,
  *      ko = 2^(ro-1) + out_off 2^ro, s = A + B (|s| < 2^30), the same identities;
  * then SSAT #8. Per element: 2 loads, 1 + 4 + 1 + 3 operations, SSAT, store. */
+/* Input B's rescaled term u of asc_add_half_body (below) for the int8 x: 2b = (x + off) 2^21 =
+ * ob21 + x 2^21, u = SMMULR(2b, m) (rb 0) or SMMLAR(2b, m, hb - [b < 0]) >> rb. */
+ASC_INLINE int32_t asc_add_b_term(int32_t x, int32_t ob21, int32_t mb, int32_t hb, int32_t rb, int rbz)
+{
+    const int32_t b2 = ob21 + (int32_t)((uint32_t)x << 21);
+    /* arithmetic shifts of negative values (gcc / clang) */
+    return rbz ? asc_smmulr(b2, mb) : asc_smmlar(b2, mb, hb + (b2 >> 31)) >> rb;
+}
+
 ASC_INLINE void asc_add_half_body(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb,
                                   int32_t rb, const asc_nn_add_params *p, int8_t *out, int32_t size, int rbz)
 {
@@ -76,10 +85,7 @@ ASC_INLINE void asc_add_half_body(const int8_t *xa, int32_t offa, const int8_t *
     const int32_t mo = p->output_multiplier, ro = -p->output_shift;
     const int32_t ko = (int32_t)(1u << (ro - 1)) + (int32_t)((uint32_t)p->output_offset << ro);
     for (int32_t i = 0; i < size; i++) {
-        const int32_t b2 = ob21 + (int32_t)((uint32_t)xb[i] << 21);
-        /* arithmetic shifts of negative values (gcc / clang) */
-        const int32_t u = rbz ? asc_smmulr(b2, mb) : asc_smmlar(b2, mb, hb + (b2 >> 31)) >> rb;
-        const int32_t s2 = oa20 + (int32_t)((uint32_t)xa[i] << 20) + 2 * u;
+        const int32_t s2 = oa20 + (int32_t)((uint32_t)xa[i] << 20) + 2 * asc_add_b_term(xb[i], ob21, mb, hb, rb, rbz);
         out[i] = (int8_t)asc_ssat8(asc_smmlar(s2, mo, ko + (s2 >> 31)) >> ro);
     }
 }
@@ -98,10 +104,7 @@ static void asc_add_half_lut(const int8_t *xa, int32_t offa, const int8_t *xb, i
     const int32_t oa20 = (int32_t)((uint32_t)offa << 20), ob21 = (int32_t)((uint32_t)offb << 21);
     const int32_t hb = rb == 0 ? 0 : (int32_t)(1u << (rb - 1));
     for (int32_t x = -128; x < 128; x++) {
-        const int32_t b2 = ob21 + (int32_t)((uint32_t)x << 21);
-        /* arithmetic shifts of negative values (gcc / clang) */
-        const int32_t u = rb == 0 ? asc_smmulr(b2, mb) : asc_smmlar(b2, mb, hb + (b2 >> 31)) >> rb;
-        lut[128 + x] = oa20 + 2 * u;
+        lut[128 + x] = oa20 + 2 * asc_add_b_term(x, ob21, mb, hb, rb, rb == 0);
     }
     const int32_t *t = lut + 128;
     const int32_t mo = p->output_multiplier, ro = -p->output_shift;

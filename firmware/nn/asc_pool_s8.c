@@ -314,19 +314,6 @@ static __attribute__((noinline)) void asc_avg_run(const int8_t *x, int32_t row, 
 #define ASC_AVG_LINEBUF_WORDS 384
 #define ASC_AVG_MAX_SEGS 8 /* column blocks of a row on the line-buffer path */
 
-/* Sums of 4 channels over taps taps at x, x + ch [, x + 2 ch]. */
-ASC_INLINE void asc_avg_line(const int8_t *x, int32_t ch, int32_t taps, int32_t *s02, int32_t *s13)
-{
-    int32_t a = 0, b = 0;
-    for (int32_t t = 0; t < taps; t++) {
-        const int32_t v = asc_read_s8x4(x + t * ch);
-        a = __sxtab16(a, v);
-        b = asc_sxtab16_ror8(b, v);
-    }
-    *s02 = a;
-    *s13 = b;
-}
-
 /* Fill the line buffer entries of npix pixels (windows of nfx columns from x, in_step apart) with
  * the sums of the window rows 0 and 1 (x, x + row). */
 static void asc_avg_lb_init(const int8_t *x, int32_t row, int32_t ch, int32_t in_step, int32_t npix, int32_t nfx,
@@ -334,8 +321,8 @@ static void asc_avg_lb_init(const int8_t *x, int32_t row, int32_t ch, int32_t in
 {
     for (int32_t i = 0; i < npix; i++) {
         for (int32_t c = 0; c < ch; c += 4, lb += 4) {
-            asc_avg_line(x + i * in_step + c, ch, nfx, &lb[0], &lb[1]);
-            asc_avg_line(x + i * in_step + row + c, ch, nfx, &lb[2], &lb[3]);
+            asc_avg_sum(x + i * in_step + c, 0, ch, 1, nfx, &lb[0], &lb[1]);
+            asc_avg_sum(x + i * in_step + row + c, 0, ch, 1, nfx, &lb[2], &lb[3]);
         }
     }
 }
@@ -376,7 +363,7 @@ static __attribute__((noinline)) void asc_avg_row_lb(const int8_t *x2, int8_t *o
         for (int32_t i = 0; i < npix; i++) {
             for (int32_t ci = 0; ci < ch; ci += 4, lb += 4, o += 4) {
                 int32_t a = __sadd16(lb[0], lb[2]), b = __sadd16(lb[1], lb[3]), c, d;
-                asc_avg_line(xs + i * in_step + ci, ch, nfx, &c, &d);
+                asc_avg_sum(xs + i * in_step + ci, 0, ch, 1, nfx, &c, &d);
                 lb[0] = lb[2];
                 lb[1] = lb[3];
                 lb[2] = c;
