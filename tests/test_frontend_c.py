@@ -443,3 +443,21 @@ def test_cmsis_fetch_errors_and_offline_use(tmp_path, monkeypatch, cmsis_root):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cmsis_dsp.python_package_present() in (True, False)  # optional; not used
+
+
+def test_non_finite_audio_takes_the_exact_log_and_quantiser(built, clips):
+    """A NaN and an inf sample (float audio from a broken source): the frames that read them give
+    non-finite mel sums, which the frontend's log loop leaves to its second, exact pass (asc_logf,
+    asc_fe_quantize); every other frame is unchanged, and the int8 output is the exported quantiser
+    of the float output element by element (NaN -> the zero point)."""
+    cfg, h = built.cfg, built.host
+    x = clips(cfg)[0].copy()
+    clean_f, clean_q = h.logmel(x), h.quantized(x)
+    x[cfg.n_samples // 3] = np.nan
+    x[2 * cfg.n_samples // 3] = np.inf
+    f, q = h.logmel(x), h.quantized(x)
+    bad = ~np.isfinite(f)
+    assert bad.any() and bad.all(axis=0).sum() >= 2  # whole frames around both samples
+    assert np.array_equal(f[:, ~bad.any(axis=0)], clean_f[:, ~bad.any(axis=0)])
+    assert np.array_equal(q, h.quantize(f.ravel()).reshape(q.shape))
+    assert np.array_equal(q[:, ~bad.any(axis=0)], clean_q[:, ~bad.any(axis=0)])
