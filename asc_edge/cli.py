@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from .errors import AscEdgeError
+from .signals import Terminated, terminate_as_interrupt
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tiny acoustic scene classification (DCASE Task 1): train, export, benchmark on a Cortex-M4.")
@@ -21,31 +22,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 _AUG = None  # AugmentConfig defaults, read lazily (importing torch is slow)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the same
-    clean-up runs: temporary folders removed (``finally`` / ``except BaseException``), emulator and
-    build process groups killed (:func:`asc_edge.device.toolchain.run_bounded`), nothing half-written."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum, frame) -> None:
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # a second signal must not cut the clean-up short
-        signal.signal(s, signal.SIG_IGN)
-    raise Terminated(signum)
-
-
 def _errors_as_one_line(fn):
     """Turn an AscEdgeError into ``error: <message> (fix: <hint>)`` and exit status 2; Ctrl-C into exit
     130 and SIGTERM / SIGHUP into 128 + the signal number, each after the same clean-up, with one line."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        previous = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
-        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
         try:
-            return fn(*args, **kwargs)
+            with terminate_as_interrupt():
+                return fn(*args, **kwargs)
         except AscEdgeError as exc:  # one line, also when the message quotes several lines of device output
             typer.echo("error: " + " | ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip()), err=True)
             raise typer.Exit(2)
@@ -60,9 +44,6 @@ def _errors_as_one_line(fn):
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing was written", err=True)
             raise typer.Exit(130)
-        finally:  # in-process callers (tests, notebooks) get their own handlers back
-            for s, h in previous.items():
-                signal.signal(s, h)
     return wrapper
 
 

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -304,4 +305,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -22,6 +22,7 @@ from asc_edge.device.cycles import (BENCH_BOUNDARIES, CLASSES, CPU_HZ, CycleMode
                                     estimate_cycles)
 from asc_edge.device.harness import bench, load_graph_record
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 LOOP_N = 1000  # firmware/app/cycleloop_main.c: ASC_CYCLELOOP_N
@@ -148,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

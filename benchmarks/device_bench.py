@@ -28,6 +28,7 @@ from asc_edge.device.harness import bench
 from asc_edge.device.tflm_peer import run_tflm_peer
 from asc_edge.export.pipeline import reemit_c
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 # This benchmark's result for the same export before the issue-4 kernel work (232 clips, bit-exact)
@@ -219,4 +220,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from asc_edge.export.pipeline import export_model
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 
@@ -86,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -37,6 +37,7 @@ from asc_edge.device.toolchain import build_tools
 from asc_edge.features.config import PRESETS
 from asc_edge.features.logmel import log_mel, mel_filterbank
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -249,4 +250,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -47,6 +47,7 @@ from asc_edge.models import build_model
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 from asc_edge.train import TrainConfig
 from asc_edge.train.data import training_loader
+from asc_edge.signals import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 64
@@ -237,4 +238,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -45,6 +45,7 @@ from asc_edge.export.tflite import convert_int8_tflite
 from asc_edge.features import load_split_data
 from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 QAT_METHODS = ("qat+minmax", "qat+mse")
@@ -244,4 +245,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("kd_methods")
@@ -248,4 +249,4 @@ def _write(rows, teachers_acc, args, wall_s: float) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

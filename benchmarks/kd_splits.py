@@ -22,6 +22,7 @@ import torch
 
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 from asc_edge.train import TrainConfig, train
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

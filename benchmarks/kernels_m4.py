@@ -24,6 +24,7 @@ from pathlib import Path
 from asc_edge.device.build import build_firmware
 from asc_edge.device.qemu import run_qemu
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -170,4 +171,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -27,6 +27,7 @@ from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.export.onnx import fold_batchnorm
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 from asc_edge.features import load_split_data
+from asc_edge.signals import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -109,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

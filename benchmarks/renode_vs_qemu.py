@@ -19,6 +19,7 @@ from pathlib import Path
 
 from asc_edge.device.harness import bench
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -30,6 +30,7 @@ from asc_edge.features.splits import load_folder_split
 from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.report.io import markdown_table, write_json_atomic, write_text_atomic
 from asc_edge.submit import SPLITS, TAU_SCENES, build_submission, validate_package
+from asc_edge.signals import run_script
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -104,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -43,6 +43,7 @@ from asc_edge.models.cpjku import import_cpjku_checkpoint
 from asc_edge.device.harness import bench
 from asc_edge.export.pipeline import export_model
 from asc_edge.report.io import file_sha256, markdown_table, write_json_atomic, write_text_atomic
+from asc_edge.signals import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -213,4 +214,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -25,6 +25,8 @@ import shutil
 import time
 from pathlib import Path
 
+from asc_edge.signals import run_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -70,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

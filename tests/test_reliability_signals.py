@@ -5,6 +5,7 @@
   written. An OSError met while working (full disk, read-only mount) is one line naming the path.
 * SIGTERM during ``export`` and ``bench`` ends like Ctrl-C: one line, exit 143, no temporary folder
   left (``.<out>.tmpNNN``, ``asc_export_work_*``, ``asc_bench_*``), no onnx2tf / QEMU process left.
+  The benchmark scripts do the same (``asc_edge.signals.run_script``): no Renode left, no result file.
 """
 
 from __future__ import annotations
@@ -102,11 +103,42 @@ def _children_under(marker: str) -> list[psutil.Process]:
     return found
 
 
-def _terminate_when(args: list, tmpdir: Path, program: str, timeout_s: float = 300.0):
-    """Run ``asc-edge ARGS`` with TMPDIR=tmpdir, send SIGTERM once a process named ``program`` runs with
-    tmpdir in its command line; returns (exit code, stderr, processes still alive under tmpdir)."""
+def _alive(p: psutil.Process) -> bool:
+    """Running and not a zombie (a killed process its dead parent never reaped)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _sessions_under(marker: str) -> list[psutil.Process]:
+    """:func:`_children_under` plus every process in their sessions: Renode.exe runs in Renode's own
+    folder, but in the session that ``run_bounded`` opened for ``renode-test`` under our TMPDIR."""
+    sids = set()
+    for p in _children_under(marker):
+        try:
+            sids.add(os.getsid(p.pid))
+        except OSError:
+            pass
+    sids.discard(os.getsid(0))
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if p.info["pid"] != os.getpid() and os.getsid(p.info["pid"]) in sids:
+                found.append(p)
+        except (OSError, psutil.NoSuchProcess):
+            pass
+    return found
+
+
+def _terminate_when(args: list, tmpdir: Path, program: str, timeout_s: float = 300.0, argv0: list | None = None,
+                    under=_children_under):
+    """Run ``asc-edge ARGS`` (or ``argv0 + ARGS``) with TMPDIR=tmpdir, send SIGTERM once a process whose
+    command line holds ``program`` is among ``under(str(tmpdir))``; returns (exit code, stderr, those
+    processes still alive)."""
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "asc_edge", *map(str, args)], env=env, cwd=REPO,
+    argv0 = argv0 or [sys.executable, "-m", "asc_edge"]
+    proc = subprocess.Popen([*argv0, *map(str, args)], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     try:
@@ -114,19 +146,20 @@ def _terminate_when(args: list, tmpdir: Path, program: str, timeout_s: float = 3
             if proc.poll() is not None:
                 out, err = proc.communicate()
                 pytest.fail(f"finished before {program} started: {out}\n{err}")
-            if any(program in " ".join(p.info["cmdline"] or []) for p in _children_under(str(tmpdir))
-                   if p.pid != proc.pid):
+            if any(program in " ".join(p.info["cmdline"] or []) for p in under(str(tmpdir)) if p.pid != proc.pid):
                 break
             time.sleep(0.2)
         else:
             pytest.fail(f"{program} never started")
+        seen = [p for p in under(str(tmpdir)) if p.pid != proc.pid]
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     time.sleep(0.5)
-    return proc.returncode, err, [p for p in _children_under(str(tmpdir)) if p.is_running()]
+    alive = {p.pid: p for p in seen + under(str(tmpdir)) if p.pid != proc.pid and _alive(p)}
+    return proc.returncode, err, list(alive.values())
 
 
 def _assert_terminated(rc: int, err: str, alive: list, tmpdir: Path, out: Path) -> None:
@@ -158,6 +191,24 @@ def test_sigterm_during_export_kills_onnx2tf_and_cleans_up(tmp_path):
     # no adaptive rounding: it runs before onnx2tf (up to minutes on a busy machine) and is not what is tested
     rc, err, alive = _terminate_when(["export", REF_CKPT, "--out", out, "--no-adaptive-rounding"], tmpdir, "onnx2tf")
     _assert_terminated(rc, err, alive, tmpdir, out)
+
+
+def test_sigterm_during_a_benchmark_script_kills_renode_and_writes_nothing(tmp_path):
+    """The benchmark scripts end like the CLI (``asc_edge.signals.run_script``): a ``timeout`` that stops
+    one while Renode runs leaves no Renode process behind and no half-written result file."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    results = tmp_path / "rq"
+    script = REPO / "benchmarks" / "renode_vs_qemu.py"
+    rc, err, alive = _terminate_when([script, "--limit", "1", "--results", results], tmpdir, "Renode.exe",
+                                     argv0=[sys.executable], under=_sessions_under)
+    assert rc == 128 + signal.SIGTERM, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("terminated by SIGTERM: temporary files and emulators cleaned up"), err
+    assert "Traceback" not in err
+    assert not alive, [p.info["cmdline"] for p in alive]
+    assert [p for p in tmpdir.iterdir() if p.name != ".ses"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
 
 
 # ------------------------------------------------------------------ 7. device fault messages

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import threading
@@ -619,6 +618,7 @@ def estimate_cycles(elf, *, workdir, args: Sequence[str] = (), boundaries: Seque
         DeviceError: qemu-system-arm missing, a boundary symbol missing from the ELF, the run past
             ``timeout_s``, QEMU failing, the firmware exiting non-zero (with ``check``), or a trace
             that cannot be folded (a block translated twice differently)."""
+    from ..signals import terminate_as_interrupt
     from .qemu import EXIT_MEANING, qemu_command
     from .toolchain import kill_group, tail
 
@@ -630,12 +630,7 @@ def estimate_cycles(elf, *, workdir, args: Sequence[str] = (), boundaries: Seque
     wd.mkdir(parents=True, exist_ok=True)
     folder = _Folder(bmap, model)
     t0 = time.monotonic()
-    prev_term = None
-    if threading.current_thread() is threading.main_thread():  # SIGTERM -> cleanup like Ctrl-C
-        def _term(signum, frame):
-            raise KeyboardInterrupt(f"signal {signum}")
-        prev_term = signal.signal(signal.SIGTERM, _term)
-    try:
+    with terminate_as_interrupt():  # SIGTERM / SIGHUP: the same clean-up as Ctrl-C
         with tempfile.TemporaryDirectory(prefix="asc-cycles-") as tmp:
             fifo = Path(tmp) / "trace.fifo"
             os.mkfifo(fifo)
@@ -688,9 +683,6 @@ def estimate_cycles(elf, *, workdir, args: Sequence[str] = (), boundaries: Seque
             finally:
                 os.close(fd)
             stdout = out_path.read_text(encoding="utf-8", errors="replace")
-    finally:
-        if prev_term is not None:
-            signal.signal(signal.SIGTERM, prev_term)
     wall = time.monotonic() - t0
     last = tail(stdout)
     if timed_out.is_set():
