@@ -23,6 +23,7 @@ Writes ``benchmarks/results/compression.{json,md}``.
     .venv/bin/python benchmarks/compression.py            # prunes + fine-tunes + exports + benches SM3 (~10 min)
     .venv/bin/python benchmarks/compression.py --reuse    # reuse the pruned run and its export
     .venv/bin/python benchmarks/compression.py --sections precision   # only that section (others kept)
+    .venv/bin/python benchmarks/compression.py --sections precision --models cp-mobile   # one model's rows
 """
 
 from __future__ import annotations
@@ -113,15 +114,40 @@ def _bench_any(export_dir: Path, args, arena: int, out: Path) -> dict:
     return bench(export_dir, data=args.data, split="test", out_dir=out, log=lambda *a: None, **kw)
 
 
-def precision(args) -> list[dict]:
-    """float / int8 / fp16 of one Ghost-BC-Res2Net-Snake-SMALL and one CP-Mobile: accuracy, device."""
+#: Precision rows written before the ``measured`` field: compression.json's git history says they were
+#: measured at this commit (its "precision section regenerated" commit).
+LEGACY_MEASURED = "0e29068 2026-12-07"
+
+
+def _measured_at() -> str:
+    """``<short commit> <UTC date>`` of the tree this run measures (``+changes`` when it has uncommitted
+    edits), so that rows kept from an earlier run say when they were measured."""
+    import datetime
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True, text=True, check=False).stdout.strip()
+    dirty = "+changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return f"{git('rev-parse', '--short', 'HEAD') or 'unknown'}{dirty} {datetime.date.today().isoformat()}"
+
+
+def precision(args, old_rows: list[dict]) -> list[dict]:
+    """float / int8 / fp16 of one Ghost-BC-Res2Net-Snake-SMALL and one CP-Mobile: accuracy, device.
+    Models not in ``args.models`` keep their rows from ``old_rows`` (the earlier compression.json),
+    each with the ``measured`` commit and date of the run that made it."""
     from asc_edge.export.pipeline import export_model
 
+    kept = {r["model"]: r for r in old_rows}
     out = []
     for name, ckpt in PRECISION_MODELS.items():
+        if name not in args.models:
+            if name not in kept:
+                raise SystemExit(f"compression.json has no precision row for {name}: run with --models {name}")
+            out.append({"measured": LEGACY_MEASURED, **kept[name]})
+            continue
         if not ckpt.exists():
             raise SystemExit(f"{ckpt} is missing: train it first (benchmarks/zoo.py --models {name} --splits 100)")
-        row: dict = {"model": name, "checkpoint": str(ckpt)}
+        row: dict = {"model": name, "checkpoint": str(ckpt), "measured": _measured_at()}
         for prec in ("int8", "fp16"):
             t0 = time.perf_counter()
             export_dir = HERE / "runs" / "export" / f"{name}_{prec}"
@@ -197,7 +223,7 @@ def write(result: dict) -> None:
     for r in result["precision"]:
         prec.append({"model": r["model"], "build": "float (PyTorch)", "param bytes": f"{4 * r['params']:,}",
                      "accuracy": f"{r['float_accuracy']:.3f}", "device == ref": "-", "instr/inference": "-",
-                     "instr/MAC": "-", "RAM B": "-", "flash B": "-", "emulator": "-"})
+                     "instr/MAC": "-", "RAM B": "-", "flash B": "-", "emulator": "-", "measured": r["measured"]})
         for prec_ in ("int8", "fp16"):
             x = r[prec_]
             d = x["device"]
@@ -210,7 +236,7 @@ def write(result: dict) -> None:
                          "instr/MAC": f"{d['instructions_per_mac']:.2f}",
                          "RAM B": f"{d['ram_bytes']:,}" + (f" + {d['ext_ram_bytes']:,} external"
                                                           if d.get("ext_ram_bytes") else ""),
-                         "flash B": f"{d['flash_bytes']:,}", "emulator": d["backend"]})
+                         "flash B": f"{d['flash_bytes']:,}", "emulator": d["backend"], "measured": ""})
     tol = max((r["fp16"]["onnxruntime_check"]["max_rel_logit_diff"] for r in result["precision"]), default=0.0)
     rem = [{"system": r["system"], "split": f"split{r['split']}", "float": f"{r['float_accuracy']:.3f}",
             "min/max (old)": f"{r['minmax']:.3f} ({_pts(r['minmax'], r['float_accuracy'])})",
@@ -262,7 +288,8 @@ def write(result: dict) -> None:
         "clip's largest logit (tolerance 1e-3). Ghost-BC-Res2Net-Snake-SMALL: the zoo's 20-epoch split100 run; "
         "CP-Mobile: the bundled reference `export/cp-mobile-ref.ckpt`. KT reports 63,992 parameters for SMALL "
         "(127,984 B at fp16); this implementation has 942 more, so its fp16 build is 1,868 B over the 128 kB "
-        "budget (exported with `--allow-over-budget`).", "",
+        "budget (exported with `--allow-over-budget`). measured: the commit and date of the run that made the "
+        "model's rows (`--models` re-measures some and keeps the others).", "",
         markdown_table(prec), "",
         "The float32 activations are 4× the int8 ones and the float build runs layer by layer (the int8 build "
         "fuses CP-Mobile's inverted-residual blocks row by row), so neither fp16 arena fits the STM32F405's "
@@ -289,6 +316,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the pruned run, the exports and their benches' inputs")
     ap.add_argument("--sections", default="pruning,precision,remedies",
                     help="sections to (re)compute, comma-separated; the others are kept from compression.json")
+    ap.add_argument("--models", nargs="+", default=list(PRECISION_MODELS), choices=list(PRECISION_MODELS),
+                    help="the precision section's models to (re)measure; the others keep their compression.json rows")
     args = ap.parse_args()
     wanted = set(args.sections.split(","))
     if wanted - {"pruning", "precision", "remedies"}:
@@ -298,7 +327,7 @@ def main() -> None:
         raise SystemExit("--sections needs an earlier benchmarks/results/compression.json to keep the other sections")
     result = {"benchmark": "compression", "machine": f"{platform.machine()}, {platform.python_version()}",
               "pruning": pruning(args, _load("zoo")) if "pruning" in wanted else old["pruning"],
-              "precision": precision(args) if "precision" in wanted else old["precision"],
+              "precision": precision(args, old.get("precision", [])) if "precision" in wanted else old["precision"],
               "remedies": remedies() if "remedies" in wanted else old["remedies"]}
     write(result)
     print((RESULTS / "compression.md").read_text())
