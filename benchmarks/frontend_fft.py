@@ -4,9 +4,11 @@ fixed-point (q31 / q15) real FFTs against the torch frontend (issue 16, items 1 
 * M4 (emulated STM32F405, QEMU netduinoplus2, ``-icount shift=0``: TIM2 counts executed
   instructions): ``firmware/frontend/tools/asc_fe_profile_main.c`` runs ``asc_fe_logmel_s8`` on one
   real clip (per-stage counts through ``ASC_FE_PROFILE``, output hash checked against the host
-  build), then one frame through ``arm_rfft_fast_f32``, ``arm_cfft_f32`` (the half-size complex
-  FFT the frontend now calls), ``arm_rfft_q31`` and ``arm_rfft_q15`` (each after block scaling:
-  the frame's peak scaled by a power of two to just below full scale).
+  build), then one frame through the frontend's own half-size complex FFT (``asc_fe_cfft``, the
+  speed build's radix-4 ``asc_fe_cfft_fast``: what the "fft" stage runs), ``arm_rfft_fast_f32``,
+  ``arm_cfft_f32`` (the half-size complex FFT the frontend called before), ``arm_rfft_q31`` and
+  ``arm_rfft_q15`` (each after block scaling: the frame's peak scaled by a power of two to just
+  below full scale).
 * Accuracy (host, CMSIS-DSP's C code of the same q31 / q15 FFTs): every frame of 8 real clips
   block-scaled, transformed, the power spectrum un-scaled in float64, then the float32 mel weights
   and ln(x + 1e-5); compared with ``asc_edge.features.logmel.log_mel`` (torch) as the frontend tests
@@ -53,16 +55,38 @@ FIXED_SOURCES = (
     "Source/TransformFunctions/arm_cfft_init_q15.c",
     "Source/BasicMathFunctions/arm_shift_q31.c", "Source/BasicMathFunctions/arm_shift_q15.c",
 )
+#: CMSIS-DSP's float32 real / complex FFT (the f32 comparison rows; the frontend itself links only
+#: cmsis_dsp.FRONTEND_SOURCES)
+F32_SOURCES = (
+    "Source/TransformFunctions/arm_rfft_fast_init_f32.c", "Source/TransformFunctions/arm_rfft_fast_f32.c",
+    "Source/TransformFunctions/arm_cfft_init_f32.c", "Source/TransformFunctions/arm_cfft_f32.c",
+    "Source/TransformFunctions/arm_cfft_radix8_f32.c", "Source/TransformFunctions/arm_bitreversal2.c",
+    "Source/CommonTables/arm_const_structs.c", "Source/CommonTables/arm_common_tables.c",
+)
 PARTS = ("stream", "window", "fft", "power", "mel", "log")
+VARIANTS = {
+    "cfft_fast_half": "asc_fe_cfft_fast (the frontend's radix-4, N/2 complex points)",
+    "rfft_fast_f32": "CMSIS-DSP arm_rfft_fast_f32 (cfft + split)",
+    "cfft_f32_half": "CMSIS-DSP arm_cfft_f32 (radix-8, N/2 complex points; the frontend before)",
+    "block_scale_q31": "block scaling to q31",
+    "rfft_q31": "CMSIS-DSP arm_rfft_q31",
+    "block_scale_q15": "block scaling to q15",
+    "rfft_q15": "CMSIS-DSP arm_rfft_q15",
+}
 DECISION = """## Decision
 
-The frontend keeps the float32 FFT (arm_cfft_f32 + the split fused with the power spectrum, in place).
-On the M4, arm_rfft_q31 costs 1.6x the f32 real FFT per frame; arm_rfft_q15 saves 17 % of it but its
-16-bit butterflies, scaled down by 2^12, leave a noise floor ~70 dB under the frame's peak: the
-log-mel is off by up to 7.8 ln units and 40 % of the int8 model inputs change. q31 would be accurate
-enough (0.003 % of int8 inputs change) but is slower. The 10 M target is not reached: the float FFT
-alone ({fft:.1f} M of complex FFT + {power:.1f} M split and power = {both:.1f} M per clip, measured above)
-exceeds it; the other stages take {rest:.1f} M.
+The frontend keeps a float32 FFT (complex FFT of the N/2 sample pairs + the split fused with the
+power spectrum, in place); the speed build's complex FFT is now its own, asc_fe_cfft_fast (radix-4
+decimation in frequency with fixed per-stage twiddle tables, a trivial radix-8 last stage, a
+bit-reversal swap table, and on the M4 the butterflies in inline assembly, two per loop step, with
+the same float operations as the host's C): a 4096-point frame's complex FFT in {fast:,}
+instructions instead of arm_cfft_f32's {cmsis:,} ({ratio:.2f}x); its first stage skips the window's
+zero padding. On the M4, arm_rfft_q31 costs 1.6x CMSIS-DSP's f32 real FFT per frame; arm_rfft_q15
+saves 17 % of it but its 16-bit butterflies, scaled down by 2^12, leave a noise floor ~70 dB under
+the frame's peak: the log-mel is off by up to 7.8 ln units and 40 % of the int8 model inputs change.
+q31 would be accurate enough ({q31_pct:.3f} % of int8 inputs change against the f32 frontend) but is
+slower. Per clip: {fft:.1f} M of complex FFT + {power:.1f} M split and power = {both:.1f} M (measured
+above); the other stages take {rest:.1f} M, {total:.1f} M in all.
 """
 _WRAP = r"""
 #include "arm_math.h"
@@ -123,7 +147,7 @@ def m4_profile(preset: str, clip: Path, work: Path) -> dict:
     bdir = work / f"fw-{preset}"
     srcs = [F.FRONTEND_DIR / "asc_frontend.c", F.FRONTEND_DIR / "asc_logf.c", tdir / "asc_frontend_tables.c",
             tdir / "asc_fe_profile_clip.c"]
-    cms = [root / s for s in (*cmsis_dsp.FRONTEND_SOURCES, *FIXED_SOURCES)]
+    cms = [root / s for s in dict.fromkeys((*cmsis_dsp.FRONTEND_SOURCES, *F32_SOURCES, *FIXED_SOURCES))]
     cmd = [tools.make, "-C", str(REPO / "firmware"), "--no-print-directory", "-j2", "APP=feprofile",
            f"APP_SRC={F.TOOLS_DIR / 'asc_fe_profile_main.c'}", f"BUILD_DIR={bdir}", f"CC={tools.gcc}",
            f"OBJCOPY={tools.objcopy}", f"CMSIS_DSP_DIR={root}", "CMSIS_DSP_SRCS=" + " ".join(map(str, cms)),
@@ -235,7 +259,8 @@ def main() -> None:
         rows.append({"preset": p, **{k: f"{v:,}" for k, v in r["parts"].items()}, "total": f"{r['total']:,}",
                      "work RAM (B)": f"{r['work_bytes']:,}", "device == host": r["device_equals_host"]})
     lines += [markdown_table(rows), "", "## FFT variants, one 4096-point real frame (instructions)", ""]
-    rows = [{"variant": k, "per frame": f"{v:,}", f"per clip (x{n_fr})": f"{v * n_fr:,}"} for k, v in f.items()]
+    rows = [{"variant": k, "what": VARIANTS.get(k, ""), "per frame": f"{v:,}", f"per clip (x{n_fr})": f"{v * n_fr:,}"}
+            for k, v in f.items()]
     lines += [markdown_table(rows), "", "## Accuracy vs torch (dcase2024, natural-log units)", ""]
     rows = [{"FFT": k, "max |d| (power > 1e-3)": f"{v['max_abs_power_gt_1e-3']:.3g}", "max |d|": f"{v['max_abs']:.3g}",
              "p99": f"{v['p99']:.3g}", "p99.9": f"{v['p99_9']:.3g}",
@@ -243,8 +268,12 @@ def main() -> None:
              "int8 changed vs C f32": f"{v['int8_changed_vs_c_f32_pct']:.3f} %"} for k, v in acc.items()]
     parts = prof["dcase2024"]["parts"]
     fft_m, pow_m = parts["fft"] / 1e6, parts["power"] / 1e6
-    lines += [markdown_table(rows), "", DECISION.format(fft=fft_m, power=pow_m, both=fft_m + pow_m,
-                                                        rest=prof["dcase2024"]["total"] / 1e6 - fft_m - pow_m)]
+    tot_m = prof["dcase2024"]["total"] / 1e6
+    lines += [markdown_table(rows), "", DECISION.format(fast=f["cfft_fast_half"], cmsis=f["cfft_f32_half"],
+                                                        ratio=f["cfft_f32_half"] / f["cfft_fast_half"],
+                                                        fft=fft_m, power=pow_m, both=fft_m + pow_m,
+                                                        rest=tot_m - fft_m - pow_m, total=tot_m,
+                                                        q31_pct=acc["q31"]["int8_changed_vs_c_f32_pct"])]
     write_text_atomic(outd / "frontend_fft.md", "\n".join(lines))
     print("\n".join(lines))
 

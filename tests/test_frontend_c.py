@@ -1,5 +1,5 @@
-"""The C log-mel frontend (firmware/frontend + CMSIS-DSP) against the training frontend, and the
-Cortex-M4 build against the host build, on real clips of ../shared/data.
+"""The C log-mel frontend (firmware/frontend + CMSIS-DSP's split twiddles) against the training
+frontend, and the Cortex-M4 build against the host build, on real clips of ../shared/data.
 
 Measured on this pack (6 ESC-10 clips + 2 TAU clips per preset; see the test docstrings):
 * float log-mel, C vs torch (asc_edge.features.logmel): max |diff| 2.2e-4 (32 kHz) / 2.1e-4
@@ -20,6 +20,11 @@ Measured on this pack (6 ESC-10 clips + 2 TAU clips per preset; see the test doc
   int8 99.997 % / 99.993 % identical; host == Cortex-M4 bytes; tables 19,406 bytes at 32 kHz and no
   CMSIS-DSP FFT linked (29,580 + 40,400 bytes). Measured with `pytest -s -k "float_logmel or int8 or
   cortex"` (the tests print them).
+* the speed build's own complex FFT (asc_fe_cfft_fast, radix-4 with fixed tables, M4 inline
+  assembly; before: CMSIS-DSP arm_cfft_f32): max |C - torch| 1.25e-4 (32 kHz) / 2.0e-4 (44.1 kHz)
+  where the mel power is > 1e-3, 7.7e-4 / 2.0e-3 overall; int8 99.998 % / 99.997 % identical (2 of
+  133,120 / 5 of 182,272 differ, by 1); host == Cortex-M4 bytes; the FFT alone vs numpy float64:
+  max error 1.7e-7 of the largest output (both FFTs, every size 32 .. 4096).
 """
 
 from __future__ import annotations
@@ -74,8 +79,8 @@ class Built:
         self.compact = compact
 
 
-#: (preset, compact tables): the speed build's tables (CMSIS-DSP FFT) and export --optimize size's
-#: compact tables (half window, uint16 mel weights, quarter-wave table + the frontend's radix-2 FFT)
+#: (preset, compact tables): the speed build's tables (asc_fe_cfft_fast) and export --optimize size's
+#: compact tables (half window, uint16 mel weights, quarter-wave table + the frontend's compact radix-4 FFT)
 BUILDS = [(p, False) for p in PRESET_NAMES] + [(p, True) for p in PRESET_NAMES]
 
 
@@ -100,6 +105,17 @@ def clips(clip_paths):
             cache[cfg.sample_rate] = [load_audio(p, cfg.sample_rate, cfg.clip_seconds) for p in clip_paths]
         return cache[cfg.sample_rate]
     return get
+
+
+def _fft_table_generator():
+    """firmware/frontend/tools/gen_fft_tables.py as a module (the speed build's FFT tables)."""
+    import importlib.util
+
+    path = F.TOOLS_DIR / "gen_fft_tables.py"
+    spec = importlib.util.spec_from_file_location("asc_gen_fft_tables", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _ref64(x: np.ndarray, cfg: FrontendConfig, window: np.ndarray):
@@ -198,8 +214,9 @@ def test_float_logmel_matches_torch_frontend(built, clips):
 def test_odd_config_matches_torch(tmp_path, cmsis_root, clip_paths, compact):
     """Any FrontendConfig: odd window (601) inside n_fft 1024, hop 700 > window (samples between
     frames are skipped), f_min/f_max inside the band, a 0.77-s clip -> same features as torch.
-    With the compact tables also n_fft 2048 (the radix-4 FFT without its radix-2 stage: log2(1024)
-    is even, log2(512) odd) and n_fft 32, the smallest size."""
+    Also n_fft 2048 (compact: the radix-4 FFT without its radix-2 stage, log2(1024) even; speed:
+    asc_fe_cfft_fast's radix-4 last stage instead of radix-8) and n_fft 32, the smallest size
+    (speed: no zero padding, so the FFT's first stage reads all four inputs)."""
     cfg = FrontendConfig(sample_rate=16000, n_fft=1024, win_length=601, hop_length=700, n_mels=40,
                          f_min=50.0, f_max=7000.0, clip_seconds=0.77)
     F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, tmp_path, compact=compact)
@@ -211,13 +228,11 @@ def test_odd_config_matches_torch(tmp_path, cmsis_root, clip_paths, compact):
         assert np.abs(c - t).max() <= 1e-3
         rc, _, st = h.raw_call(x, cfg.n_samples)
         assert rc == 0 and st["samples"] <= cfg.n_samples and st["max_request"] <= h.ring_len
-    if not compact:
-        return
     for n_fft, win, hop, n_mels in ((2048, 1500, 441, 64), (32, 32, 16, 4)):
         cfg = FrontendConfig(sample_rate=22050, n_fft=n_fft, win_length=win, hop_length=hop, n_mels=n_mels,
                              clip_seconds=0.5)
         d = tmp_path / f"n{n_fft}"
-        F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, d, compact=True)
+        F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, d, compact=compact)
         h = F.HostFrontend(F.build_host_frontend(d, cmsis_root=cmsis_root))
         x = load_audio(clip_paths[0], cfg.sample_rate, cfg.clip_seconds)
         c, t = h.logmel(x), log_mel(x, cfg)[0]
@@ -349,8 +364,10 @@ def test_cortex_m4_build_is_bit_identical_to_host(built, clips, m4_tools, cmsis_
     -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -ffp-contract=off -DARM_MATH_LOOPUNROLL), run under
     qemu-arm streaming the clip from a file: float log-mel and int8 bytes identical to the host
     library for 2 clips, and asc_logf bits identical on 2^16 random floats. Flash check: after
-    --gc-sections only the CMSIS-DSP tables of the 4096-point rfft remain (40,400 bytes) beside
-    the frontend's own tables (29,580 bytes at 32 kHz)."""
+    --gc-sections no CMSIS-DSP function is linked; the speed build keeps one CMSIS-DSP table, the
+    4096-point real-FFT split's twiddles (16,384 bytes; arm_cfft_f32's 24,016 bytes of tables are
+    gone), beside the frontend's generated tables (29,580 bytes at 32 kHz) and its FFT's fixed
+    tables (16,320 + 3,968 bytes); the compact build none."""
     cfg, h = built.cfg, built.host
     elf = F.build_qemu_user_frontend(built.tables_dir, cmsis_root=cmsis_root)
     attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True, text=True,
@@ -372,17 +389,102 @@ def test_cortex_m4_build_is_bit_identical_to_host(built, clips, m4_tools, cmsis_
           f"frontend {sum(ours.values())} B, code {fp['total']['code']} B")
     mel_tables = {"asc_fe_mel_first_bin": 2 * cfg.n_mels, "asc_fe_mel_n_bins": 2 * cfg.n_mels}
     ours = {k: v for k, v in ours.items() if k != "asc_fe_config_key"}
-    if built.compact:  # no CMSIS-DSP FFT linked at all
-        assert cmsis_tables == {} and not [k for k in fp["code"] if k.startswith("arm_")]
+    assert not [k for k in fp["code"] if k.startswith("arm_")]  # no CMSIS-DSP function in either build
+    if built.compact:  # no CMSIS-DSP table linked at all
+        assert cmsis_tables == {}
         assert ours == {**mel_tables, "asc_fe_window_half": 4 * (cfg.win_length // 2 + 1),
                         "asc_fe_mel_weights_q16": 2 * built.info["mel_weights"],
                         "asc_fe_cos_quarter": 4 * (cfg.n_fft // 4 + 1)}
         assert sum(ours.values()) == built.info["table_bytes"] < 20_000
-    else:
-        assert set(cmsis_tables) == {"twiddleCoef_rfft_4096", "twiddleCoef_2048", "armBitRevIndexTable2048",
-                                     "arm_cfft_sR_f32_len2048"}
+    else:  # the split's twiddles from CMSIS-DSP; the FFT's own fixed tables (asc_fe_fft_tables.h)
+        gen = _fft_table_generator()
+        L = cfg.n_fft // 2
+        assert cmsis_tables == {f"twiddleCoef_rfft_{cfg.n_fft}": 4 * cfg.n_fft}
         assert ours == {**mel_tables, "asc_fe_window": 4 * cfg.win_length,
-                        "asc_fe_mel_weights": 4 * built.info["mel_weights"]}
+                        "asc_fe_mel_weights": 4 * built.info["mel_weights"],
+                        "asc_fe_fft_twiddle": 4 * gen.twiddles(L).size, "asc_fe_fft_swaps": 4 * len(gen.swaps(L))}
+        assert (ours["asc_fe_fft_twiddle"], ours["asc_fe_fft_swaps"]) == (16_320, 3_968)  # N_FFT 4096
+
+
+# ---------------------------------------------------------------------------------------------
+# (c2) the complex FFT itself (asc_fe_cfft)
+# ---------------------------------------------------------------------------------------------
+def _fft_input(cfg: FrontendConfig, rng) -> np.ndarray:
+    """Random complex64 input (n_fft / 2,) as the frontend hands it to its FFT: where the window
+    leaves the first and last n_fft / 8 frame samples zero, those values are zero (the speed
+    build's first stage does not read them)."""
+    L = cfg.n_fft // 2
+    z = (rng.standard_normal(L) + 1j * rng.standard_normal(L)).astype(np.complex64)
+    off = (cfg.n_fft - cfg.win_length) // 2
+    if off >= cfg.n_fft // 8 and off + cfg.win_length <= cfg.n_fft - cfg.n_fft // 8:
+        z[:L // 8] = 0
+        z[L - L // 8:] = 0
+    return z
+
+
+def _host_cfft(h, z: np.ndarray) -> np.ndarray:
+    import ctypes
+
+    h.lib.asc_fe_host_cfft.argtypes = [ctypes.c_void_p]
+    h.lib.asc_fe_host_cfft.restype = None
+    buf = np.ascontiguousarray(z, dtype=np.complex64).view(np.float32).copy()
+    h.lib.asc_fe_host_cfft(buf.ctypes.data)
+    return buf.view(np.complex64)
+
+
+#: (n_fft, win_length): every FFT size; log2(n_fft / 2) odd (radix-8 last stage) and even (radix-4),
+#: with zero padding of n_fft / 8 or more (the first stage skips the zeros) and without
+FFT_CASES = [(32, 32), (64, 48), (128, 128), (256, 192), (512, 512), (1024, 601), (2048, 2048), (4096, 3072)]
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["speed", "compact"])
+def test_cfft_matches_float64_fft(tmp_path, cmsis_root, compact):
+    """asc_fe_cfft (host build) vs numpy's float64 FFT of the same complex64 input, 4 random
+    inputs per size: max |C - numpy| <= 1e-6 x max |X| (measured: <= 2e-7 for both FFTs)."""
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for n_fft, win in FFT_CASES:
+        cfg = FrontendConfig(sample_rate=16000, n_fft=n_fft, win_length=win, hop_length=n_fft // 4, n_mels=4,
+                             clip_seconds=0.5)
+        d = tmp_path / f"n{n_fft}"
+        F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, d, compact=compact)
+        h = F.HostFrontend(F.build_host_frontend(d, cmsis_root=cmsis_root))
+        for _ in range(4):
+            z = _fft_input(cfg, rng)
+            ref = np.fft.fft(z.astype(np.complex128))
+            err = float(np.abs(_host_cfft(h, z) - ref).max() / np.abs(ref).max())
+            worst = max(worst, err)
+            assert err <= 1e-6, (n_fft, err)
+    print(f"{'compact' if compact else 'speed'} FFT: max |C - float64| / max |X| = {worst:.3g}")
+
+
+def test_cfft_cortex_m4_is_bit_identical_to_host(tmp_path, cmsis_root, m4_tools):
+    """The speed build's FFT (inline assembly on the Cortex-M4, C on the host) gives the same bits
+    for random inputs with values from 1e-30 to 1e30 (subnormal products included), for the radix-8
+    (n_fft 4096 with the zero skip, n_fft 64) and radix-4 (n_fft 2048, 32) last stages."""
+    rng = np.random.default_rng(11)
+    for n_fft, win in ((4096, 3072), (2048, 2048), (64, 48), (32, 32)):
+        cfg = FrontendConfig(sample_rate=16000, n_fft=n_fft, win_length=win, hop_length=n_fft // 4, n_mels=4,
+                             clip_seconds=0.5)
+        d = tmp_path / f"n{n_fft}"
+        F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, d)
+        h = F.HostFrontend(F.build_host_frontend(d, cmsis_root=cmsis_root))
+        m4 = F.QemuUserFrontend(F.build_qemu_user_frontend(d, cmsis_root=cmsis_root), cfg)
+        zs = [_fft_input(cfg, rng) for _ in range(3)]
+        zs[2] *= np.float32(10.0) ** rng.integers(-30, 31, size=zs[2].size).astype(np.float32)
+        for z in zs:
+            a = _host_cfft(h, z)
+            b = np.frombuffer(m4._run("cfft", z.view(np.float32)), dtype="<f4")
+            assert a.view(np.float32).tobytes() == b.tobytes(), n_fft
+
+
+def test_fft_tables_header_is_the_generator_output():
+    """firmware/frontend/asc_fe_fft_tables.h is what tools/gen_fft_tables.py writes (re-run it after
+    changing the generator), and its tables hold what the FFT expects."""
+    gen = _fft_table_generator()
+    assert (F.FRONTEND_DIR / "asc_fe_fft_tables.h").read_text() == gen.header_text()
+    assert len(gen.swaps(2048)) == 992 and gen.twiddles(2048).size == 4080
+    assert gen.twiddle_stages(2048) == [2048, 512, 128, 32] and gen.twiddle_stages(1024) == [1024, 256, 64, 16]
 
 
 # ---------------------------------------------------------------------------------------------

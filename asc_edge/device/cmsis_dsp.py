@@ -6,13 +6,13 @@ wrapper. We only use the C sources: :func:`ensure_cmsis_dsp` runs ``pip download
 version into a cache (default ``~/.cache/asc-edge/cmsis-dsp/``, :func:`default_cache_root`), checks the sdist's sha256 and unpacks it once. The importable ``cmsisdsp`` Python package is
 neither needed nor used.
 
-:func:`frontend_sources` lists the few ``.c`` files the real FFT of the frontend needs
-(``arm_rfft_fast_f32`` and what it calls). CMSIS-DSP 1.10 no longer supports
+:func:`frontend_sources` lists the ``.c`` files the frontend links: only the common tables, for
+the real-FFT split's twiddles (its complex FFT is its own). CMSIS-DSP 1.10 no longer supports
 ``ARM_DSP_CONFIG_TABLES`` (``arm_math_types.h`` stops with an #error), so the size of the tables in
-flash is controlled the other way CMSIS-DSP documents: the frontend calls the size-specific
-``arm_rfft_fast_init_<N>_f32`` and every CMSIS-DSP file is compiled with ``-ffunction-sections
--fdata-sections`` and linked with ``--gc-sections``, so only the twiddle / bit-reversal tables of
-that FFT size stay in the image (:data:`CMSIS_DSP_CFLAGS`, :data:`CMSIS_DSP_LDFLAGS`).
+flash is controlled the other way CMSIS-DSP documents: the frontend names the one table of its FFT
+size (``twiddleCoef_rfft_<N>``) and every CMSIS-DSP file is compiled with ``-ffunction-sections
+-fdata-sections`` and linked with ``--gc-sections``, so only that table stays in the image
+(:data:`CMSIS_DSP_CFLAGS`, :data:`CMSIS_DSP_LDFLAGS`).
 """
 
 from __future__ import annotations
@@ -56,22 +56,14 @@ CMSIS_DSP_DEFINES = ["-DARM_MATH_LOOPUNROLL"]
 CMSIS_DSP_CFLAGS = ["-ffunction-sections", "-fdata-sections"]
 CMSIS_DSP_LDFLAGS = ["-Wl,--gc-sections"]
 
-#: CMSIS-DSP sources of the float32 real FFT (paths relative to the unpacked root):
-#: ``arm_rfft_fast_init_<N>_f32`` -> ``arm_cfft_init_<N/2>_f32`` (uses the ``arm_cfft_sR_f32_len*``
-#: structs of arm_const_structs.c, which point into arm_common_tables.c), ``arm_rfft_fast_f32`` ->
-#: ``arm_cfft_f32`` -> ``arm_radix8_butterfly_f32`` + ``arm_bitreversal_32``.
+#: CMSIS-DSP sources the log-mel frontend links (paths relative to the unpacked root): only
+#: ``arm_common_tables.c``, for ``twiddleCoef_rfft_<N>``, the real-FFT split's twiddles that
+#: ``asc_fe_split_power`` reads (--gc-sections drops the file's other tables). The frontend's
+#: complex FFT is its own (``asc_fe_cfft_fast``, fixed tables in ``firmware/frontend/asc_fe_fft_tables.h``;
+#: until then ``arm_cfft_f32``, set up by ``arm_rfft_fast_init_<N>_f32``); the split is fused with
+#: the power spectrum (issue 16) and windowing is the frontend's own loop.
 FRONTEND_SOURCES = (
-    "Source/TransformFunctions/arm_rfft_fast_init_f32.c",
-    "Source/TransformFunctions/arm_rfft_fast_f32.c",
-    "Source/TransformFunctions/arm_cfft_init_f32.c",
-    "Source/TransformFunctions/arm_cfft_f32.c",
-    "Source/TransformFunctions/arm_cfft_radix8_f32.c",
-    "Source/TransformFunctions/arm_bitreversal2.c",
-    "Source/CommonTables/arm_const_structs.c",
     "Source/CommonTables/arm_common_tables.c",
-    # The frontend calls arm_cfft_f32 itself and does arm_rfft_fast_f32's split step fused with
-    # the power spectrum in place (issue 16); arm_rfft_fast_init_<N>_f32 still sets up the twiddles.
-    # Windowing is the frontend's own loop (the same one product per sample as arm_mult_f32).
 )
 
 PIP_TIMEOUT_S = 300

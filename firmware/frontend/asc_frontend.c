@@ -328,7 +328,7 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_window_run(float *y, const float *x, con
 
 /* Real-FFT split (CMSIS-DSP's stage_rfft_f32, the same float operations in the same order, so the
  * same bits) fused with the power spectrum |X_b|^2 = re^2 + im^2 (as arm_cmplx_mag_squared_f32),
- * in place over g = the arm_cfft_f32 output G[0 .. L-1] (L = N_FFT / 2 complex values, the
+ * in place over g = the complex FFT's output G[0 .. L-1] (L = N_FFT / 2 complex values, the
  * length-L complex FFT of the even / odd samples as re / im). Bin b (1 <= b <= L/2) needs G[b]
  * and G[L-b], and so does bin L-b: both are computed in one step, after which G[b]'s two floats
  * are free and receive the two powers. Packed layout: g[2b] = P(b), g[2b+1] = P(L-b) for
@@ -348,14 +348,16 @@ static inline float asc_fe_bin_power(float ar, float ai, float br, float bi, flo
     return (xr * xr) + (xi * xi);
 }
 
-#if ASC_FE_COMPACT_TABLES
-#define ASC_FE_Q4 (ASC_FE_N_FFT / 4)
 /* log2(L), L = N_FFT / 2 complex points */
 #define ASC_FE_LOG2L ((ASC_FE_L >= 2048) ? 11 : (ASC_FE_L >= 1024) ? 10 : (ASC_FE_L >= 512) ? 9 : \
                       (ASC_FE_L >= 256) ? 8 : (ASC_FE_L >= 128) ? 7 : (ASC_FE_L >= 64) ? 6 : (ASC_FE_L >= 32) ? 5 : 4)
 #if (1 << ASC_FE_LOG2L) != ASC_FE_L
-#error "compact FFT: N_FFT must be a power of two in 32..4096"
+#error "the FFTs need N_FFT to be a power of two in 32..4096"
 #endif
+
+#if ASC_FE_COMPACT_TABLES
+#define ASC_FE_Q4 (ASC_FE_N_FFT / 4)
+#define ASC_FE_ZERO_SKIP 0  /* the window step writes every zero of the frame */
 
 /* Twiddle (cos, sin)(2 pi m / N_FFT), 0 <= m < 3 N_FFT / 4, from the quarter-wave table
  * asc_fe_cos_quarter[j] = cos(2 pi j / N_FFT), 0 <= j <= N_FFT / 4, by the quadrant symmetries
@@ -489,6 +491,461 @@ static ASC_FE_NOINLINE void asc_fe_cfft_compact(float *x)
 }
 #else
 #define ASC_FE_SPLIT_TW(m, t0, t1) ((t0) = tw[2 * (m)], (t1) = tw[2 * (m) + 1])
+
+/* ---- speed build: the complex FFT (asc_fe_cfft_fast) ------------------------------------------
+ * Forward complex FFT, X[k] = sum_n z[n] e^(-2 pi i n k / L), of L = N_FFT / 2 interleaved (re, im)
+ * values in place (what arm_cfft_f32(.., 0, 1) computed here before), decimation in frequency
+ * (Cooley-Tukey; radix-4 as two radix-2 DIF stages merged: Oppenheim & Schafer, Discrete-Time
+ * Signal Processing, 3rd ed., ch. 9; Van Loan, Computational Frameworks for the FFT, 1992, ch. 2):
+ * - radix-4 stages with twiddles, group size s = L, L / 4, ... down to 32 (log2 L odd) or 16
+ *   (even), q = s / 4: for j = 0 .. q - 1 the butterfly on x[j], x[j + q], x[j + 2q], x[j + 3q]
+ *   (a, b, c, d) writes, with t0 = a + c, t1 = a - c, t2 = b + d, t3 = b - d and W = e^(-2 pi i / s),
+ *   x[j] = t0 + t2, x[j + q] = (t0 - t2) W^2j, x[j + 2q] = (t1 - i t3) W^j, x[j + 3q] = (t1 + i t3)
+ *   W^3j: the outputs of two radix-2 stages, so the result stays in plain bit-reversed order;
+ *   twiddles from asc_fe_fft_twiddle (asc_fe_fft_tables.h: per stage and j, (cos, sin) of W^j,
+ *   W^2j, W^3j in the order they are read; a complex product is (re c + im s, im c - re s));
+ * - the last three (log2 L odd) or two (even) radix-2 stages, whose twiddles are 1, -i and
+ *   (+-1 - i) / sqrt(2), as one radix-8 (radix-4) butterfly on 8 (4) adjacent values;
+ * - the bit-reversal permutation, a table of swaps (asc_fe_fft_swaps).
+ * When the window leaves the first and last N_FFT / 8 samples of the frame zero
+ * (ASC_FE_FFT_SKIP_ZEROS: the 32 kHz and 44.1 kHz presets, win 3072 in 4096), the first stage's
+ * butterflies read only their three inputs that can be non-zero (a = 0 for j < L / 8, d = 0
+ * after), and the window step does not write those zeros.
+ * Float operations: each output is the expression written in the C form below, evaluated as
+ * written (no contraction): the Cortex-M4 form (inline assembly, two butterflies per loop step,
+ * VLDM / VSTM of their pairs) performs the same float32 operations per output, a product and the
+ * sum it enters as VMLA / VMLS (product rounded, then the sum: the two roundings of the C form;
+ * VMLS adds the negated product, which differs from `d - p` only in the sign of a NaN), -(p * q)
+ * as VNMUL, so host and device give the same bits. Instructions (Cortex-M4, L = 2048): 91,216 per
+ * frame instead of arm_cfft_f32's 185,091 (benchmarks/results/frontend_fft.md, "fft" stage and the
+ * cfft_fast_half row); flash: 16,320 + 3,968 bytes of tables at N_FFT 4096 instead of CMSIS-DSP's
+ * 24,016 for arm_cfft_f32 (its twiddles, bit-reversal table and instance). */
+#include "arm_common_tables.h"
+#include "asc_fe_fft_tables.h"
+
+#define ASC_FE_CAT_(a, b) a##b
+#define ASC_FE_CAT(a, b) ASC_FE_CAT_(a, b)
+/* CMSIS-DSP's real-FFT split twiddles for N_FFT (arm_common_tables.c), e.g. twiddleCoef_rfft_4096 */
+#define ASC_FE_RFFT_TWIDDLE ASC_FE_CAT(twiddleCoef_rfft_, ASC_FE_N_FFT)
+#define ASC_FE_FFT_LAST (((ASC_FE_LOG2L & 1) != 0) ? 8 : 4)  /* group size of the trivial last stage */
+#define ASC_FE_FFT_SKIP_ZEROS                                                                      \
+    (ASC_FE_WIN_OFFSET >= ASC_FE_N_FFT / 8 &&                                                      \
+     ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH <= ASC_FE_N_FFT - ASC_FE_N_FFT / 8)
+/* float32 sqrt(2) / 2 (0x3F3504F3), the radix-8 butterfly's (1 - i) / sqrt(2) factor */
+#define ASC_FE_FFT_H 0.70710677f
+#if ASC_FE_FFT_SKIP_ZEROS
+#define ASC_FE_ZERO_SKIP (ASC_FE_N_FFT / 8)  /* frame samples [0, this) and [N_FFT - this, N_FFT): not read */
+#else
+#define ASC_FE_ZERO_SKIP 0
+#endif
+#define ASC_FE_FFT_H_BITS 0x3F3504F3u
+
+#if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__) &&   \
+    defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+#define ASC_FE_FFT_M4 1
+#else
+#define ASC_FE_FFT_M4 0
+#endif
+
+#if ASC_FE_FFT_M4
+/* One radix-4 butterfly in registers: a = (AR, AI), b, c, d; twiddles s16 .. s21 = c1, s1, c2,
+ * s2, c3, s3; temporaries s22 .. s31. Outputs x[j] -> (AR, AI), x[j + q] -> (BR, BI),
+ * x[j + 2q] -> (CR, CI), x[j + 3q] -> (DR, DI). ZA: a is zero and not read (first stage, j < L/8):
+ * t0 = c, t1 = -c, so x[j + 2q] = -((c + i t3) W^j), x[j + 3q] = -((c - i t3) W^3j) (VNMUL).
+ * ZD: d is zero and not read: t2 = t3 = b. */
+#define ASC_FE_R4_CMUL(XR, XI, UR, UI, C, S)                                                      \
+    "vmul.f32 " XR ", " UR ", " C "\n\t"                     /* XR = UR C + UI S */             \
+    "vmla.f32 " XR ", " UI ", " S "\n\t"                                                          \
+    "vmul.f32 " XI ", " UI ", " C "\n\t"                     /* XI = UI C - UR S */             \
+    "vmls.f32 " XI ", " UR ", " S "\n\t"
+#define ASC_FE_R4_BFLY(AR, AI, BR, BI, CR, CI, DR, DI)                                            \
+    "vadd.f32 s22, " AR ", " CR "\n\t"                       /* t0 */                           \
+    "vadd.f32 s23, " AI ", " CI "\n\t"                                                            \
+    "vsub.f32 s24, " AR ", " CR "\n\t"                       /* t1 */                           \
+    "vsub.f32 s25, " AI ", " CI "\n\t"                                                            \
+    "vadd.f32 s26, " BR ", " DR "\n\t"                       /* t2 */                           \
+    "vadd.f32 s27, " BI ", " DI "\n\t"                                                            \
+    "vsub.f32 s28, " BR ", " DR "\n\t"                       /* t3 */                           \
+    "vsub.f32 s29, " BI ", " DI "\n\t"                                                            \
+    "vadd.f32 " AR ", s22, s26\n\t"                          /* t0 + t2 */                      \
+    "vadd.f32 " AI ", s23, s27\n\t"                                                               \
+    "vsub.f32 s30, s22, s26\n\t"                             /* u1 = t0 - t2 */                 \
+    "vsub.f32 s31, s23, s27\n\t"                                                                  \
+    "vadd.f32 s22, s24, s29\n\t"                             /* u2 = t1 - i t3 */               \
+    "vsub.f32 s23, s25, s28\n\t"                                                                  \
+    "vsub.f32 s26, s24, s29\n\t"                             /* u3 = t1 + i t3 */               \
+    "vadd.f32 s27, s25, s28\n\t"                                                                  \
+    ASC_FE_R4_CMUL(BR, BI, "s30", "s31", "s18", "s19")       /* u1 W^2j */                      \
+    ASC_FE_R4_CMUL(CR, CI, "s22", "s23", "s16", "s17")       /* u2 W^j */                       \
+    ASC_FE_R4_CMUL(DR, DI, "s26", "s27", "s20", "s21")       /* u3 W^3j */
+#define ASC_FE_R4_NCMUL(XR, XI, VR, VI, C, S)                                                     \
+    "vnmul.f32 " XR ", " VR ", " C "\n\t"                    /* XR = -(VR C) - VI S */          \
+    "vmls.f32 " XR ", " VI ", " S "\n\t"                                                          \
+    "vmul.f32 " XI ", " VR ", " S "\n\t"                     /* XI = VR S - VI C */             \
+    "vmls.f32 " XI ", " VI ", " C "\n\t"
+#define ASC_FE_R4_BFLY_ZA(AR, AI, BR, BI, CR, CI, DR, DI)                                         \
+    "vadd.f32 s22, " BR ", " DR "\n\t"                       /* t2 */                           \
+    "vadd.f32 s23, " BI ", " DI "\n\t"                                                            \
+    "vsub.f32 s24, " BR ", " DR "\n\t"                       /* t3 */                           \
+    "vsub.f32 s25, " BI ", " DI "\n\t"                                                            \
+    "vadd.f32 " AR ", " CR ", s22\n\t"                       /* c + t2 */                       \
+    "vadd.f32 " AI ", " CI ", s23\n\t"                                                            \
+    "vsub.f32 s26, " CR ", s22\n\t"                          /* u1 = c - t2 */                  \
+    "vsub.f32 s27, " CI ", s23\n\t"                                                               \
+    "vsub.f32 s28, " CR ", s25\n\t"                          /* v2 = c + i t3 */                \
+    "vadd.f32 s29, " CI ", s24\n\t"                                                               \
+    "vadd.f32 s30, " CR ", s25\n\t"                          /* v3 = c - i t3 */                \
+    "vsub.f32 s31, " CI ", s24\n\t"                                                               \
+    ASC_FE_R4_CMUL(BR, BI, "s26", "s27", "s18", "s19")       /* u1 W^2j */                      \
+    ASC_FE_R4_NCMUL(CR, CI, "s28", "s29", "s16", "s17")      /* -(v2 W^j) */                    \
+    ASC_FE_R4_NCMUL(DR, DI, "s30", "s31", "s20", "s21")      /* -(v3 W^3j) */
+#define ASC_FE_R4_BFLY_ZD(AR, AI, BR, BI, CR, CI, DR, DI)                                         \
+    "vadd.f32 s22, " AR ", " CR "\n\t"                       /* t0 */                           \
+    "vadd.f32 s23, " AI ", " CI "\n\t"                                                            \
+    "vsub.f32 s24, " AR ", " CR "\n\t"                       /* t1 */                           \
+    "vsub.f32 s25, " AI ", " CI "\n\t"                                                            \
+    "vadd.f32 " AR ", s22, " BR "\n\t"                       /* t0 + b */                       \
+    "vadd.f32 " AI ", s23, " BI "\n\t"                                                            \
+    "vsub.f32 s26, s22, " BR "\n\t"                          /* u1 = t0 - b */                  \
+    "vsub.f32 s27, s23, " BI "\n\t"                                                               \
+    "vadd.f32 s28, s24, " BI "\n\t"                          /* u2 = t1 - i b */                \
+    "vsub.f32 s29, s25, " BR "\n\t"                                                               \
+    "vsub.f32 s30, s24, " BI "\n\t"                          /* u3 = t1 + i b */                \
+    "vadd.f32 s31, s25, " BR "\n\t"                                                               \
+    ASC_FE_R4_CMUL(BR, BI, "s26", "s27", "s18", "s19")       /* u1 W^2j */                      \
+    ASC_FE_R4_CMUL(CR, CI, "s28", "s29", "s16", "s17")       /* u2 W^j */                       \
+    ASC_FE_R4_CMUL(DR, DI, "s30", "s31", "s20", "s21")       /* u3 W^3j */
+#define ASC_FE_FFT_CLOBBERS                                                                        \
+    "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", \
+    "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27",     \
+    "s28", "s29", "s30", "s31", "cc", "memory"
+/* A loop over butterfly pairs (j, j + 1): LOADS reads their a / b / c / d pairs (two complex values
+ * each, one VLDM), BF(A) and BF(B) are the two butterflies (the second's twiddles loaded between
+ * them), four VSTMs with write-back store the pairs and advance the pointers. */
+#define ASC_FE_R4_LOOP(LOADS, BF)                                                                  \
+    __asm__ volatile("1:\n\t" LOADS                                                                \
+                     "vldmia %[w]!, {s16-s21}\n\t"                                                 \
+                     BF("s0", "s1", "s4", "s5", "s8", "s9", "s12", "s13")                          \
+                     "vldmia %[w]!, {s16-s21}\n\t"                                                 \
+                     BF("s2", "s3", "s6", "s7", "s10", "s11", "s14", "s15")                        \
+                     "vstmia %[p0]!, {s0-s3}\n\t"                                                  \
+                     "vstmia %[p1]!, {s4-s7}\n\t"                                                  \
+                     "vstmia %[p2]!, {s8-s11}\n\t"                                                 \
+                     "vstmia %[p3]!, {s12-s15}\n\t"                                                \
+                     "cmp %[p0], %[end]\n\t"                                                       \
+                     "bne 1b\n\t"                                                                  \
+                     : [p0] "+&r"(p0), [p1] "+&r"(p1), [p2] "+&r"(p2), [p3] "+&r"(p3), [w] "+&r"(w)     \
+                     : [end] "r"(end)                                                              \
+                     : ASC_FE_FFT_CLOBBERS)
+#define ASC_FE_LD_A "vldmia %[p0], {s0-s3}\n\t"
+#define ASC_FE_LD_B "vldmia %[p1], {s4-s7}\n\t"
+#define ASC_FE_LD_C "vldmia %[p2], {s8-s11}\n\t"
+#define ASC_FE_LD_D "vldmia %[p3], {s12-s15}\n\t"
+#endif
+
+/* n radix-4 butterflies (n even), j = 0 .. n - 1, on x[j], x[j + q], x[j + 2q], x[j + 3q] of x = g
+ * (floats g[2 j], g[2 j + 1], ...), twiddles w[6 j .. 6 j + 5]; kind 0: all four inputs, 1: a = 0
+ * (not read), 2: d = 0 (not read). */
+static ASC_FE_ALWAYS_INLINE void asc_fe_r4_run(float *g, int32_t q, const float *w, int32_t n, const int kind)
+{
+#if ASC_FE_FFT_M4
+    float *p0 = g;
+    float *p1 = g + 2 * q;
+    float *p2 = g + 4 * q;
+    float *p3 = g + 6 * q;
+    const float *const end = g + 2 * n;
+    if (kind == 1) {
+        ASC_FE_R4_LOOP(ASC_FE_LD_B ASC_FE_LD_C ASC_FE_LD_D, ASC_FE_R4_BFLY_ZA);
+    } else if (kind == 2) {
+        ASC_FE_R4_LOOP(ASC_FE_LD_A ASC_FE_LD_B ASC_FE_LD_C, ASC_FE_R4_BFLY_ZD);
+    } else {
+        ASC_FE_R4_LOOP(ASC_FE_LD_A ASC_FE_LD_B ASC_FE_LD_C ASC_FE_LD_D, ASC_FE_R4_BFLY);
+    }
+#else
+    int32_t j;
+    for (j = 0; j < n; ++j, w += 6) {
+        float *x0 = g + 2 * j;
+        float *x1 = x0 + 2 * q;
+        float *x2 = x1 + 2 * q;
+        float *x3 = x2 + 2 * q;
+        const float c1 = w[0], s1 = w[1], c2 = w[2], s2 = w[3], c3 = w[4], s3 = w[5];
+        if (kind == 1) {                                  /* a = 0: t0 = c, t1 = -c */
+            const float br = x1[0], bi = x1[1], cr = x2[0], ci = x2[1], dr = x3[0], di = x3[1];
+            const float t2r = br + dr, t2i = bi + di;
+            const float t3r = br - dr, t3i = bi - di;
+            const float u1r = cr - t2r, u1i = ci - t2i;
+            const float v2r = cr - t3i, v2i = ci + t3r;   /* c + i t3 = -(t1 - i t3) */
+            const float v3r = cr + t3i, v3i = ci - t3r;   /* c - i t3 = -(t1 + i t3) */
+            x0[0] = cr + t2r;
+            x0[1] = ci + t2i;
+            x1[0] = (u1r * c2) + (u1i * s2);
+            x1[1] = (u1i * c2) - (u1r * s2);
+            x2[0] = (-(v2r * c1)) - (v2i * s1);
+            x2[1] = (v2r * s1) - (v2i * c1);
+            x3[0] = (-(v3r * c3)) - (v3i * s3);
+            x3[1] = (v3r * s3) - (v3i * c3);
+        } else if (kind == 2) {                           /* d = 0: t2 = t3 = b */
+            const float ar = x0[0], ai = x0[1], br = x1[0], bi = x1[1], cr = x2[0], ci = x2[1];
+            const float t0r = ar + cr, t0i = ai + ci;
+            const float t1r = ar - cr, t1i = ai - ci;
+            const float u1r = t0r - br, u1i = t0i - bi;
+            const float u2r = t1r + bi, u2i = t1i - br;
+            const float u3r = t1r - bi, u3i = t1i + br;
+            x0[0] = t0r + br;
+            x0[1] = t0i + bi;
+            x1[0] = (u1r * c2) + (u1i * s2);
+            x1[1] = (u1i * c2) - (u1r * s2);
+            x2[0] = (u2r * c1) + (u2i * s1);
+            x2[1] = (u2i * c1) - (u2r * s1);
+            x3[0] = (u3r * c3) + (u3i * s3);
+            x3[1] = (u3i * c3) - (u3r * s3);
+        } else {
+            const float ar = x0[0], ai = x0[1], br = x1[0], bi = x1[1];
+            const float cr = x2[0], ci = x2[1], dr = x3[0], di = x3[1];
+            const float t0r = ar + cr, t0i = ai + ci;
+            const float t1r = ar - cr, t1i = ai - ci;
+            const float t2r = br + dr, t2i = bi + di;
+            const float t3r = br - dr, t3i = bi - di;
+            const float u1r = t0r - t2r, u1i = t0i - t2i;
+            const float u2r = t1r + t3i, u2i = t1i - t3r;
+            const float u3r = t1r - t3i, u3i = t1i + t3r;
+            x0[0] = t0r + t2r;
+            x0[1] = t0i + t2i;
+            x1[0] = (u1r * c2) + (u1i * s2);
+            x1[1] = (u1i * c2) - (u1r * s2);
+            x2[0] = (u2r * c1) + (u2i * s1);
+            x2[1] = (u2i * c1) - (u2r * s1);
+            x3[0] = (u3r * c3) + (u3i * s3);
+            x3[1] = (u3i * c3) - (u3r * s3);
+        }
+    }
+#endif
+}
+
+/* The last stage, x = 8 (log2 L odd) or 4 adjacent values at a time: radix-2 DIF stages of span
+ * 4 (log2 L odd only; twiddles 1, (1 - i) h, -i, (-1 - i) h, h = sqrt(2) / 2), 2 (1, -i) and 1. */
+static ASC_FE_ALWAYS_INLINE void asc_fe_fft_last(float *x)
+{
+#if ASC_FE_FFT_M4
+    float *p = x;
+    const float *const end = x + 2 * ASC_FE_L;
+#if ASC_FE_FFT_LAST == 8
+    const uint32_t h = ASC_FE_FFT_H_BITS;
+    __asm__ volatile(
+        "vmov s31, %[h]\n\t"
+        "1:\n\t"
+        "vldmia %[p], {s0-s15}\n\t"               /* x0 .. x7 */
+        "vadd.f32 s16, s0, s8\n\t"                /* a_k = x_k + x_k+4 -> s16 + 2k */
+        "vadd.f32 s17, s1, s9\n\t"
+        "vsub.f32 s8, s0, s8\n\t"                 /* d_k = x_k - x_k+4 -> s8 + 2k */
+        "vsub.f32 s9, s1, s9\n\t"
+        "vadd.f32 s18, s2, s10\n\t"
+        "vadd.f32 s19, s3, s11\n\t"
+        "vsub.f32 s10, s2, s10\n\t"
+        "vsub.f32 s11, s3, s11\n\t"
+        "vadd.f32 s20, s4, s12\n\t"
+        "vadd.f32 s21, s5, s13\n\t"
+        "vsub.f32 s12, s4, s12\n\t"
+        "vsub.f32 s13, s5, s13\n\t"
+        "vadd.f32 s22, s6, s14\n\t"
+        "vadd.f32 s23, s7, s15\n\t"
+        "vsub.f32 s14, s6, s14\n\t"
+        "vsub.f32 s15, s7, s15\n\t"
+        "vadd.f32 s24, s10, s11\n\t"              /* b1 = ((d1r + d1i) h, (d1i - d1r) h) */
+        "vsub.f32 s25, s11, s10\n\t"
+        "vsub.f32 s26, s15, s14\n\t"              /* b3 = (e, -f), e = (d3i - d3r) h, f = (d3r + d3i) h */
+        "vadd.f32 s27, s14, s15\n\t"
+        "vmul.f32 s24, s24, s31\n\t"
+        "vmul.f32 s25, s25, s31\n\t"
+        "vmul.f32 s26, s26, s31\n\t"
+        "vmul.f32 s27, s27, s31\n\t"
+        "vadd.f32 s0, s16, s20\n\t"               /* A0 = a0 + a2 */
+        "vadd.f32 s1, s17, s21\n\t"
+        "vsub.f32 s2, s16, s20\n\t"               /* A2 = a0 - a2 */
+        "vsub.f32 s3, s17, s21\n\t"
+        "vadd.f32 s4, s18, s22\n\t"               /* A1 = a1 + a3 */
+        "vadd.f32 s5, s19, s23\n\t"
+        "vsub.f32 s6, s19, s23\n\t"               /* A3 = (a1 - a3) (-i) */
+        "vsub.f32 s7, s22, s18\n\t"
+        "vadd.f32 s16, s0, s4\n\t"                /* outputs 0 .. 3: A0 + A1, A0 - A1, A2 + A3, A2 - A3 */
+        "vadd.f32 s17, s1, s5\n\t"
+        "vsub.f32 s18, s0, s4\n\t"
+        "vsub.f32 s19, s1, s5\n\t"
+        "vadd.f32 s20, s2, s6\n\t"
+        "vadd.f32 s21, s3, s7\n\t"
+        "vsub.f32 s22, s2, s6\n\t"
+        "vsub.f32 s23, s3, s7\n\t"
+        "vadd.f32 s0, s8, s13\n\t"                /* B0 = d0 + b2, b2 = -i d2 */
+        "vsub.f32 s1, s9, s12\n\t"
+        "vsub.f32 s2, s8, s13\n\t"                /* B2 = d0 - b2 */
+        "vadd.f32 s3, s9, s12\n\t"
+        "vadd.f32 s4, s24, s26\n\t"               /* B1 = b1 + b3 */
+        "vsub.f32 s5, s25, s27\n\t"
+        "vadd.f32 s6, s25, s27\n\t"               /* B3 = (b1 - b3) (-i) */
+        "vsub.f32 s7, s26, s24\n\t"
+        "vadd.f32 s8, s0, s4\n\t"                 /* outputs 4 .. 7 */
+        "vadd.f32 s9, s1, s5\n\t"
+        "vsub.f32 s10, s0, s4\n\t"
+        "vsub.f32 s11, s1, s5\n\t"
+        "vadd.f32 s12, s2, s6\n\t"
+        "vadd.f32 s13, s3, s7\n\t"
+        "vsub.f32 s14, s2, s6\n\t"
+        "vsub.f32 s15, s3, s7\n\t"
+        "vstmia %[p]!, {s16-s23}\n\t"
+        "vstmia %[p]!, {s8-s15}\n\t"
+        "cmp %[p], %[end]\n\t"
+        "bne 1b\n\t"
+        : [p] "+&r"(p)
+        : [end] "r"(end), [h] "r"(h)
+        : ASC_FE_FFT_CLOBBERS);
+#else
+    __asm__ volatile(
+        "1:\n\t"
+        "vldmia %[p], {s0-s7}\n\t"                /* x0 .. x3 */
+        "vadd.f32 s8, s0, s4\n\t"                 /* t0 */
+        "vadd.f32 s9, s1, s5\n\t"
+        "vsub.f32 s10, s0, s4\n\t"                /* t1 */
+        "vsub.f32 s11, s1, s5\n\t"
+        "vadd.f32 s12, s2, s6\n\t"                /* t2 */
+        "vadd.f32 s13, s3, s7\n\t"
+        "vsub.f32 s14, s2, s6\n\t"                /* t3 */
+        "vsub.f32 s15, s3, s7\n\t"
+        "vadd.f32 s16, s8, s12\n\t"               /* t0 + t2 */
+        "vadd.f32 s17, s9, s13\n\t"
+        "vsub.f32 s18, s8, s12\n\t"               /* t0 - t2 */
+        "vsub.f32 s19, s9, s13\n\t"
+        "vadd.f32 s20, s10, s15\n\t"              /* t1 - i t3 */
+        "vsub.f32 s21, s11, s14\n\t"
+        "vsub.f32 s22, s10, s15\n\t"              /* t1 + i t3 */
+        "vadd.f32 s23, s11, s14\n\t"
+        "vstmia %[p]!, {s16-s23}\n\t"
+        "cmp %[p], %[end]\n\t"
+        "bne 1b\n\t"
+        : [p] "+&r"(p)
+        : [end] "r"(end)
+        : ASC_FE_FFT_CLOBBERS);
+#endif
+#else
+    float *p;
+    for (p = x; p < x + 2 * ASC_FE_L; p += 2 * ASC_FE_FFT_LAST) {
+#if ASC_FE_FFT_LAST == 8
+        const float h = ASC_FE_FFT_H;
+        const float a0r = p[0] + p[8], a0i = p[1] + p[9];
+        const float d0r = p[0] - p[8], d0i = p[1] - p[9];
+        const float a1r = p[2] + p[10], a1i = p[3] + p[11];
+        const float d1r = p[2] - p[10], d1i = p[3] - p[11];
+        const float a2r = p[4] + p[12], a2i = p[5] + p[13];
+        const float d2r = p[4] - p[12], d2i = p[5] - p[13];
+        const float a3r = p[6] + p[14], a3i = p[7] + p[15];
+        const float d3r = p[6] - p[14], d3i = p[7] - p[15];
+        const float b1r = (d1r + d1i) * h, b1i = (d1i - d1r) * h;  /* d1 (1 - i) h */
+        const float e = (d3i - d3r) * h, f = (d3r + d3i) * h;      /* d3 (-1 - i) h = (e, -f) */
+        const float A0r = a0r + a2r, A0i = a0i + a2i;
+        const float A2r = a0r - a2r, A2i = a0i - a2i;
+        const float A1r = a1r + a3r, A1i = a1i + a3i;
+        const float A3r = a1i - a3i, A3i = a3r - a1r;              /* (a1 - a3) (-i) */
+        const float B0r = d0r + d2i, B0i = d0i - d2r;              /* d0 + (-i d2) */
+        const float B2r = d0r - d2i, B2i = d0i + d2r;
+        const float B1r = b1r + e, B1i = b1i - f;
+        const float B3r = b1i + f, B3i = e - b1r;                  /* (b1 - b3) (-i) */
+        p[0] = A0r + A1r;
+        p[1] = A0i + A1i;
+        p[2] = A0r - A1r;
+        p[3] = A0i - A1i;
+        p[4] = A2r + A3r;
+        p[5] = A2i + A3i;
+        p[6] = A2r - A3r;
+        p[7] = A2i - A3i;
+        p[8] = B0r + B1r;
+        p[9] = B0i + B1i;
+        p[10] = B0r - B1r;
+        p[11] = B0i - B1i;
+        p[12] = B2r + B3r;
+        p[13] = B2i + B3i;
+        p[14] = B2r - B3r;
+        p[15] = B2i - B3i;
+#else
+        const float t0r = p[0] + p[4], t0i = p[1] + p[5];
+        const float t1r = p[0] - p[4], t1i = p[1] - p[5];
+        const float t2r = p[2] + p[6], t2i = p[3] + p[7];
+        const float t3r = p[2] - p[6], t3i = p[3] - p[7];
+        p[0] = t0r + t2r;
+        p[1] = t0i + t2i;
+        p[2] = t0r - t2r;
+        p[3] = t0i - t2i;
+        p[4] = t1r + t3i;
+        p[5] = t1i - t3r;
+        p[6] = t1r - t3i;
+        p[7] = t1i + t3r;
+#endif
+    }
+#endif
+}
+
+/* Bit-reversal permutation: swap the complex values at the byte offsets of each table entry. */
+static ASC_FE_ALWAYS_INLINE void asc_fe_fft_bitrev(float *x)
+{
+    const uint32_t *t = asc_fe_fft_swaps;
+    const uint32_t *const end = asc_fe_fft_swaps + ASC_FE_FFT_N_SWAPS;  /* an even count */
+#if ASC_FE_FFT_M4
+    uint32_t e0, e1;
+    float *q0;
+    float *q1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[e0], %[e1], [%[t]], #8\n\t"
+        "uxtah %[q0], %[x], %[e0]\n\t"            /* x + low half */
+        "add %[e0], %[x], %[e0], lsr #16\n\t"     /* x + high half */
+        "uxtah %[q1], %[x], %[e1]\n\t"
+        "add %[e1], %[x], %[e1], lsr #16\n\t"
+        "vldr d0, [%[q0]]\n\t"
+        "vldr d1, [%[e0]]\n\t"
+        "vldr d2, [%[q1]]\n\t"
+        "vldr d3, [%[e1]]\n\t"
+        "vstr d1, [%[q0]]\n\t"
+        "vstr d0, [%[e0]]\n\t"
+        "vstr d3, [%[q1]]\n\t"
+        "vstr d2, [%[e1]]\n\t"
+        "cmp %[t], %[end]\n\t"
+        "bne 1b\n\t"
+        : [t] "+&r"(t), [e0] "=&r"(e0), [e1] "=&r"(e1), [q0] "=&r"(q0), [q1] "=&r"(q1)
+        : [x] "r"(x), [end] "r"(end)
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "cc", "memory");
+#else
+    for (; t < end; ++t) {
+        float *a = x + ((*t & 0xFFFFu) >> 2);
+        float *b = x + (*t >> 18);
+        const float re = a[0];
+        const float im = a[1];
+        a[0] = b[0];
+        a[1] = b[1];
+        b[0] = re;
+        b[1] = im;
+    }
+#endif
+}
+
+static ASC_FE_NOINLINE void asc_fe_cfft_fast(float *x)
+{
+    const float *w = asc_fe_fft_twiddle;
+    int32_t s;
+#if ASC_FE_FFT_SKIP_ZEROS
+    asc_fe_r4_run(x, ASC_FE_L / 4, w, ASC_FE_L / 8, 1);                        /* a = 0 */
+    asc_fe_r4_run(x + ASC_FE_L / 4, ASC_FE_L / 4, w + 6 * (ASC_FE_L / 8), ASC_FE_L / 8, 2);  /* d = 0 */
+#else
+    asc_fe_r4_run(x, ASC_FE_L / 4, w, ASC_FE_L / 4, 0);
+#endif
+    w += 6 * (ASC_FE_L / 4);
+    for (s = ASC_FE_L / 4; s > ASC_FE_FFT_LAST; s /= 4) {
+        float *g;
+        for (g = x; g < x + 2 * ASC_FE_L; g += 2 * s) {
+            asc_fe_r4_run(g, s / 4, w, s / 4, 0);
+        }
+        w += 6 * (s / 4);
+    }
+    asc_fe_fft_last(x);
+    asc_fe_fft_bitrev(x);
+}
 #endif
 
 /* Cortex-M4 (gcc) form of the loop over bin pairs in asc_fe_split_power: the same float32
@@ -825,9 +1282,6 @@ static ASC_FE_NOINLINE void asc_fe_log_frame(const float *mel, float *out_f32, i
 static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, int32_t work_bytes,
                                   float *out_f32, int8_t *out_s8)
 {
-#if !ASC_FE_COMPACT_TABLES
-    arm_rfft_fast_instance_f32 fft;
-#endif
     asc_fe_stream_t st;
     float *buf;
     float *mel;
@@ -840,11 +1294,6 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
     if (work_bytes < (int32_t)ASC_FE_WORK_NEEDED) {
         return ASC_FE_ERR_WORK;
     }
-#if !ASC_FE_COMPACT_TABLES
-    if (ASC_FE_RFFT_INIT(&fft) != ARM_MATH_SUCCESS) {
-        return ASC_FE_ERR_FFT;
-    }
-#endif
     st.read = read;
     st.ctx = ctx;
     st.ring = (float *)work;
@@ -876,7 +1325,8 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
         }
         ASC_FE_PROFILE(ASC_FE_PART_STREAM);
 
-        /* windowed, zero-padded frame (the padding is re-zeroed: the FFT works in place) */
+        /* windowed, zero-padded frame (the padding is re-zeroed: the FFT works in place; the
+         * speed build's FFT does not read the first and last ASC_FE_ZERO_SKIP samples) */
         {
             const int32_t i0 = asc_fe_frame_i0(t);
             const float *ring = st.ring;
@@ -884,7 +1334,9 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
 #if ASC_FE_COMPACT_TABLES
             int32_t k;
 #endif
-            memset(buf, 0, (size_t)ASC_FE_WIN_OFFSET * sizeof(float)); /* all-zero bytes: +0.0f */
+            if (ASC_FE_WIN_OFFSET > ASC_FE_ZERO_SKIP) { /* all-zero bytes: +0.0f */
+                memset(buf + ASC_FE_ZERO_SKIP, 0, (size_t)(ASC_FE_WIN_OFFSET - ASC_FE_ZERO_SKIP) * sizeof(float));
+            }
 #if ASC_FE_COMPACT_TABLES
             if (i0 >= 0 && i0 + ASC_FE_WIN_LENGTH <= ASC_FE_N_SAMPLES) {
                 /* no reflection in this frame: one product per sample, as below */
@@ -925,8 +1377,11 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
                 }
             }
 #endif
-            memset(buf + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
-                   (size_t)(ASC_FE_N_FFT - ASC_FE_WIN_OFFSET - ASC_FE_WIN_LENGTH) * sizeof(float));
+            if (ASC_FE_N_FFT - ASC_FE_ZERO_SKIP > ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH) {
+                memset(buf + ASC_FE_WIN_OFFSET + ASC_FE_WIN_LENGTH, 0,
+                       (size_t)(ASC_FE_N_FFT - ASC_FE_ZERO_SKIP - ASC_FE_WIN_OFFSET - ASC_FE_WIN_LENGTH) *
+                           sizeof(float));
+            }
         }
         ASC_FE_PROFILE(ASC_FE_PART_WINDOW);
 
@@ -937,11 +1392,13 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
         ASC_FE_PROFILE(ASC_FE_PART_FFT);
         asc_fe_split_power(buf, NULL);
 #else
-        arm_cfft_f32(&fft.Sint, buf, 0, 1);
+        asc_fe_cfft_fast(buf);
         ASC_FE_PROFILE(ASC_FE_PART_FFT);
 
-        /* real-FFT split + power spectrum, in place (packed layout, asc_fe_split_power) */
-        asc_fe_split_power(buf, fft.pTwiddleRFFT);
+        /* real-FFT split + power spectrum, in place (packed layout, asc_fe_split_power), with
+         * CMSIS-DSP's split twiddles twiddleCoef_rfft_<N_FFT> (what arm_rfft_fast_init_<N>_f32
+         * points pTwiddleRFFT at) */
+        asc_fe_split_power(buf, ASC_FE_RFFT_TWIDDLE);
 #endif
         ASC_FE_PROFILE(ASC_FE_PART_POWER);
 
@@ -971,6 +1428,15 @@ asc_fe_status_t asc_fe_logmel_s8(asc_fe_read_fn read, void *ctx, void *work, int
         return ASC_FE_ERR_ARG;
     }
     return asc_fe_run(read, ctx, work, work_bytes, NULL, out);
+}
+
+void asc_fe_cfft(float *x)
+{
+#if ASC_FE_COMPACT_TABLES
+    asc_fe_cfft_compact(x);
+#else
+    asc_fe_cfft_fast(x);
+#endif
 }
 
 int32_t asc_fe_read_mem_f32(void *ctx, float *dst, int32_t n)

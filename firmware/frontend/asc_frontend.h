@@ -1,5 +1,5 @@
 /*
- * asc_frontend.h - streaming log-mel frontend for the asc-edge models (CMSIS-DSP real FFT).
+ * asc_frontend.h - streaming log-mel frontend for the asc-edge models (float32 real FFT).
  *
  * Computes, for one clip of ASC_FE_N_SAMPLES samples at ASC_FE_SAMPLE_RATE_HZ, the same features
  * as the training frontend asc_edge.features.logmel.LogMel (torchaudio MelSpectrogram of the
@@ -9,9 +9,10 @@
  *   reflect-padded by ASC_FE_N_FFT / 2 samples at both ends exactly as torch.stft(center=True,
  *   pad_mode="reflect") (x[-i] = x[i], x[N-1+i] = x[N-1-i]); the periodic Hann window of
  *   ASC_FE_WIN_LENGTH samples sits at offset ASC_FE_WIN_OFFSET = (N_FFT - WIN_LENGTH) / 2 of the
- *   ASC_FE_N_FFT-point frame (zeros elsewhere); the real FFT as arm_rfft_fast_f32 computes it
- *   (arm_cfft_f32 of the N_FFT / 2 (even, odd) sample pairs, then the split step with the same float
- *   operations as CMSIS-DSP's stage_rfft_f32, done in place and fused with the power spectrum);
+ *   ASC_FE_N_FFT-point frame (zeros elsewhere); the real FFT as arm_rfft_fast_f32 defines it (a
+ *   complex FFT of the N_FFT / 2 (even, odd) sample pairs - the frontend's own, asc_fe_cfft - then
+ *   the split step with the same float operations as CMSIS-DSP's stage_rfft_f32, done in place and
+ *   fused with the power spectrum);
  *   power re^2 + im^2 of the ASC_FE_N_FREQS = N_FFT / 2 + 1 bins; mel[m] = sum_b fb[b][m] *
  *   power[b] over the non-zero weights of band m (sparse table); y = asc_logf(mel +
  *   ASC_FE_LOG_OFFSET) (its branch-free core asc_logf_normal, same bits).
@@ -33,14 +34,16 @@
  * long as it does not overlap the output): ring [ASC_FE_RING_LEN floats] | FFT buffer [ASC_FE_N_FFT
  * floats]: windowed frame -> complex FFT (in place) -> power spectrum (in place, packed: bin b <=
  * N/4 at [2b], bin N/2 - b at [2b + 1]) -> mel sums in its upper half. No heap, no static buffers;
- * about 100 bytes of stack.
+ * about 250 bytes of stack (-O2, Cortex-M4: asc_fe_run 112 + asc_fe_cfft_fast 112, which saves s16-s31).
  * Flash: the generated tables (asc_frontend_tables.c): window (WIN_LENGTH floats), sparse mel
- * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus CMSIS-DSP's FFT tables for N_FFT.
+ * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus the FFT's fixed tables for N_FFT
+ * (asc_fe_fft_tables.h) and CMSIS-DSP's real-FFT split twiddles (twiddleCoef_rfft_<N_FFT>).
  * Measured (arm-none-eabi-gcc 12.2, -O2, --gc-sections) for the 32 kHz and 44.1 kHz presets:
- * work 28,672 bytes of RAM; tables 29,580 / 29,576 bytes + CMSIS-DSP rfft-4096 tables 40,400
- * bytes; instructions per clip: benchmarks/results/frontend_fft.md. With the compact tables of
+ * work 28,672 bytes of RAM; tables 29,580 / 29,576 bytes + FFT tables 16,320 + 3,968 bytes +
+ * CMSIS-DSP's twiddleCoef_rfft_4096 16,384 bytes (before: arm_cfft_f32's and the split's tables,
+ * 40,400 bytes); instructions per clip: benchmarks/results/frontend_fft.md. With the compact tables of
  * export --optimize size (ASC_FE_COMPACT_TABLES 1): half window, uint16 mel weights, one
- * quarter-wave cosine table and this file's radix-2 FFT instead of CMSIS-DSP's, 19,406 bytes of
+ * quarter-wave cosine table and asc_frontend.c's compact radix-4 FFT, 19,406 bytes of
  * tables in all at 32 kHz (benchmarks/results/device_bench.md has its instructions).
  *
  * The configuration (sizes, quantisation) comes from the generated asc_frontend_config.h
@@ -70,7 +73,7 @@ typedef enum {
     ASC_FE_ERR_ARG = -1,      /* NULL callback / work / output, or work not 4-byte aligned */
     ASC_FE_ERR_WORK = -2,     /* work_bytes < 4 * (ASC_FE_RING_LEN + ASC_FE_N_FFT) */
     ASC_FE_ERR_READ = -3,     /* the read callback returned <= 0 or more than asked */
-    ASC_FE_ERR_FFT = -4,      /* arm_rfft_fast_init_<N_FFT>_f32 failed */
+    ASC_FE_ERR_FFT = -4,      /* (no longer returned: arm_rfft_fast_init_<N_FFT>_f32 failed) */
     ASC_FE_ERR_INTERNAL = -5  /* the sliding window would overflow (tables / sources mismatch) */
 } asc_fe_status_t;
 
@@ -97,8 +100,8 @@ extern const float asc_fe_mel_weights[ASC_FE_MEL_WEIGHTS_LEN];
 extern const char asc_fe_config_key[];
 
 /* Stages of one frame, in order, as ASC_FE_PROFILE reports them (asc_frontend.c): reading and
- * sliding the sample window; windowing + zero padding; the complex FFT (arm_cfft_f32, N_FFT / 2
- * points); the real-FFT split fused with the power spectrum; the sparse mel product; log (and int8
+ * sliding the sample window; windowing + zero padding; the complex FFT (asc_fe_cfft, N_FFT / 2
+ * points; arm_cfft_f32 before); the real-FFT split fused with the power spectrum; the sparse mel product; log (and int8
  * quantisation). Before issue 16 the split was counted in FFT (arm_rfft_fast_f32). */
 #define ASC_FE_PART_STREAM 0
 #define ASC_FE_PART_WINDOW 1
@@ -133,6 +136,13 @@ asc_fe_status_t asc_fe_logmel_s8(asc_fe_read_fn read, void *ctx, void *work, int
 /* TFLite int8 quantisation of one feature value: clamp(round_half_away(x / ASC_FE_INPUT_SCALE)
  * + ASC_FE_INPUT_ZERO_POINT, -128, 127), x / scale in float32. NaN gives the zero point. */
 int8_t asc_fe_quantize(float x);
+
+/* The frontend's forward complex FFT, X[k] = sum_n x[n] e^(-2 pi i n k / L), of L = ASC_FE_N_FFT / 2
+ * interleaved (re, im) float32 values x[2 L], in place, natural order out: the transform the
+ * frontend applies to each frame's (even, odd) sample pairs (speed build: asc_fe_cfft_fast, radix-4
+ * with a fixed twiddle table; compact tables: asc_fe_cfft_compact). For tests (host == device,
+ * against a float64 FFT); unused in an application it is dropped by --gc-sections. */
+void asc_fe_cfft(float *x);
 
 /* ---- ready-made readers for a clip already in memory ---------------------------------------- */
 typedef struct {

@@ -112,6 +112,14 @@ int32_t asc_fe_host_logmel(const float *audio, const int16_t *audio16, int32_t n
     return (int32_t)status;
 }
 
+/* asc_fe_cfft of x[2 * (ASC_FE_N_FFT / 2)] (interleaved complex float32) in place (FFT tests). */
+void asc_fe_host_cfft(float *x)
+{
+    const asc_fe_host_fpenv_t env = asc_fe_host_fp_enter();
+    asc_fe_cfft(x);
+    asc_fe_host_fp_leave(env);
+}
+
 /* y[i] = asc_logf(x[i]), i < n (for the accuracy test). */
 void asc_fe_host_logf(const float *x, float *y, int32_t n)
 {

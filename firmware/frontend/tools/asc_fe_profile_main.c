@@ -3,7 +3,8 @@
  * variants on the emulated STM32F405 (QEMU netduinoplus2, -icount shift=0: TIM2 counts executed
  * instructions). Built by benchmarks/frontend_fft.py (make APP=feprofile APP_SRC=<this file>) with
  * the frontend, its generated tables, a generated clip (asc_fe_profile_clip.c: float32 samples
- * and the host build's int8 output hash) and the CMSIS-DSP sources of the f32 / q31 / q15 FFTs.
+ * and the host build's int8 output hash) and the CMSIS-DSP sources of the f32 / q31 / q15 FFTs
+ * (the frontend's own FFT, asc_fe_cfft, is measured beside them).
  *
  * Console lines:
  *   FEP total <instructions>                  one asc_fe_logmel_s8 call (one clip)
@@ -114,11 +115,16 @@ int main(void)
     asc_board_put_u32(h);
     line(" ", "", asc_fe_profile_hash);
 
-    {   /* f32: arm_rfft_fast_f32 (cfft in place + split into a second buffer), arm_cfft_f32 alone */
+    {   /* f32: the frontend's own complex FFT (asc_fe_cfft: asc_fe_cfft_fast in this speed build),
+         * arm_rfft_fast_f32 (cfft in place + split into a second buffer), arm_cfft_f32 alone */
         float *f = (float *)big;
         float *o = f + ASC_FE_N_FFT;
         arm_rfft_fast_instance_f32 S;
         ASC_FE_RFFT_INIT(&S);
+        frame(f);
+        t0 = asc_board_counter_read();
+        asc_fe_cfft(f);
+        line("FFT ", "cfft_fast_half ", asc_board_counter_read() - t0);
         frame(f);
         t0 = asc_board_counter_read();
         arm_rfft_fast_f32(&S, f, o, 0);

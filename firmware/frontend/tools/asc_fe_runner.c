@@ -6,6 +6,8 @@
  *                                             out: N_MELS * N_FRAMES float32 ([mel * N_FRAMES + t])
  *   asc_fe_runner s8   <clip.f32> <out.bin>   out: N_MELS * N_FRAMES int8 (model input layout)
  *   asc_fe_runner logf <x.f32>    <out.bin>   out[i] = asc_logf(x[i]) for every float32 in x
+ *   asc_fe_runner cfft <x.f32>    <out.bin>   x: N_FFT float32 (N_FFT / 2 complex values, re, im);
+ *                                             out: asc_fe_cfft(x), N_FFT float32
  *
  * The clip is streamed from the file through the frontend's read callback, a hop at a time, as a
  * microphone driver would; only the frontend's work buffer and the output are in RAM.
@@ -96,6 +98,17 @@ int main(int argc, char **argv)
                                         is_f32 ? (int32_t)sizeof asc_runner_out.f32
                                                : (int32_t)sizeof asc_runner_out.s8) != 0) {
             rc = 5;
+        }
+    } else if (asc_runner_streq(argv[1], "cfft")) {
+        /* asc_fe_cfft of N_FFT floats (N_FFT / 2 complex values), in the FFT part of the work area */
+        float *x = asc_runner_work + (ASC_FE_WORK_BYTES / 4 - ASC_FE_N_FFT);
+        if (asc_runner_read_fd(&in, x, ASC_FE_N_FFT) != ASC_FE_N_FFT) {
+            rc = 5;
+        } else {
+            asc_fe_cfft(x);
+            if (asc_runner_write_all(out, x, ASC_FE_N_FFT * 4) != 0) {
+                rc = 5;
+            }
         }
     } else if (asc_runner_streq(argv[1], "logf")) {
         for (;;) {
