@@ -173,8 +173,9 @@ def main() -> None:
         f"- flash {m['flash_bytes']:,} B; RAM {m['ram_bytes']:,} B of {m['sram_bytes']:,} B (arena {m['arena_bytes']:,} B, "
         f"stack high-water {m['stack_high_water_bytes']} of {m['stack_reserved_bytes']} B)", "",
         markdown_table(rows), "", "## Frontend by stage (instructions per clip, all 65 frames)", "",
-        "speed: CMSIS-DSP's `arm_cfft_f32` (radix-8) and full tables, -O2; size: the compact tables "
-        "(half window, uint16 mel weights, one quarter-wave cosine table) and the frontend's own radix-4 FFT, "
+        "speed: the full tables and the frontend's M4 paths (the radix-4 FFT `asc_fe_cfft_fast` in inline asm "
+        "with fixed twiddle tables, CMSIS-DSP's real-FFT split twiddles), -O2; size: the compact tables "
+        "(half window, uint16 mel weights, one quarter-wave cosine table) and the compact radix-4 FFT in C, "
         "-Os (`firmware/frontend/asc_frontend.c`, `ASC_FE_COMPACT_TABLES`).", "",
         markdown_table([{"stage": k, "speed build": f"{v:,.0f}", "share": f"{100 * v / d['frontend_mean']:.1f} %",
                          "size build": f"{sz['frontend_parts'][k]:,.0f}",

@@ -34,7 +34,8 @@ from ..errors import ConfigError
 #: ``stack reserve`` of every bench report); part of every image's RAM.
 STACK_RESERVE_BYTES = 8192
 
-#: FFT sizes the device frontend can run (CMSIS-DSP ``arm_rfft_fast_f32``: 32 … 4096 points).
+#: FFT sizes the device frontend can run (32 … 4096 points: the sizes of its FFT tables,
+#: ``firmware/frontend/asc_fe_fft_tables.h``, and of CMSIS-DSP's real-FFT split twiddles).
 DEVICE_FFT_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
