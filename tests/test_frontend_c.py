@@ -25,6 +25,10 @@ Measured on this pack (6 ESC-10 clips + 2 TAU clips per preset; see the test doc
   where the mel power is > 1e-3, 7.7e-4 / 2.0e-3 overall; int8 99.998 % / 99.997 % identical (2 of
   133,120 / 5 of 182,272 differ, by 1); host == Cortex-M4 bytes; the FFT alone vs numpy float64:
   max error 1.7e-7 of the largest output (both FFTs, every size 32 .. 4096).
+* the speed build's split + power (four bin pairs per step, powers x4, mel sums x0.25), mel sums
+  (VLDM blocks of eight terms) and window (blocks of sixteen) in M4 inline assembly: features
+  bit-identical to the version before on the 8 clips of both presets (float and int8); host ==
+  Cortex-M4 bytes, also for the power spectrum and mel sums of random spectra.
 """
 
 from __future__ import annotations
@@ -476,6 +480,77 @@ def test_cfft_cortex_m4_is_bit_identical_to_host(tmp_path, cmsis_root, m4_tools)
             a = _host_cfft(h, z)
             b = np.frombuffer(m4._run("cfft", z.view(np.float32)), dtype="<f4")
             assert a.view(np.float32).tobytes() == b.tobytes(), n_fft
+
+
+def _host_power_mel(h, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import ctypes
+
+    h.lib.asc_fe_host_power_mel.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    h.lib.asc_fe_host_power_mel.restype = None
+    buf = np.ascontiguousarray(x, dtype=np.float32).copy()
+    mel = np.zeros(h.n_mels, np.float32)
+    h.lib.asc_fe_host_power_mel(buf.ctypes.data, mel.ctypes.data)
+    return buf, mel
+
+
+def _mel_band_kinds(h, n_fft: int) -> dict[str, set[int]]:
+    """n_bins % 8 of the compiled mel bands that lie at or below bin n_fft / 4 ("up"), above it
+    ("down"), and the number of bands across it ("across")."""
+    import ctypes
+
+    fb = np.ctypeslib.as_array((ctypes.c_uint16 * h.n_mels).in_dll(h.lib, "asc_fe_mel_first_bin")).astype(int)
+    nb = np.ctypeslib.as_array((ctypes.c_uint16 * h.n_mels).in_dll(h.lib, "asc_fe_mel_n_bins")).astype(int)
+    q = n_fft // 4
+    up, down = fb + nb <= q + 1, fb > q
+    return {"up": set((nb[up] % 8).tolist()), "down": set((nb[down] % 8).tolist()),
+            "across": {int((~up & ~down).sum())}}
+
+
+def test_power_mel_cortex_m4_is_bit_identical_to_host(tmp_path, cmsis_root, m4_tools):
+    """The stages after the complex FFT (asc_fe_power_mel: the real-FFT split fused with the power
+    spectrum, then the sparse mel sums; speed build: inline assembly on the Cortex-M4, four bin pairs
+    per step and VLDM blocks of eight mel terms after a TBB-selected block of n % 8, C on the host)
+    give the same bits, power spectrum and mel sums, for random spectra: standard normal values and
+    values from 1e-30 to 1e12 (subnormal products and powers included). Layouts: the 32 kHz preset
+    (256 bands: every n_bins % 8 among the bands below and above bin n_fft / 4, two across it),
+    n_fft 1024 with f_min / f_max inside the band, n_fft 32 (the smallest split: three pairs, then
+    one step of four), and the compact tables' C / M4 split for n_fft 1024. The mel sums also match
+    float64 sums of the power spectrum (relative 1e-5 of the band's largest term sum)."""
+    rng = np.random.default_rng(5)
+    cases = [(PRESETS["dcase2024"], False),
+             (FrontendConfig(sample_rate=16000, n_fft=1024, win_length=601, hop_length=700, n_mels=40,
+                             f_min=50.0, f_max=7000.0, clip_seconds=0.77), False),
+             (FrontendConfig(sample_rate=22050, n_fft=32, win_length=32, hop_length=16, n_mels=4,
+                             clip_seconds=0.5), False),
+             (FrontendConfig(sample_rate=16000, n_fft=1024, win_length=601, hop_length=700, n_mels=40,
+                             f_min=50.0, f_max=7000.0, clip_seconds=0.77), True)]
+    for i, (cfg, compact) in enumerate(cases):
+        d = tmp_path / f"c{i}"
+        F.emit_frontend_tables(cfg, INPUT_SCALE, INPUT_ZERO_POINT, d, compact=compact)
+        h = F.HostFrontend(F.build_host_frontend(d, cmsis_root=cmsis_root))
+        m4 = F.QemuUserFrontend(F.build_qemu_user_frontend(d, cmsis_root=cmsis_root), cfg)
+        if i == 0:
+            kinds = _mel_band_kinds(h, cfg.n_fft)
+            assert kinds == {"up": set(range(8)), "down": set(range(8)), "across": {2}}
+        xs = [rng.standard_normal(cfg.n_fft).astype(np.float32) for _ in range(2)]
+        xs.append(xs[1] * (np.float32(10.0) ** rng.uniform(-30, 12, size=cfg.n_fft)).astype(np.float32))
+        fbank = h.mel_dense().astype(np.float64)
+        for x in xs:
+            p_h, mel_h = _host_power_mel(h, x)
+            raw = m4._run("mel", x)
+            p_m = np.frombuffer(raw[:4 * cfg.n_fft], dtype="<f4")
+            mel_m = np.frombuffer(raw[4 * cfg.n_fft:], dtype="<f4")
+            assert p_h.tobytes() == p_m.tobytes(), (i, int(np.sum(p_h != p_m)))
+            assert mel_h.tobytes() == mel_m.tobytes(), (i, int(np.sum(mel_h != mel_m)))
+            # unpack the power spectrum (bin b <= L/2 at [2b], bin L - b at [2b + 1]); speed build: x4
+            L = cfg.n_fft // 2
+            pw = np.zeros(L + 1)
+            pw[:L // 2 + 1] = p_h[0:L + 1:2]
+            pw[L:L // 2:-1] = p_h[1:L:2]
+            pw /= 1.0 if compact else 4.0
+            ref = pw @ fbank
+            tol = 1e-5 * (np.abs(pw)[:, None] * fbank).sum(axis=0) + 1e-37
+            assert np.all(np.abs(mel_h - ref) <= tol), i
 
 
 def test_fft_tables_header_is_the_generator_output():

@@ -321,6 +321,51 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_window_run(float *y, const float *x, con
     }
 }
 #undef ASC_FE_WIN_TERM
+
+/* asc_fe_window_run(y, x, w, n, 1): the same products y[j] = x[j] * w[j]; on the Cortex-M4 (gcc,
+ * the guard of the FFT's assembly) blocks of sixteen as one VLDM of 16 samples, one VLDM of 16
+ * window values, 16 VMULs and one VSTM (21 instructions per 16 samples with SUBS and BNE,
+ * counted), the remaining n % 16 by the C loop. */
+#if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__) &&   \
+    defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+static ASC_FE_ALWAYS_INLINE void asc_fe_window_fwd(float *y, const float *x, const float *w, int32_t n)
+{
+    int32_t blocks = n >> 4;
+    if (blocks > 0) {
+        __asm__ volatile(
+            "1:\n\t"
+            "vldmia %[x]!, {s0-s15}\n\t"
+            "vldmia %[w]!, {s16-s31}\n\t"
+            "vmul.f32 s0, s0, s16\n\t"
+            "vmul.f32 s1, s1, s17\n\t"
+            "vmul.f32 s2, s2, s18\n\t"
+            "vmul.f32 s3, s3, s19\n\t"
+            "vmul.f32 s4, s4, s20\n\t"
+            "vmul.f32 s5, s5, s21\n\t"
+            "vmul.f32 s6, s6, s22\n\t"
+            "vmul.f32 s7, s7, s23\n\t"
+            "vmul.f32 s8, s8, s24\n\t"
+            "vmul.f32 s9, s9, s25\n\t"
+            "vmul.f32 s10, s10, s26\n\t"
+            "vmul.f32 s11, s11, s27\n\t"
+            "vmul.f32 s12, s12, s28\n\t"
+            "vmul.f32 s13, s13, s29\n\t"
+            "vmul.f32 s14, s14, s30\n\t"
+            "vmul.f32 s15, s15, s31\n\t"
+            "vstmia %[y]!, {s0-s15}\n\t"
+            "subs %[k], %[k], #1\n\t"
+            "bne 1b\n\t"
+            : [y] "+&r"(y), [x] "+&r"(x), [w] "+&r"(w), [k] "+&r"(blocks)
+            :
+            : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
+              "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25",
+              "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory");
+    }
+    asc_fe_window_run(y, x, w, n & 15, 1);
+}
+#else
+#define asc_fe_window_fwd(y, x, w, n) asc_fe_window_run((y), (x), (w), (n), 1)
+#endif
 #endif
 
 /* Power of FFT bin b (0 <= b <= N_FFT / 2) in the packed layout of asc_fe_split_power. */
@@ -948,9 +993,10 @@ static ASC_FE_NOINLINE void asc_fe_cfft_fast(float *x)
 }
 #endif
 
-/* Cortex-M4 (gcc) form of the loop over bin pairs in asc_fe_split_power: the same float32
- * operations in the same order as asc_fe_bin_power (so the same bits), in fewer instructions
- * (31 instead of 49 per pair at -O2, of which 23 are float operations):
+#if ASC_FE_COMPACT_TABLES
+/* Cortex-M4 (gcc) form of the loop over bin pairs in asc_fe_split_power (size build): the same
+ * float32 operations in the same order as asc_fe_bin_power (so the same bits), in fewer
+ * instructions (31 instead of 49 per pair at -O2, of which 23 are float operations):
  * - a product and the sum it is added to (or subtracted from) are one VMLA.F32 (VMLS.F32). These
  *   round the product to float32, then the sum (the fused ones are VFMA / VFMS): the two operations
  *   of `d + n * m` (`d - n * m`) of -ffp-contract=off C, and what gcc itself selects for them at
@@ -958,10 +1004,10 @@ static ASC_FE_NOINLINE void asc_fe_cfft_fast(float *x)
  *   which differs from `d - p` only in the sign of a NaN result; twr * t1b is NaN only when t1b
  *   is (the loop's twiddles are finite and non-zero), and then re is NaN too, and re * re, the
  *   first operand of the last sum, gives the power's NaN: the same bits, NaNs included.)
- * - a (re, im) or twiddle pair is loaded by one VLDM into two consecutive s registers, and the two
- *   powers of a step stored by one VSTM, with pointer write-back: no separate pointer increments.
- *   The consecutive registers are named by local register variables, used only as these asm
- *   operands (the use gcc supports). Loads and stores move bits; they round nothing.
+ * - a (re, im) pair is loaded by one VLDM into two consecutive s registers, and the two powers of
+ *   a step stored by one VSTM, with pointer write-back: no separate pointer increments. The
+ *   consecutive registers are named by local register variables, used only as these asm operands
+ *   (the use gcc supports). Loads and stores move bits; they round nothing.
  * Other targets (the x86 host) run the plain C loop with asc_fe_bin_power itself. */
 #if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__)
 #define ASC_FE_SPLIT_M4 1
@@ -998,9 +1044,6 @@ static ASC_FE_ALWAYS_INLINE float asc_fe_bin_power_m4(float ar, float ai, float 
 /* p -= 2, then (x, y) = (p[0], p[1]) */
 #define ASC_FE_LD2_DOWN(x, y, p)                                                                   \
     __asm__("vldmdb %2!, {%0, %1}" : "=t"(x), "=t"(y), "+r"(p) : "m"(*(const float(*)[2])((p) - 2)))
-/* (x, y) = (p[0], p[1]), then p += 2 */
-#define ASC_FE_LD2_UP(x, y, p)                                                                     \
-    __asm__("vldmia %2!, {%0, %1}" : "=t"(x), "=t"(y), "+r"(p) : "m"(*(const float(*)[2])(p)))
 /* (p[0], p[1]) = (x, y), then p += 2 */
 #define ASC_FE_ST2_UP(p, x, y) __asm__("vstmia %0!, {%1, %2}" : "+r"(p) : "t"(x), "t"(y) : "memory")
 #else
@@ -1022,17 +1065,12 @@ static void asc_fe_split_power(float *g, const float *tw)
         /* bins k and L-k, k = 1 .. L/2 - 1 (at least 7 steps, N_FFT >= 32): bin k from xA = G[k], xB =
          * G[L-k], twiddle k; bin L-k from xA = G[L-k], xB = G[k], twiddle L-k. a walks up over
          * G[k], which receives the two powers; b walks down over G[L-k] (not written); the
-         * twiddle pointers walk with them. */
+         * twiddle pointers walk with them. ASC_FE_SPLIT_TW(k) = (q[Q4 - k], q[k]),
+         * ASC_FE_SPLIT_TW(L - k) = (q[Q4 - k], -q[k]). */
         float *a = g + 2;
         const float *const end = g + ASC_FE_L;
-#if ASC_FE_COMPACT_TABLES
-        /* ASC_FE_SPLIT_TW(k) = (q[Q4 - k], q[k]), ASC_FE_SPLIT_TW(L - k) = (q[Q4 - k], -q[k]) */
         const float *qd = asc_fe_cos_quarter + ASC_FE_Q4;        /* q[Q4 - k] = qd[-1] */
         const float *qu = asc_fe_cos_quarter + 1;                /* q[k] = qu[0] */
-#else
-        const float *wk = tw + 2;                                /* tw[2k], tw[2k + 1] */
-        const float *wl = tw + 2 * ASC_FE_L;                     /* tw[2(L-k)] = wl[-2], wl[-1] */
-#endif
 #if ASC_FE_SPLIT_M4
         const float *b = g + 2 * ASC_FE_L;                       /* G[L-k] = b[-2], b[-1] */
         do {
@@ -1045,25 +1083,10 @@ static void asc_fe_split_power(float *g, const float *tw)
             float tk0, tk1, tl0, tl1;
             ASC_FE_LD2(ar, ai, a);
             ASC_FE_LD2_DOWN(br, bi, b);
-#if ASC_FE_COMPACT_TABLES
             tk0 = *--qd;
             tk1 = *qu++;
             tl0 = tk0;
             tl1 = -tk1;
-#else
-            {
-                register float w0 __asm__("s6");
-                register float w1 __asm__("s7");
-                register float w2 __asm__("s8");
-                register float w3 __asm__("s9");
-                ASC_FE_LD2_UP(w0, w1, wk);
-                ASC_FE_LD2_DOWN(w2, w3, wl);
-                tk0 = w0;
-                tk1 = w1;
-                tl0 = w2;
-                tl1 = w3;
-            }
-#endif
             pk = asc_fe_bin_power_m4(ar, ai, br, bi, tk0, tk1);
             pl = asc_fe_bin_power_m4(br, bi, ar, ai, tl0, tl1);
             ASC_FE_ST2_UP(a, pk, pl);
@@ -1076,19 +1099,10 @@ static void asc_fe_split_power(float *g, const float *tw)
             const float br = b[0];
             const float bi = b[1];
             float tk0, tk1, tl0, tl1;
-#if ASC_FE_COMPACT_TABLES
             tk0 = *--qd;
             tk1 = *qu++;
             tl0 = tk0;
             tl1 = -tk1;
-#else
-            tk0 = wk[0];
-            tk1 = wk[1];
-            tl0 = wl[-2];
-            tl1 = wl[-1];
-            wk += 2;
-            wl -= 2;
-#endif
             a[0] = asc_fe_bin_power(ar, ai, br, bi, tk0, tk1);
             a[1] = asc_fe_bin_power(br, bi, ar, ai, tl0, tl1);
             a += 2;
@@ -1104,6 +1118,125 @@ static void asc_fe_split_power(float *g, const float *tw)
         g[ASC_FE_L] = asc_fe_bin_power(g[ASC_FE_L], g[ASC_FE_L + 1], g[ASC_FE_L], g[ASC_FE_L + 1], t0, t1);
     }
 }
+
+#else
+/* ---- speed build: the real-FFT split fused with the power spectrum, times 4 -------------------
+ * asc_fe_split_power4 writes 4 |X_b|^2 (the packed layout above) instead of |X_b|^2: the split's
+ * X = 0.5 (...) (CMSIS-DSP's stage_rfft_f32) without the 0.5, so each power is (2 re)^2 + (2 im)^2;
+ * asc_fe_mel scales each mel sum by 0.25 once. Scaling by 2 and 4 is exact in float32 except for
+ * subnormal results (|re| < 2^-63 or so), far below the log's offset of 1e-5: the features are
+ * those of the unscaled split (tests/test_frontend_c.py, torch agreement).
+ * Bin pair k, L-k (1 <= k < L/2) from xA = G[k], xB = G[L-k] and one twiddle pair (twr, twi) =
+ * twiddleCoef_rfft_<N>[2k], [2k + 1]: CMSIS-DSP's table holds (twr, -twi) at L-k, bit for bit
+ * (all sizes 32 .. 4096), and bin L-k's split terms are bin k's with xA, xB swapped, so with
+ * t1a = br - ar, t1b = bi + ai, s = ar + br, the products twr t1a, twi t1a, twr t1b, twi t1b are
+ * shared (negating an operand negates a product exactly):
+ *   bin k:   xr = (s + twr t1a) + twi t1b,   xi = ((ai - bi) + twi t1a) - twr t1b,
+ *   bin L-k: yr = (s - twr t1a) - twi t1b,   yi = ((bi - ai) + twi t1a) - twr t1b,
+ *   4 P(k) = xr xr + xi xi,   4 P(L-k) = yr yr + yi yi,
+ * evaluated as written (the bits are CMSIS-DSP's split times 2 per component, signs of zeros
+ * aside, which squaring removes). The C form (asc_fe_pair_power4) is the host's; on the
+ * Cortex-M4 a loop of inline assembly runs four pairs per step with the same float32 operations
+ * (a product and the sum it enters as one VMLA / VMLS: product rounded, then the sum, as the C
+ * form's separate `*` and `+`; VMLS adds the negated product, which differs from `d - p` only in
+ * the sign of a NaN), 18 float operations per pair, one VLDM each of four G[k], four G[L-k] and
+ * four twiddle pairs and one VSTM of the eight powers: 78 instructions per four pairs (counted in
+ * the loop body) instead of 31 per pair. */
+static ASC_FE_ALWAYS_INLINE void asc_fe_pair_power4(float *pk, float *pl, float ar, float ai, float br,
+                                                    float bi, float twr, float twi)
+{
+    const float t1a = br - ar;
+    const float t1b = bi + ai;
+    const float s = ar + br;
+    const float xr = (s + (twr * t1a)) + (twi * t1b);
+    const float xi = ((ai - bi) + (twi * t1a)) - (twr * t1b);
+    const float yr = (s - (twr * t1a)) - (twi * t1b);
+    const float yi = ((bi - ai) + (twi * t1a)) - (twr * t1b);
+    *pk = (xr * xr) + (xi * xi);
+    *pl = (yr * yr) + (yi * yi);
+}
+
+#if ASC_FE_FFT_M4
+/* one bin pair in registers: A = G[k] (AR, AI), B = G[L-k] (BR, BI), twiddle (TR, TI); temporaries
+ * s24 .. s27; 4 P(k) -> AR, 4 P(L-k) -> AI */
+#define ASC_FE_PP4(AR, AI, BR, BI, TR, TI)                                                         \
+    "vsub.f32 s24, " BR ", " AR "\n\t"                       /* t1a = br - ar */                \
+    "vadd.f32 s25, " BI ", " AI "\n\t"                       /* t1b = bi + ai */                \
+    "vadd.f32 s26, " AR ", " BR "\n\t"                       /* s, for yr */                    \
+    "vadd.f32 " AR ", " AR ", " BR "\n\t"                    /* s, for xr */                    \
+    "vsub.f32 s27, " BI ", " AI "\n\t"                       /* bi - ai */                      \
+    "vsub.f32 " AI ", " AI ", " BI "\n\t"                    /* ai - bi */                      \
+    "vmla.f32 " AR ", " TR ", s24\n\t"                       /* xr = (s + twr t1a) */           \
+    "vmla.f32 " AR ", " TI ", s25\n\t"                       /*      + twi t1b */               \
+    "vmla.f32 " AI ", " TI ", s24\n\t"                       /* xi = (ai - bi + twi t1a) */     \
+    "vmls.f32 " AI ", " TR ", s25\n\t"                       /*      - twr t1b */               \
+    "vmls.f32 s26, " TR ", s24\n\t"                          /* yr = (s - twr t1a) */           \
+    "vmls.f32 s26, " TI ", s25\n\t"                          /*      - twi t1b */               \
+    "vmla.f32 s27, " TI ", s24\n\t"                          /* yi = (bi - ai + twi t1a) */     \
+    "vmls.f32 s27, " TR ", s25\n\t"                          /*      - twr t1b */               \
+    "vmul.f32 " AR ", " AR ", " AR "\n\t"                    /* xr xr + xi xi */                \
+    "vmla.f32 " AR ", " AI ", " AI "\n\t"                                                         \
+    "vmul.f32 " AI ", s26, s26\n\t"                          /* yr yr + yi yi */                \
+    "vmla.f32 " AI ", s27, s27\n\t"
+#endif
+
+/* Splits the complex FFT output g (L complex values) in place into 4 |X_b|^2, packed: g[2b] =
+ * 4 P(b), g[2b+1] = 4 P(L-b) for 0 <= b < L/2 (g[1] = 4 P(L)), g[L] = 4 P(L/2). */
+static void asc_fe_split_power4(float *g, const float *tw)
+{
+    int32_t k = 1;
+    {
+        const float t1a = g[0] + g[0];
+        const float t1b = g[1] + g[1];
+        const float x0 = t1a + t1b;              /* 2 X_0 (real) */
+        const float xn = t1a - t1b;              /* 2 X_L (real) */
+        g[0] = x0 * x0;
+        g[1] = xn * xn;
+    }
+#if ASC_FE_FFT_M4
+    /* pairs 1 .. 3 here, then 4 .. L/2 - 1 (a multiple of four, at least four) four at a time:
+     * a walks up over G[k .. k+3] (loaded, then overwritten by the powers), b down over
+     * G[L-k-3 .. L-k] (VLDMDB: G[L-k] in s14, s15), w over the twiddles */
+    for (; k < 4; ++k) {
+        asc_fe_pair_power4(&g[2 * k], &g[2 * k + 1], g[2 * k], g[2 * k + 1], g[2 * (ASC_FE_L - k)],
+                           g[2 * (ASC_FE_L - k) + 1], tw[2 * k], tw[2 * k + 1]);
+    }
+    {
+        float *a = g + 8;
+        const float *b = g + 2 * (ASC_FE_L - 4) + 2;
+        const float *w = tw + 8;
+        const float *const end = g + ASC_FE_L;
+        __asm__ volatile(
+            "1:\n\t"
+            "vldmia %[a], {s0-s7}\n\t"
+            "vldmdb %[b]!, {s8-s15}\n\t"
+            "vldmia %[w]!, {s16-s23}\n\t"
+            ASC_FE_PP4("s0", "s1", "s14", "s15", "s16", "s17")
+            ASC_FE_PP4("s2", "s3", "s12", "s13", "s18", "s19")
+            ASC_FE_PP4("s4", "s5", "s10", "s11", "s20", "s21")
+            ASC_FE_PP4("s6", "s7", "s8", "s9", "s22", "s23")
+            "vstmia %[a]!, {s0-s7}\n\t"
+            "cmp %[a], %[end]\n\t"
+            "bne 1b\n\t"
+            : [a] "+&r"(a), [b] "+&r"(b), [w] "+&r"(w)
+            : [end] "r"(end)
+            : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
+              "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25",
+              "s26", "s27", "cc", "memory");
+    }
+#else
+    for (; k < ASC_FE_L / 2; ++k) {
+        asc_fe_pair_power4(&g[2 * k], &g[2 * k + 1], g[2 * k], g[2 * k + 1], g[2 * (ASC_FE_L - k)],
+                           g[2 * (ASC_FE_L - k) + 1], tw[2 * k], tw[2 * k + 1]);
+    }
+#endif
+    {   /* bin L/2: xA = xB = G[L/2], twiddle L/2 */
+        float p;
+        asc_fe_pair_power4(&g[ASC_FE_L], &p, g[ASC_FE_L], g[ASC_FE_L + 1], g[ASC_FE_L], g[ASC_FE_L + 1],
+                           tw[ASC_FE_L], tw[ASC_FE_L + 1]);
+    }
+}
+#endif
 
 #if ASC_FE_COMPACT_TABLES
 /* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
@@ -1206,10 +1339,162 @@ static ASC_FE_ALWAYS_INLINE float asc_fe_mel_run(float acc, const asc_fe_melw_t 
 }
 #undef ASC_FE_MEL_TERM
 
-/* mel[m] = sum over the band's bins b (ascending) of w * P(b), P in the packed layout above:
- * bins b <= L/2 at g[2b] (stride +2), bins b > L/2 at g[2(L-b)+1] (stride -2). Same products and
- * the same summation order as a dense power array. A band lies at or below L/2, above L/2, or
- * (the one or two bands around bin L/2) across it: its bins b0 .. L/2 first, then L/2 + 1 .. */
+#if ASC_FE_FFT_M4
+/* Cortex-M4 form of asc_fe_mel_run (inline assembly): the same products added to acc (s8) in the
+ * same order, each product and its sum one VMLA.F32 (product rounded, then the sum: the C form's
+ * separate `*` and `+`). The first n % 8 terms come first: a TBB on n % 8 picks one of seven
+ * blocks, each one VLDM of exactly its weights, one VLDM of exactly its powers (2 (n % 8) floats,
+ * the unused ones between them included) and its VMLAs; then blocks of eight terms, one VLDM of 8
+ * weights, one VLDM of 16 floats holding 8 powers, 8 VMLAs, SUBS and BNE: 12 instructions per 8
+ * terms (counted). Up: the powers at p[0], p[2], ... (bins <= L/2), p advancing; down: at q[-1],
+ * q[-3], ... (bins > L/2, VLDMDB), q decreasing. Loads move bits and round nothing. */
+#define ASC_FE_MLA(j, k) "vmla.f32 s8, s" #j ", s" #k "\n\t"
+#define ASC_FE_MEL_TBB                                                                             \
+    "ands %[r], %[n], #7\n\t"                                                                      \
+    "tbb [pc, %[r]]\n\t"                                                                           \
+    "2:\n\t"                                                                                       \
+    ".byte (30f - 2b) / 2, (31f - 2b) / 2, (32f - 2b) / 2, (33f - 2b) / 2\n\t"                    \
+    ".byte (34f - 2b) / 2, (35f - 2b) / 2, (36f - 2b) / 2, (37f - 2b) / 2\n\t"
+#define ASC_FE_MEL_CLOBBERS                                                                        \
+    "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s16", "s17", "s18", "s19", "s20", "s21",     \
+    "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31", "cc", "memory"
+
+static ASC_FE_ALWAYS_INLINE float asc_fe_mel_up_m4(float acc_in, const float **wp, const float *p, int32_t n)
+{
+    register float acc __asm__("s8") = acc_in;
+    const float *w = *wp;
+    int32_t r;
+    __asm__ volatile(
+        ASC_FE_MEL_TBB
+        "31:\n\t"
+        "vldmia %[w]!, {s0}\n\t"
+        "vldmia %[p]!, {s16-s17}\n\t"
+        ASC_FE_MLA(0, 16)
+        "b.w 30f\n\t"
+        "32:\n\t"
+        "vldmia %[w]!, {s0-s1}\n\t"
+        "vldmia %[p]!, {s16-s19}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18)
+        "b.w 30f\n\t"
+        "33:\n\t"
+        "vldmia %[w]!, {s0-s2}\n\t"
+        "vldmia %[p]!, {s16-s21}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18) ASC_FE_MLA(2, 20)
+        "b.w 30f\n\t"
+        "34:\n\t"
+        "vldmia %[w]!, {s0-s3}\n\t"
+        "vldmia %[p]!, {s16-s23}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18) ASC_FE_MLA(2, 20) ASC_FE_MLA(3, 22)
+        "b.w 30f\n\t"
+        "35:\n\t"
+        "vldmia %[w]!, {s0-s4}\n\t"
+        "vldmia %[p]!, {s16-s25}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18) ASC_FE_MLA(2, 20) ASC_FE_MLA(3, 22) ASC_FE_MLA(4, 24)
+        "b.w 30f\n\t"
+        "36:\n\t"
+        "vldmia %[w]!, {s0-s5}\n\t"
+        "vldmia %[p]!, {s16-s27}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18) ASC_FE_MLA(2, 20) ASC_FE_MLA(3, 22) ASC_FE_MLA(4, 24)
+        ASC_FE_MLA(5, 26)
+        "b.w 30f\n\t"
+        "37:\n\t"
+        "vldmia %[w]!, {s0-s6}\n\t"
+        "vldmia %[p]!, {s16-s29}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18) ASC_FE_MLA(2, 20) ASC_FE_MLA(3, 22) ASC_FE_MLA(4, 24)
+        ASC_FE_MLA(5, 26) ASC_FE_MLA(6, 28)
+        "30:\n\t"
+        "lsrs %[n], %[n], #3\n\t"
+        "beq 39f\n\t"
+        "38:\n\t"
+        "vldmia %[w]!, {s0-s7}\n\t"
+        "vldmia %[p]!, {s16-s31}\n\t"
+        ASC_FE_MLA(0, 16) ASC_FE_MLA(1, 18) ASC_FE_MLA(2, 20) ASC_FE_MLA(3, 22)
+        ASC_FE_MLA(4, 24) ASC_FE_MLA(5, 26) ASC_FE_MLA(6, 28) ASC_FE_MLA(7, 30)
+        "subs %[n], %[n], #1\n\t"
+        "bne 38b\n\t"
+        "39:\n\t"
+        : [acc] "+t"(acc), [w] "+&r"(w), [p] "+&r"(p), [n] "+&r"(n), [r] "=&r"(r)
+        :
+        : ASC_FE_MEL_CLOBBERS);
+    *wp = w;
+    return acc;
+}
+
+static ASC_FE_ALWAYS_INLINE float asc_fe_mel_down_m4(float acc_in, const float **wp, const float *q, int32_t n)
+{
+    register float acc __asm__("s8") = acc_in;
+    const float *w = *wp;
+    int32_t r;
+    __asm__ volatile(
+        ASC_FE_MEL_TBB
+        "31:\n\t"
+        "vldmia %[w]!, {s0}\n\t"
+        "vldmdb %[q]!, {s16-s17}\n\t"
+        ASC_FE_MLA(0, 17)
+        "b.w 30f\n\t"
+        "32:\n\t"
+        "vldmia %[w]!, {s0-s1}\n\t"
+        "vldmdb %[q]!, {s16-s19}\n\t"
+        ASC_FE_MLA(0, 19) ASC_FE_MLA(1, 17)
+        "b.w 30f\n\t"
+        "33:\n\t"
+        "vldmia %[w]!, {s0-s2}\n\t"
+        "vldmdb %[q]!, {s16-s21}\n\t"
+        ASC_FE_MLA(0, 21) ASC_FE_MLA(1, 19) ASC_FE_MLA(2, 17)
+        "b.w 30f\n\t"
+        "34:\n\t"
+        "vldmia %[w]!, {s0-s3}\n\t"
+        "vldmdb %[q]!, {s16-s23}\n\t"
+        ASC_FE_MLA(0, 23) ASC_FE_MLA(1, 21) ASC_FE_MLA(2, 19) ASC_FE_MLA(3, 17)
+        "b.w 30f\n\t"
+        "35:\n\t"
+        "vldmia %[w]!, {s0-s4}\n\t"
+        "vldmdb %[q]!, {s16-s25}\n\t"
+        ASC_FE_MLA(0, 25) ASC_FE_MLA(1, 23) ASC_FE_MLA(2, 21) ASC_FE_MLA(3, 19) ASC_FE_MLA(4, 17)
+        "b.w 30f\n\t"
+        "36:\n\t"
+        "vldmia %[w]!, {s0-s5}\n\t"
+        "vldmdb %[q]!, {s16-s27}\n\t"
+        ASC_FE_MLA(0, 27) ASC_FE_MLA(1, 25) ASC_FE_MLA(2, 23) ASC_FE_MLA(3, 21) ASC_FE_MLA(4, 19)
+        ASC_FE_MLA(5, 17)
+        "b.w 30f\n\t"
+        "37:\n\t"
+        "vldmia %[w]!, {s0-s6}\n\t"
+        "vldmdb %[q]!, {s16-s29}\n\t"
+        ASC_FE_MLA(0, 29) ASC_FE_MLA(1, 27) ASC_FE_MLA(2, 25) ASC_FE_MLA(3, 23) ASC_FE_MLA(4, 21)
+        ASC_FE_MLA(5, 19) ASC_FE_MLA(6, 17)
+        "30:\n\t"
+        "lsrs %[n], %[n], #3\n\t"
+        "beq 39f\n\t"
+        "38:\n\t"
+        "vldmia %[w]!, {s0-s7}\n\t"
+        "vldmdb %[q]!, {s16-s31}\n\t"
+        ASC_FE_MLA(0, 31) ASC_FE_MLA(1, 29) ASC_FE_MLA(2, 27) ASC_FE_MLA(3, 25)
+        ASC_FE_MLA(4, 23) ASC_FE_MLA(5, 21) ASC_FE_MLA(6, 19) ASC_FE_MLA(7, 17)
+        "subs %[n], %[n], #1\n\t"
+        "bne 38b\n\t"
+        "39:\n\t"
+        : [acc] "+t"(acc), [w] "+&r"(w), [q] "+&r"(q), [n] "+&r"(n), [r] "=&r"(r)
+        :
+        : ASC_FE_MEL_CLOBBERS);
+    *wp = w;
+    return acc;
+}
+/* the band's terms: bins upward from p = g + 2 b (up) or from g[2 (L - b) + 1] (down, q one float
+ * above it) */
+#define ASC_FE_MEL_UP(acc, wp, p, n) asc_fe_mel_up_m4((acc), (wp), (p), (n))
+#define ASC_FE_MEL_DOWN(acc, wp, p, n) asc_fe_mel_down_m4((acc), (wp), (p) + 1, (n))
+#else
+#define ASC_FE_MEL_UP(acc, wp, p, n) asc_fe_mel_run((acc), (wp), (p), (n), 2)
+#define ASC_FE_MEL_DOWN(acc, wp, p, n) asc_fe_mel_run((acc), (wp), (p), (n), -2)
+#endif
+
+/* mel[m] = 0.25 * (sum over the band's bins b (ascending) of w * 4 P(b)), 4 P in the packed layout
+ * of asc_fe_split_power4: bins b <= L/2 at g[2b] (stride +2), bins b > L/2 at g[2(L-b)+1] (stride
+ * -2). Same products and the same summation order as a dense power array. A band lies at or below
+ * L/2, above L/2, or (the one or two bands around bin L/2) across it: its bins b0 .. L/2 first,
+ * then L/2 + 1 .. . The terms: asc_fe_mel_run in C, asc_fe_mel_up_m4 / asc_fe_mel_down_m4 on the
+ * Cortex-M4 (the same bits). */
 static void asc_fe_mel(const float *g, float *mel)
 {
     const asc_fe_melw_t *w = ASC_FE_MEL_TABLE;
@@ -1219,15 +1504,15 @@ static void asc_fe_mel(const float *g, float *mel)
         const int32_t nb = (int32_t)asc_fe_mel_n_bins[m];
         float acc = 0.0f;
         if (b0 + nb <= ASC_FE_L / 2 + 1) {             /* bins b0 .. b0 + nb - 1 <= L/2 */
-            acc = asc_fe_mel_run(acc, &w, g + 2 * b0, nb, 2);
+            acc = ASC_FE_MEL_UP(acc, &w, g + 2 * b0, nb);
         } else if (b0 > ASC_FE_L / 2) {                /* all bins > L/2 */
-            acc = asc_fe_mel_run(acc, &w, g + 2 * (ASC_FE_L - b0) + 1, nb, -2);
+            acc = ASC_FE_MEL_DOWN(acc, &w, g + 2 * (ASC_FE_L - b0) + 1, nb);
         } else {                                       /* bins b0 .. L/2, then L/2 + 1 .. */
             const int32_t n_lo = ASC_FE_L / 2 + 1 - b0;
-            acc = asc_fe_mel_run(acc, &w, g + 2 * b0, n_lo, 2);
-            acc = asc_fe_mel_run(acc, &w, g + 2 * (ASC_FE_L / 2 - 1) + 1, nb - n_lo, -2);
+            acc = ASC_FE_MEL_UP(acc, &w, g + 2 * b0, n_lo);
+            acc = ASC_FE_MEL_DOWN(acc, &w, g + 2 * (ASC_FE_L / 2 - 1) + 1, nb - n_lo);
         }
-        mel[m] = acc;
+        mel[m] = acc * 0.25f;
     }
 }
 
@@ -1369,7 +1654,7 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
                     asc_fe_window_run(y, ring + (-i0 - base), asc_fe_window, ka, -1);
                 }
                 if (kb > ka) {
-                    asc_fe_window_run(y + ka, ring + (i0 + ka - base), asc_fe_window + ka, kb - ka, 1);
+                    asc_fe_window_fwd(y + ka, ring + (i0 + ka - base), asc_fe_window + ka, kb - ka);
                 }
                 if (kb < ASC_FE_WIN_LENGTH) {
                     asc_fe_window_run(y + kb, ring + (2 * (ASC_FE_N_SAMPLES - 1) - (i0 + kb) - base),
@@ -1395,10 +1680,10 @@ static asc_fe_status_t asc_fe_run(asc_fe_read_fn read, void *ctx, void *work, in
         asc_fe_cfft_fast(buf);
         ASC_FE_PROFILE(ASC_FE_PART_FFT);
 
-        /* real-FFT split + power spectrum, in place (packed layout, asc_fe_split_power), with
-         * CMSIS-DSP's split twiddles twiddleCoef_rfft_<N_FFT> (what arm_rfft_fast_init_<N>_f32
-         * points pTwiddleRFFT at) */
-        asc_fe_split_power(buf, ASC_FE_RFFT_TWIDDLE);
+        /* real-FFT split + power spectrum times 4, in place (packed layout, asc_fe_split_power4),
+         * with CMSIS-DSP's split twiddles twiddleCoef_rfft_<N_FFT> (what arm_rfft_fast_init_<N>_f32
+         * points pTwiddleRFFT at); asc_fe_mel scales its sums by 0.25 */
+        asc_fe_split_power4(buf, ASC_FE_RFFT_TWIDDLE);
 #endif
         ASC_FE_PROFILE(ASC_FE_PART_POWER);
 
@@ -1437,6 +1722,16 @@ void asc_fe_cfft(float *x)
 #else
     asc_fe_cfft_fast(x);
 #endif
+}
+
+void asc_fe_power_mel(float *x, float *mel)
+{
+#if ASC_FE_COMPACT_TABLES
+    asc_fe_split_power(x, NULL);
+#else
+    asc_fe_split_power4(x, ASC_FE_RFFT_TWIDDLE);
+#endif
+    asc_fe_mel(x, mel);
 }
 
 int32_t asc_fe_read_mem_f32(void *ctx, float *dst, int32_t n)

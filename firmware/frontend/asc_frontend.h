@@ -34,7 +34,7 @@
  * long as it does not overlap the output): ring [ASC_FE_RING_LEN floats] | FFT buffer [ASC_FE_N_FFT
  * floats]: windowed frame -> complex FFT (in place) -> power spectrum (in place, packed: bin b <=
  * N/4 at [2b], bin N/2 - b at [2b + 1]) -> mel sums in its upper half. No heap, no static buffers;
- * about 250 bytes of stack (-O2, Cortex-M4: asc_fe_run 112 + asc_fe_cfft_fast 112, which saves s16-s31).
+ * about 300 bytes of stack (-O2, Cortex-M4: asc_fe_run 168 + asc_fe_cfft_fast 112, both save s16-s31).
  * Flash: the generated tables (asc_frontend_tables.c): window (WIN_LENGTH floats), sparse mel
  * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus the FFT's fixed tables for N_FFT
  * (asc_fe_fft_tables.h) and CMSIS-DSP's real-FFT split twiddles (twiddleCoef_rfft_<N_FFT>).
@@ -143,6 +143,13 @@ int8_t asc_fe_quantize(float x);
  * with a fixed twiddle table; compact tables: asc_fe_cfft_compact). For tests (host == device,
  * against a float64 FFT); unused in an application it is dropped by --gc-sections. */
 void asc_fe_cfft(float *x);
+
+/* The frame's stages after the complex FFT: x[2 L] (L = ASC_FE_N_FFT / 2, the complex FFT's output,
+ * interleaved re, im) is overwritten by the packed power spectrum (speed build: 4 |X_b|^2, the
+ * split without its 0.5; compact tables: |X_b|^2) and mel[ASC_FE_N_MELS] receives the frame's mel
+ * sums (before the log), as asc_fe_logmel_f32 computes them. For tests (host == device on random
+ * spectra); unused in an application it is dropped by --gc-sections. */
+void asc_fe_power_mel(float *x, float *mel);
 
 /* ---- ready-made readers for a clip already in memory ---------------------------------------- */
 typedef struct {

@@ -120,6 +120,14 @@ void asc_fe_host_cfft(float *x)
     asc_fe_host_fp_leave(env);
 }
 
+/* asc_fe_power_mel(x, mel): x[N_FFT] in place, mel[N_MELS] (host == device tests). */
+void asc_fe_host_power_mel(float *x, float *mel)
+{
+    const asc_fe_host_fpenv_t env = asc_fe_host_fp_enter();
+    asc_fe_power_mel(x, mel);
+    asc_fe_host_fp_leave(env);
+}
+
 /* y[i] = asc_logf(x[i]), i < n (for the accuracy test). */
 void asc_fe_host_logf(const float *x, float *y, int32_t n)
 {

@@ -8,6 +8,9 @@
  *   asc_fe_runner logf <x.f32>    <out.bin>   out[i] = asc_logf(x[i]) for every float32 in x
  *   asc_fe_runner cfft <x.f32>    <out.bin>   x: N_FFT float32 (N_FFT / 2 complex values, re, im);
  *                                             out: asc_fe_cfft(x), N_FFT float32
+ *   asc_fe_runner mel  <x.f32>    <out.bin>   x: N_FFT float32 (a complex FFT output); out: the
+ *                                             power spectrum asc_fe_power_mel leaves in x (N_FFT
+ *                                             float32), then its N_MELS mel sums
  *
  * The clip is streamed from the file through the frontend's read callback, a hop at a time, as a
  * microphone driver would; only the frontend's work buffer and the output are in RAM.
@@ -107,6 +110,19 @@ int main(int argc, char **argv)
         } else {
             asc_fe_cfft(x);
             if (asc_runner_write_all(out, x, ASC_FE_N_FFT * 4) != 0) {
+                rc = 5;
+            }
+        }
+    } else if (asc_runner_streq(argv[1], "mel")) {
+        /* asc_fe_power_mel of N_FFT floats in the FFT part of the work area (the mel sums in the
+         * output buffer) */
+        float *x = asc_runner_work + (ASC_FE_WORK_BYTES / 4 - ASC_FE_N_FFT);
+        if (asc_runner_read_fd(&in, x, ASC_FE_N_FFT) != ASC_FE_N_FFT) {
+            rc = 5;
+        } else {
+            asc_fe_power_mel(x, asc_runner_out.f32);
+            if (asc_runner_write_all(out, x, ASC_FE_N_FFT * 4) != 0 ||
+                asc_runner_write_all(out, asc_runner_out.f32, ASC_FE_N_MELS * 4) != 0) {
                 rc = 5;
             }
         }
