@@ -248,9 +248,10 @@ def emit_frontend_tables(cfg: FrontendConfig, input_scale: float, input_zero_poi
     ``round(w / w_max · 65535)`` decoded on the device as ``q · (w_max / 65535)`` (float32; an
     absolute weight error ≤ w_max / 131070, 7.6e-6 for the HTK filterbank's w_max ≤ 1), and one
     quarter-wave table ``cos(2π j / n_fft)``, j = 0 … n_fft / 4 (float64 rounded to float32), from
-    which the frontend's own radix-4 FFT and the real-FFT split take every twiddle, so CMSIS-DSP's
-    FFT and its tables (40,400 bytes at n_fft 4096) are not linked. At 32 kHz (win 3072, n_fft
-    4096, 256 mels): 19,406 bytes of tables instead of 29,580 + 40,400. The features still follow
+    which the frontend's compact radix-4 FFT and the real-FFT split take every twiddle, so neither
+    the speed build's fixed FFT tables (``asc_fe_fft_tables.h``: 20,288 bytes at n_fft 4096) nor
+    CMSIS-DSP's split twiddles (16,384 bytes) are linked. At 32 kHz (win 3072, n_fft 4096, 256
+    mels): 19,406 bytes of tables instead of 29,580 + 20,288 + 16,384. The features still follow
     the training frontend within the tolerances of ``tests/test_frontend_c.py`` (measured there:
     max |C − torch| 2.9e-4 / 2.4e-4 where the mel power is > 1e-3, 32 / 44.1 kHz; CMSIS-DSP's FFT:
     2.1e-4 / 1.9e-4); host and device builds of the same tables stay bit-identical.
