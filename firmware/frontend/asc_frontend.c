@@ -688,6 +688,16 @@ static ASC_FE_NOINLINE void asc_fe_cfft_compact(float *x)
 #define ASC_FE_LD_D "vldmia %[p3], {s12-s15}\n\t"
 #endif
 
+#if !ASC_FE_FFT_M4
+/* x = u (c - i s), the C twin of ASC_FE_R4_CMUL with the same operations: x[0] = ur c + ui s,
+ * x[1] = ui c - ur s (each product rounded, then the sum or difference). */
+static ASC_FE_ALWAYS_INLINE void asc_fe_r4_cmul(float *x, float ur, float ui, float c, float s)
+{
+    x[0] = (ur * c) + (ui * s);
+    x[1] = (ui * c) - (ur * s);
+}
+#endif
+
 /* n radix-4 butterflies (n even), j = 0 .. n - 1, on x[j], x[j + q], x[j + 2q], x[j + 3q] of x = g
  * (floats g[2 j], g[2 j + 1], ...), twiddles w[6 j .. 6 j + 5]; kind 0: all four inputs, 1: a = 0
  * (not read), 2: d = 0 (not read). */
@@ -723,8 +733,7 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_r4_run(float *g, int32_t q, const float 
             const float v3r = cr + t3i, v3i = ci - t3r;   /* c - i t3 = -(t1 + i t3) */
             x0[0] = cr + t2r;
             x0[1] = ci + t2i;
-            x1[0] = (u1r * c2) + (u1i * s2);
-            x1[1] = (u1i * c2) - (u1r * s2);
+            asc_fe_r4_cmul(x1, u1r, u1i, c2, s2);
             x2[0] = (-(v2r * c1)) - (v2i * s1);
             x2[1] = (v2r * s1) - (v2i * c1);
             x3[0] = (-(v3r * c3)) - (v3i * s3);
@@ -738,12 +747,9 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_r4_run(float *g, int32_t q, const float 
             const float u3r = t1r - bi, u3i = t1i + br;
             x0[0] = t0r + br;
             x0[1] = t0i + bi;
-            x1[0] = (u1r * c2) + (u1i * s2);
-            x1[1] = (u1i * c2) - (u1r * s2);
-            x2[0] = (u2r * c1) + (u2i * s1);
-            x2[1] = (u2i * c1) - (u2r * s1);
-            x3[0] = (u3r * c3) + (u3i * s3);
-            x3[1] = (u3i * c3) - (u3r * s3);
+            asc_fe_r4_cmul(x1, u1r, u1i, c2, s2);
+            asc_fe_r4_cmul(x2, u2r, u2i, c1, s1);
+            asc_fe_r4_cmul(x3, u3r, u3i, c3, s3);
         } else {
             const float ar = x0[0], ai = x0[1], br = x1[0], bi = x1[1];
             const float cr = x2[0], ci = x2[1], dr = x3[0], di = x3[1];
@@ -756,12 +762,9 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_r4_run(float *g, int32_t q, const float 
             const float u3r = t1r - t3i, u3i = t1i + t3r;
             x0[0] = t0r + t2r;
             x0[1] = t0i + t2i;
-            x1[0] = (u1r * c2) + (u1i * s2);
-            x1[1] = (u1i * c2) - (u1r * s2);
-            x2[0] = (u2r * c1) + (u2i * s1);
-            x2[1] = (u2i * c1) - (u2r * s1);
-            x3[0] = (u3r * c3) + (u3i * s3);
-            x3[1] = (u3i * c3) - (u3r * s3);
+            asc_fe_r4_cmul(x1, u1r, u1i, c2, s2);
+            asc_fe_r4_cmul(x2, u2r, u2i, c1, s1);
+            asc_fe_r4_cmul(x3, u3r, u3i, c3, s3);
         }
     }
 #endif
