@@ -1,7 +1,8 @@
 """Arena plan of the generated C model vs naive sum vs tflite-micro, and export wall time per stage.
 
-Runs the full ``asc-edge export --target cmsis-nn`` on a trained checkpoint (default: the CP-Mobile
-baseline in ``benchmarks/runs/cp-mobile_split100_ce``) and writes
+Runs the full ``asc-edge export --target cmsis-nn`` with its int8 defaults (adaptive rounding, mse
+ranges) on a trained checkpoint (default: the bundled CP-Mobile reference ``export/cp-mobile-ref.ckpt``)
+and writes
 ``benchmarks/results/export_arena.json`` and ``export_arena.md`` (all figures measured in this run
 on this machine; bytes of activation memory):
 
@@ -33,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, default=HERE / "runs" / "cp-mobile_split100_ce")
+    ap.add_argument("--run", type=Path, default=HERE.parent / "export" / "cp-mobile-ref.ckpt",
+                    help="run folder or checkpoint (default: the bundled CP-Mobile reference checkpoint)")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="export directory (default: a temporary one)")
     ap.add_argument("--n-check", type=int, default=200)
@@ -41,10 +43,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as td:
         out = args.out or Path(td) / "export"
-        rep = export_model(args.run, "cmsis-nn", out, data=args.data, n_check=args.n_check)
+        # the CLI's defaults for int8: adaptive rounding, then the mse activation ranges
+        rep = export_model(args.run, "cmsis-nn", out, data=args.data, n_check=args.n_check, adaptive_rounding=True)
     a = rep["c_model"]["arena"]
     result = {
-        "run": str(args.run), "model": rep["model"], "params": rep["complexity"].get("params"),
+        "run": str(args.run.resolve().relative_to(HERE.parent) if args.run.resolve().is_relative_to(HERE.parent)
+                   else args.run), "model": rep["model"], "params": rep["complexity"].get("params"),
         "tflite_ops": rep["tflite"]["n_ops"], "c_layers": rep["c_model"]["n_layers"],
         "rewrites": rep["c_model"]["rewrites"], "arena": a,
         "accuracy": rep["accuracy"], "onnx_parity_max_abs": rep["onnx"]["parity"]["max_abs_logit_diff"],
@@ -71,7 +75,7 @@ def main() -> None:
     hc = result["host_check"]
     md = "\n".join([
         f"# Export: arena plan and wall time ({rep['model']}, {result['params']:,} params)", "",
-        f"Run `{args.run}`; {result['tflite_ops']} tflite ops → {result['c_layers']} C layers "
+        f"Run `{result['run']}`; {result['tflite_ops']} tflite ops → {result['c_layers']} C layers "
         f"(PAD folded: {result['rewrites']['pad_folded']}, grouped→depthwise: "
         f"{result['rewrites']['grouped_as_depthwise']}, RESHAPE aliased: {result['rewrites']['reshape_alias']}).",
         f"Host C == tflite-micro on {hc['n_equal']}/{hc['n_clips']} clips "
