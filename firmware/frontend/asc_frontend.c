@@ -50,7 +50,7 @@ void ASC_FE_PROFILE(int32_t part);
 #error "ASC_FE_WORK_BYTES must be at least 4 * (RING_LEN + N_FFT)"
 #endif
 #if ASC_FE_N_FFT < 32 || (ASC_FE_N_FFT & (ASC_FE_N_FFT - 1)) != 0
-#error "ASC_FE_N_FFT must be a power of two >= 32 (CMSIS-DSP arm_rfft_fast_f32 sizes)"
+#error "ASC_FE_N_FFT must be a power of two >= 32 (the sizes of asc_fe_fft_tables.h, 32 .. 4096)"
 #endif
 #ifndef ASC_FE_COMPACT_TABLES
 #define ASC_FE_COMPACT_TABLES 0 /* tables generated before the size build's compact tables */
@@ -68,6 +68,16 @@ void ASC_FE_PROFILE(int32_t part);
 #else
 #define ASC_FE_ALWAYS_INLINE inline
 #define ASC_FE_NOINLINE
+#endif
+
+/* The Cortex-M4F paths (inline assembly on the single-precision FPU and Thumb-2 with the DSP
+ * extension, gcc); elsewhere (the host build) their C twins, which do the same float operations in
+ * the same order, so host and device give the same bits. */
+#if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__) &&   \
+    defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+#define ASC_FE_M4 1
+#else
+#define ASC_FE_M4 0
 #endif
 
 /* ---- table access: full tables (speed build) or compact tables (export --optimize size) ------ */
@@ -323,11 +333,10 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_window_run(float *y, const float *x, con
 #undef ASC_FE_WIN_TERM
 
 /* asc_fe_window_run(y, x, w, n, 1): the same products y[j] = x[j] * w[j]; on the Cortex-M4 (gcc,
- * the guard of the FFT's assembly) blocks of sixteen as one VLDM of 16 samples, one VLDM of 16
+ * ASC_FE_M4) blocks of sixteen as one VLDM of 16 samples, one VLDM of 16
  * window values, 16 VMULs and one VSTM (21 instructions per 16 samples with SUBS and BNE,
  * counted), the remaining n % 16 by the C loop. */
-#if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__) &&   \
-    defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+#if ASC_FE_M4
 static ASC_FE_ALWAYS_INLINE void asc_fe_window_fwd(float *y, const float *x, const float *w, int32_t n)
 {
     int32_t blocks = n >> 4;
@@ -585,14 +594,7 @@ static ASC_FE_NOINLINE void asc_fe_cfft_compact(float *x)
 #endif
 #define ASC_FE_FFT_H_BITS 0x3F3504F3u
 
-#if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__) &&   \
-    defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
-#define ASC_FE_FFT_M4 1
-#else
-#define ASC_FE_FFT_M4 0
-#endif
-
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
 /* One radix-4 butterfly in registers: a = (AR, AI), b, c, d; twiddles s16 .. s21 = c1, s1, c2,
  * s2, c3, s3; temporaries s22 .. s31. Outputs x[j] -> (AR, AI), x[j + q] -> (BR, BI),
  * x[j + 2q] -> (CR, CI), x[j + 3q] -> (DR, DI). ZA: a is zero and not read (first stage, j < L/8):
@@ -688,7 +690,7 @@ static ASC_FE_NOINLINE void asc_fe_cfft_compact(float *x)
 #define ASC_FE_LD_D "vldmia %[p3], {s12-s15}\n\t"
 #endif
 
-#if !ASC_FE_FFT_M4
+#if !ASC_FE_M4
 /* x = u (c - i s), the C twin of ASC_FE_R4_CMUL with the same operations: x[0] = ur c + ui s,
  * x[1] = ui c - ur s (each product rounded, then the sum or difference). */
 static ASC_FE_ALWAYS_INLINE void asc_fe_r4_cmul(float *x, float ur, float ui, float c, float s)
@@ -703,7 +705,7 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_r4_cmul(float *x, float ur, float ui, fl
  * (not read), 2: d = 0 (not read). */
 static ASC_FE_ALWAYS_INLINE void asc_fe_r4_run(float *g, int32_t q, const float *w, int32_t n, const int kind)
 {
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
     float *p0 = g;
     float *p1 = g + 2 * q;
     float *p2 = g + 4 * q;
@@ -774,7 +776,7 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_r4_run(float *g, int32_t q, const float 
  * 4 (log2 L odd only; twiddles 1, (1 - i) h, -i, (-1 - i) h, h = sqrt(2) / 2), 2 (1, -i) and 1. */
 static ASC_FE_ALWAYS_INLINE void asc_fe_fft_last(float *x)
 {
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
     float *p = x;
     const float *const end = x + 2 * ASC_FE_L;
 #if ASC_FE_FFT_LAST == 8
@@ -935,7 +937,7 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_fft_bitrev(float *x)
 {
     const uint32_t *t = asc_fe_fft_swaps;
     const uint32_t *const end = asc_fe_fft_swaps + ASC_FE_FFT_N_SWAPS;  /* an even count */
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
     uint32_t e0, e1;
     float *q0;
     float *q1;
@@ -1012,8 +1014,7 @@ static ASC_FE_NOINLINE void asc_fe_cfft_fast(float *x)
  *   consecutive registers are named by local register variables, used only as these asm operands
  *   (the use gcc supports). Loads and stores move bits; they round nothing.
  * Other targets (the x86 host) run the plain C loop with asc_fe_bin_power itself. */
-#if defined(__GNUC__) && defined(__ARM_FP) && ((__ARM_FP & 4) != 0) && !defined(__aarch64__)
-#define ASC_FE_SPLIT_M4 1
+#if ASC_FE_M4
 static ASC_FE_ALWAYS_INLINE float asc_fe_mla(float d, float n, float m)
 {
     __asm__("vmla.f32 %0, %1, %2" : "+t"(d) : "t"(n), "t"(m));   /* d + n * m */
@@ -1049,8 +1050,6 @@ static ASC_FE_ALWAYS_INLINE float asc_fe_bin_power_m4(float ar, float ai, float 
     __asm__("vldmdb %2!, {%0, %1}" : "=t"(x), "=t"(y), "+r"(p) : "m"(*(const float(*)[2])((p) - 2)))
 /* (p[0], p[1]) = (x, y), then p += 2 */
 #define ASC_FE_ST2_UP(p, x, y) __asm__("vstmia %0!, {%1, %2}" : "+r"(p) : "t"(x), "t"(y) : "memory")
-#else
-#define ASC_FE_SPLIT_M4 0
 #endif
 
 static void asc_fe_split_power(float *g, const float *tw)
@@ -1074,7 +1073,7 @@ static void asc_fe_split_power(float *g, const float *tw)
         const float *const end = g + ASC_FE_L;
         const float *qd = asc_fe_cos_quarter + ASC_FE_Q4;        /* q[Q4 - k] = qd[-1] */
         const float *qu = asc_fe_cos_quarter + 1;                /* q[k] = qu[0] */
-#if ASC_FE_SPLIT_M4
+#if ASC_FE_M4
         const float *b = g + 2 * ASC_FE_L;                       /* G[L-k] = b[-2], b[-1] */
         do {
             register float ar __asm__("s0");
@@ -1159,7 +1158,7 @@ static ASC_FE_ALWAYS_INLINE void asc_fe_pair_power4(float *pk, float *pl, float 
     *pl = (yr * yr) + (yi * yi);
 }
 
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
 /* one bin pair in registers: A = G[k] (AR, AI), B = G[L-k] (BR, BI), twiddle (TR, TI); temporaries
  * s24 .. s27; 4 P(k) -> AR, 4 P(L-k) -> AI */
 #define ASC_FE_PP4(AR, AI, BR, BI, TR, TI)                                                         \
@@ -1196,7 +1195,7 @@ static void asc_fe_split_power4(float *g, const float *tw)
         g[0] = x0 * x0;
         g[1] = xn * xn;
     }
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
     /* pairs 1 .. 3 here, then 4 .. L/2 - 1 (a multiple of four, at least four) four at a time:
      * a walks up over G[k .. k+3] (loaded, then overwritten by the powers), b down over
      * G[L-k-3 .. L-k] (VLDMDB: G[L-k] in s14, s15), w over the twiddles */
@@ -1342,7 +1341,7 @@ static ASC_FE_ALWAYS_INLINE float asc_fe_mel_run(float acc, const asc_fe_melw_t 
 }
 #undef ASC_FE_MEL_TERM
 
-#if ASC_FE_FFT_M4
+#if ASC_FE_M4
 /* Cortex-M4 form of asc_fe_mel_run (inline assembly): the same products added to acc (s8) in the
  * same order, each product and its sum one VMLA.F32 (product rounded, then the sum: the C form's
  * separate `*` and `+`). The first n % 8 terms come first: a TBB on n % 8 picks one of seven
