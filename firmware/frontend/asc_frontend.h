@@ -34,7 +34,8 @@
  * long as it does not overlap the output): ring [ASC_FE_RING_LEN floats] | FFT buffer [ASC_FE_N_FFT
  * floats]: windowed frame -> complex FFT (in place) -> power spectrum (in place, packed: bin b <=
  * N/4 at [2b], bin N/2 - b at [2b + 1]) -> mel sums in its upper half. No heap, no static buffers;
- * about 300 bytes of stack (-O2, Cortex-M4: asc_fe_run 168 + asc_fe_cfft_fast 112, both save s16-s31).
+ * 264 bytes of stack (-O2, Cortex-M4, read from the bench ELF's prologues: asc_fe_run 152 +
+ * asc_fe_cfft_fast 112, each 9 core registers, d8-d15 and its locals).
  * Flash: the generated tables (asc_frontend_tables.c): window (WIN_LENGTH floats), sparse mel
  * matrix (2 x N_MELS uint16 + ASC_FE_MEL_N_WEIGHTS floats), plus the FFT's fixed tables for N_FFT
  * (asc_fe_fft_tables.h) and CMSIS-DSP's real-FFT split twiddles (twiddleCoef_rfft_<N_FFT>).
