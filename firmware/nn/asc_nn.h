@@ -191,6 +191,26 @@ asc_nn_status asc_convolve_1x1_s8_w16(const asc_nn_context *ctx, const asc_nn_co
                                       const int32_t *filter_w16, const int32_t *bias_data,
                                       const asc_nn_dims *output_dims, int8_t *output_data);
 
+/* Requantisation records of the DSP 1x1 GEMM, computed at export (the speed build keeps them in
+ * flash, so the kernel skips its per-call fast-form check and constant set-up): ASC_PW_RQ_WORDS int32
+ * per output-channel pair (o, o+1), o = 0, 2, .. < out_c - 1 (an odd last channel has none):
+ *   [2b(o), 2b(o+1), 2b(o), 2b(o+1), kc(o), kc(o+1), m(o), m(o+1), r(o), r(o+1)],
+ * b = bias (0 without one), m = multiplier, r = -shift, kc = 2^(r-1) + output_offset * 2^r (the
+ * SMMLAR requantisation of asc_conv_s8.c). Only written (Python: asc_edge.codegen.speed_tables.
+ * pack_1x1_requant) when every pair is in the fast form: full int8 activation, K <= ASC_PW_MAX_K,
+ * |input_offset| <= 255, |output_offset| <= 256, m >= 0, 1 <= r <= 20,
+ * |b| <= 2^30 - 1 - K (128 + |input_offset|) 128. */
+#define ASC_PW_RQ_WORDS 10
+/* asc_convolve_1x1_s8_w16 with the requantisation records above (requant NULL: computed at run time).
+ * Same results. */
+asc_nn_status asc_convolve_1x1_s8_packed(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
+                                         const asc_nn_per_channel_quant *quant_params,
+                                         const asc_nn_dims *input_dims, const int8_t *input_data,
+                                         const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                         const int32_t *filter_w16, const int32_t *requant,
+                                         const int32_t *bias_data,
+                                         const asc_nn_dims *output_dims, int8_t *output_data);
+
 /* Picks asc_convolve_1x1_s8 when it applies, else asc_convolve_s8. */
 asc_nn_status asc_convolve_wrapper_s8(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
                                       const asc_nn_per_channel_quant *quant_params,
@@ -206,6 +226,24 @@ asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_c
                                     const asc_nn_dims *filter_dims, const int8_t *filter_data,
                                     const int32_t *bias_data,
                                     const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* Tables of the 3x3 DSP depthwise path ("dw3", asc_depthwise_conv_s8.c), computed at export (speed
+ * build, flash): ASC_DW3_TABLE_WORDS int32 per group of 4 channels c0 = 0, 4, .. <= C - 4 (channels
+ * past the last full group have none):
+ *   [kc, m, r] of channels c0..c0+3 (12 words), 2b(c0..c0+3), 2b(c0..c0+3) again,
+ *   9 taps (ky, kx row-major) x 2 words: int16 lanes 2w of channels (c0, c0+2) and (c0+1, c0+3),
+ * b = bias, m = multiplier, r = -shift, kc = 2^(r-1) + output_offset * 2^r. Only written (Python:
+ * asc_edge.codegen.speed_tables.pack_dw3) for a 3x3, ch_mult 1, dilation 1 depthwise with
+ * |input_offset| <= 255, |output_offset| <= 256 whose every group is in the fast form: m >= 0,
+ * 1 <= r <= 20, |b| <= 2^30 - 1 - 9 (128 + |input_offset|) 128. */
+#define ASC_DW3_TABLE_WORDS 38
+/* asc_depthwise_conv_s8 with the dw3 tables above (dw3_tables NULL: built at run time). Same results. */
+asc_nn_status asc_depthwise_conv_s8_packed(const asc_nn_context *ctx, const asc_nn_dw_conv_params *dw_conv_params,
+                                           const asc_nn_per_channel_quant *quant_params,
+                                           const asc_nn_dims *input_dims, const int8_t *input_data,
+                                           const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                           const int32_t *bias_data, const int32_t *dw3_tables,
+                                           const asc_nn_dims *output_dims, int8_t *output_data);
 
 /* filter_dims = {out_ch, 1, 1, in_ch}; input/output: batch = input_dims->n, features = c. */
 asc_nn_status asc_fully_connected_s8(const asc_nn_fc_params *fc_params,
@@ -310,6 +348,22 @@ asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
                                            const int32_t *expand_filter_w16, const int32_t *project_filter_w16,
                                            const asc_nn_dims *input_dims, const int8_t *input_data,
                                            const asc_nn_dims *output_dims, int8_t *output_data);
+
+/* The constant tables of a speed build (asc_edge.codegen.speed_tables; any may be NULL). */
+typedef struct {
+    const int32_t *expand_filter_w16;          /* asc_convolve_1x1_s8_widen_filter layout */
+    const int32_t *project_filter_w16;
+    const int32_t *expand_requant;             /* ASC_PW_RQ_WORDS per output-channel pair */
+    const int32_t *project_requant;
+    const int32_t *depthwise_dw3;              /* ASC_DW3_TABLE_WORDS per group of 4 channels */
+} asc_nn_inverted_residual_tables;
+/* asc_inverted_residual_s8 reading every table it is given instead of computing it at run time;
+ * same results. */
+asc_nn_status asc_inverted_residual_s8_packed(const asc_nn_context *ctx,
+                                              const asc_nn_inverted_residual_params *params,
+                                              const asc_nn_inverted_residual_tables *tables,
+                                              const asc_nn_dims *input_dims, const int8_t *input_data,
+                                              const asc_nn_dims *output_dims, int8_t *output_data);
 
 /* ==== More int8 operators: MAX_POOL_2D, element-wise LUT, RESIZE_NEAREST_NEIGHBOR, single-axis
  * MEAN, SUB, SQUARED_DIFFERENCE. Each matches the tflite-micro kernel
