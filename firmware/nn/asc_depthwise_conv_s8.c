@@ -179,6 +179,7 @@ static int32_t asc_dw_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chann
  * (kc, m, r) of channel c0 + k, t[0, 4) 2*bias and t[4, 8) the same again (the two pixels'
  * accumulators of asc_dw3_row2 start from one LDM), t[8, 26) 9 taps x 2 words of doubled weights. */
 #define ASC_DW3_TABLE 38
+typedef char asc_dw3_table_check[ASC_DW3_TABLE == ASC_DW3_TABLE_WORDS ? 1 : -1];
 
 #if ASC_NN_ASM
 void asc_dw3_row(const int32_t *x, const int32_t *table, int8_t *out, const int32_t *x_end, int32_t out_step,
@@ -407,35 +408,50 @@ static int asc_dw3_table(const asc_nn_dw_conv_params *p, const asc_nn_per_channe
 
 /* 3x3, ch_mult 1, dilation 1, full activation range: groups of 4 channels whose requantisation
  * fits the fast form; the other groups (and channels past the last multiple of 4) go through
- * asc_dw_dsp / the generic loop. Returns the number of leading channels done (a multiple of 4). */
+ * asc_dw_dsp / the generic loop. tables: the export's ASC_DW3_TABLE words per group (every group
+ * fast) or NULL (each group's table built here, per call). Returns the number of leading channels
+ * done (a multiple of 4). */
 static int32_t asc_dw3_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_channel_quant *q,
                            const asc_nn_dims *in, const int8_t *input, const asc_nn_dims *f,
-                           const int8_t *filter, const int32_t *bias, const asc_nn_dims *out, int8_t *output)
+                           const int8_t *filter, const int32_t *bias, const int32_t *tables,
+                           const asc_nn_dims *out, int8_t *output)
 {
     const int32_t c_in = in->c, iw = in->w, ih = in->h, ow = out->w, oh = out->h;
     const int32_t sh = p->stride.h, sw = p->stride.w, ph = p->padding.h, pw = p->padding.w;
     int32_t buf[ASC_DW3_ROWS * ASC_DW3_PITCH / 4];
     const int32_t nb = sh <= ASC_DW3_ROWS - 3 ? (ASC_DW3_ROWS - 3) / sh + 1 : 1; /* output rows per widening */
     int32_t table_mem[ASC_DW3_TABLE];
-    int32_t *const table = table_mem + 12;
     const int32_t off2 = asc_dup16(p->input_offset);
     /* the padding columns the kernels read: [0, pw) and [pw + iw, (ow - 1) sw + 3), zero in every
-     * buffer row (the widening writes only the image columns, out-of-image rows included) */
+     * buffer row (the widening writes only the image columns, out-of-image rows included); one
+     * column each side (pad 1, the usual case) as two word stores, not a memset call per side */
     {
         const int32_t cols = (ow - 1) * sw + 3;
         for (int32_t r = 0; r < ASC_DW3_ROWS; r++) {
             int32_t *d = buf + r * (ASC_DW3_PITCH / 4);
-            for (int32_t j = 0; j < 2 * pw; j++) {
-                d[j] = 0;
+            if (pw == 1) {
+                d[0] = 0;
+                d[1] = 0;
+            } else {
+                for (int32_t j = 0; j < 2 * pw; j++) {
+                    d[j] = 0;
+                }
             }
-            for (int32_t j = 2 * (pw + iw); j < 2 * cols; j++) {
-                d[j] = 0;
+            d += 2 * (pw + iw);
+            if (cols - pw - iw == 1) {
+                d[0] = 0;
+                d[1] = 0;
+            } else {
+                for (int32_t j = 0; j < 2 * (cols - pw - iw); j++) {
+                    d[j] = 0;
+                }
             }
         }
     }
     int32_t c0 = 0;
     for (; c0 + 4 <= c_in; c0 += 4) {
-        if (!asc_dw3_table(p, q, filter, bias, c_in, c0, table)) {
+        const int32_t *table = tables ? tables + ASC_DW3_TABLE * (c0 / 4) + 12 : table_mem + 12;
+        if (!tables && !asc_dw3_table(p, q, filter, bias, c_in, c0, table_mem + 12)) {
             asc_dw_dsp(p, q, in, input, f, filter, bias, out, output, c0, c0 + 4);
             continue;
         }
@@ -491,17 +507,23 @@ static int32_t asc_dw3_dsp(const asc_nn_dw_conv_params *p, const asc_nn_per_chan
                     }
 #endif
                 }
-                for (int32_t j = 0; j < n; j++) {
-                    const int32_t *xr = buf + j * sh * (ASC_DW3_PITCH / 4);
-                    int8_t *o = output + ((b * oh + oy + j) * ow) * c_in + c0;
-                    int32_t done = 0;
-                    if (ASC_NN_SPEED_PATHS && sw <= 2 && ow >= 2) { /* pixel pairs, then an odd last pixel */
-                        const int32_t *xm = xr + ASC_DW3_PITCH / 4;
-                        done = ow & ~1;
-                        asc_dw3_row2(xm, table, o, xm + 2 * sw * done, c_in, sw);
+                int8_t *const o0 = output + ((b * oh + oy) * ow) * c_in + c0;
+                if (ASC_NN_SPEED_PATHS && sw <= 2 && ow >= 2) {
+                    /* pixel pairs per row, then an odd last column as one call down the n rows */
+                    const int32_t pairs = ow & ~1;
+                    for (int32_t j = 0; j < n; j++) {
+                        const int32_t *xm = buf + (j * sh + 1) * (ASC_DW3_PITCH / 4);
+                        asc_dw3_row2(xm, table, o0 + j * ow * c_in, xm + 2 * sw * pairs, c_in, sw);
                     }
-                    if (done < ow) {
-                        asc_dw3_row(xr + 2 * sw * done, table, o + done * c_in, xr + 2 * sw * ow, c_in, 8 * sw);
+                    if (ow & 1) {
+                        const int32_t *xc = buf + 2 * sw * pairs;
+                        asc_dw3_row(xc, table, o0 + pairs * c_in, xc + n * sh * (ASC_DW3_PITCH / 4), ow * c_in,
+                                    sh * ASC_DW3_PITCH);
+                    }
+                } else {
+                    for (int32_t j = 0; j < n; j++) {
+                        const int32_t *xr = buf + j * sh * (ASC_DW3_PITCH / 4);
+                        asc_dw3_row(xr, table, o0 + j * ow * c_in, xr + 2 * sw * ow, c_in, 8 * sw);
                     }
                 }
             }
@@ -518,7 +540,20 @@ asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_c
                                     const int32_t *bias,
                                     const asc_nn_dims *out, int8_t *output)
 {
+    return asc_depthwise_conv_s8_packed(ctx, p, q, in, input, f, filter, bias, (const int32_t *)0, out, output);
+}
+
+asc_nn_status asc_depthwise_conv_s8_packed(const asc_nn_context *ctx, const asc_nn_dw_conv_params *p,
+                                           const asc_nn_per_channel_quant *q,
+                                           const asc_nn_dims *in, const int8_t *input,
+                                           const asc_nn_dims *f, const int8_t *filter,
+                                           const int32_t *bias, const int32_t *dw3_tables,
+                                           const asc_nn_dims *out, int8_t *output)
+{
     (void)ctx;
+#if !ASC_NN_USE_DSP
+    (void)dw3_tables;
+#endif
     if (!p || !q || !q->multiplier || !q->shift || !in || !f || !out || !input || !filter || !output) {
         return ASC_NN_ARG_ERROR;
     }
@@ -536,7 +571,7 @@ asc_nn_status asc_depthwise_conv_s8(const asc_nn_context *ctx, const asc_nn_dw_c
         if (kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1 && p->output_offset >= -256 &&
             p->output_offset <= 256 && pw >= 0 && p->padding.h >= 0 && pw + in->w <= ASC_DW3_COLS &&
             (ow - 1) * sw + 3 <= ASC_DW3_COLS) {
-            c_done = asc_dw3_dsp(p, q, in, input, f, filter, bias, out, output);
+            c_done = asc_dw3_dsp(p, q, in, input, f, filter, bias, dw3_tables, out, output);
             if (p->activation.min > -128 || p->activation.max < 127) {
                 /* dw3 saturates to int8; a fused ReLU / ReLU6 range clamps that (the same value) */
                 const int32_t npx = out->n * out->h * out->w;
