@@ -319,7 +319,8 @@ static void asc_gemm_s8(const int8_t *x, int32_t n_px, const int8_t *w, int32_t 
 #define ASC_PW_XBUF_WORDS 640         /* 2560 bytes of widened pixel pairs (stack): 9 px at K = 128 */
 
 /* The asm reads it with LDMDB / LDM around jp = &kc0: w..b1c into r1, r2, r10-lr before a block,
- * kc0..out into r2-r8 after one (keep the order). */
+ * kc0..out into r2-r8 and stride, xend into r10, r11 after one (keep the order). b0..r1 are the
+ * ASC_PW_RQ_WORDS words of a requantisation record (asc_nn.h), in its order. */
 typedef struct {
     const int32_t *w;                 /* widened weight pair */
     uintptr_t entry;                  /* asm: start address in the unrolled group loop */
@@ -330,6 +331,11 @@ typedef struct {
     int32_t stride;                   /* bytes between two pixels' outputs */
     const int32_t *xend;              /* end of the widened pixel pairs */
     uintptr_t entry1;                 /* asm: start address in the unrolled loop of asc_pw_1x2 */
+    /* channel-pair loop of asc_pw_2x2_rq (records and a pre-widened filter) */
+    const int32_t *x0;                /* first widened pixel pair of the chunk */
+    const int32_t *rq, *rq_end;       /* next record, end of the records */
+    int32_t out_step;                 /* bytes from out after a pair's last block to the next pair's */
+    int32_t w_step;                   /* bytes of one widened weight pair (16 per group) */
 } asc_pw_job;
 
 /* Largest |bias| for which |acc| <= |bias| + K (128 + |in_off|) 128 < 2^30 (the pw16 exactness
@@ -364,7 +370,11 @@ void asc_pw_loop_end(void);
 typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offsetof(asc_pw_job, b0) == 8 &&
                                       offsetof(asc_pw_job, b1c) == 20 && offsetof(asc_pw_job, kc0) == 24 &&
                                       offsetof(asc_pw_job, out) == 48 && offsetof(asc_pw_job, stride) == 52 &&
-                                      offsetof(asc_pw_job, xend) == 56 && offsetof(asc_pw_job, entry1) == 60)
+                                      offsetof(asc_pw_job, xend) == 56 && offsetof(asc_pw_job, entry1) == 60 &&
+                                      offsetof(asc_pw_job, x0) == 64 && offsetof(asc_pw_job, rq) == 68 &&
+                                      offsetof(asc_pw_job, rq_end) == 72 && offsetof(asc_pw_job, out_step) == 76 &&
+                                      offsetof(asc_pw_job, w_step) == 80 &&
+                                      offsetof(asc_pw_job, r1) - offsetof(asc_pw_job, b0) == 4 * (ASC_PW_RQ_WORDS - 1))
                                          ? 1
                                          : -1];
 
@@ -374,64 +384,102 @@ typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offset
     "asr     r9, r9, " R "\n\t"                                                                    \
     "ssat    r9, #8, r9\n\t"
 
-__asm__(".pushsection .text.asc_pw_2x2,\"ax\",%progbits\n\t"
-        ".syntax unified\n\t"
-        ".thumb\n\t"
-        ".p2align 2\n\t"
-        ".global asc_pw_2x2\n\t"
-        ".type asc_pw_2x2, %function\n\t"
-        ".thumb_func\n"
-        "asc_pw_2x2:\n\t"
-        "push    {r4-r11, lr}\n\t"
-        "sub     sp, sp, #4\n\t"
-        "add     r1, r1, #24\n\t" /* jp = &job->kc0 */
-        "str     r1, [sp]\n"
-        "1:\n\t"
-        "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */
-        "bx      r2\n\t"
-        ".p2align 2\n\t"
-        ".rept " "32" "\n\t"
-        "ldmia.w r0!, {r2-r5}\n\t"
-        "ldmia.w r1!, {r6-r9}\n\t"
-        "smlad   r10, r2, r6, r10\n\t"
-        "smlad   r10, r3, r7, r10\n\t"
-        "smlad   r11, r2, r8, r11\n\t"
-        "smlad   r11, r3, r9, r11\n\t"
-        "smlad   r12, r4, r6, r12\n\t"
-        "smlad   r12, r5, r7, r12\n\t"
-        "smlad   lr, r4, r8, lr\n\t"
-        "smlad   lr, r5, r9, lr\n\t"
-        ".endr\n\t"
-        ".global asc_pw_loop_end\n\t"
-        ".type asc_pw_loop_end, %function\n\t"
-        ".thumb_func\n"
-        "asc_pw_loop_end:\n\t"
-        "ldr     r1, [sp]\n\t"
-        "ldm     r1, {r2-r8}\n\t" /* kc0 kc1 m0 m1 r0 r1 out */
-        ASC_PW_RQ("r10", "r2", "r4", "r6")
-        "strb    r9, [r8]\n\t"
-        ASC_PW_RQ("r11", "r3", "r5", "r7")
-        "strb    r9, [r8, #1]\n\t"
-        "ldr     r10, [r1, #28]\n\t" /* stride */
-        "add     r8, r8, r10\n\t"
-        ASC_PW_RQ("r12", "r2", "r4", "r6")
-        "strb    r9, [r8]\n\t"
-        ASC_PW_RQ("lr", "r3", "r5", "r7")
-        "strb    r9, [r8, #1]\n\t"
-        "add     r8, r8, r10\n\t"
-        "str     r8, [r1, #24]\n\t" /* out */
-        "ldr     r2, [r1, #32]\n\t" /* xend */
-        "cmp     r0, r2\n\t"
-        "bne     1b\n\t"
-        "add     sp, sp, #4\n\t"
-        "pop     {r4-r11, pc}\n\t"
-        ".size asc_pw_2x2, .-asc_pw_2x2\n\t"
-        ".popsection\n");
+/* Prologue, pixel-pair loop and requantisation of asc_pw_2x2 (NAME) and asc_pw_2x2_rq; LOOP_END
+ * labels the end of the unrolled group loop. Per pixel pair (block of 2 x 2 outputs), counted:
+ * LDMDB + BX, 10 per group, then LDR, LDM, 4 x (ADD, SMMLAR, ASR, SSAT, STRB), LDRD, 2 ADD, STR,
+ * CMP, BNE: 30 + 10 * groups. */
+#define ASC_PW_2X2_BODY(NAME, LOOP_END)                                                             \
+    ".pushsection .text." NAME ",\"ax\",%progbits\n\t"                                             \
+    ".syntax unified\n\t"                                                                          \
+    ".thumb\n\t"                                                                                   \
+    ".p2align 2\n\t"                                                                               \
+    ".global " NAME "\n\t"                                                                         \
+    ".type " NAME ", %function\n\t"                                                                \
+    ".thumb_func\n" NAME ":\n\t"                                                                   \
+    "push    {r4-r11, lr}\n\t"                                                                     \
+    "sub     sp, sp, #4\n\t"                                                                       \
+    "add     r1, r1, #24\n\t" /* jp = &job->kc0 */                                                 \
+    "str     r1, [sp]\n"                                                                           \
+    "1:\n\t"                                                                                       \
+    "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
+    "bx      r2\n\t"                                                                               \
+    ".p2align 2\n\t"                                                                               \
+    ".rept " "32" "\n\t"                                                                           \
+    "ldmia.w r0!, {r2-r5}\n\t"                                                                     \
+    "ldmia.w r1!, {r6-r9}\n\t"                                                                     \
+    "smlad   r10, r2, r6, r10\n\t"                                                                 \
+    "smlad   r10, r3, r7, r10\n\t"                                                                 \
+    "smlad   r11, r2, r8, r11\n\t"                                                                 \
+    "smlad   r11, r3, r9, r11\n\t"                                                                 \
+    "smlad   r12, r4, r6, r12\n\t"                                                                 \
+    "smlad   r12, r5, r7, r12\n\t"                                                                 \
+    "smlad   lr, r4, r8, lr\n\t"                                                                   \
+    "smlad   lr, r5, r9, lr\n\t"                                                                   \
+    ".endr\n\t"                                                                                    \
+    ".global " LOOP_END "\n\t"                                                                     \
+    ".type " LOOP_END ", %function\n\t"                                                            \
+    ".thumb_func\n" LOOP_END ":\n\t"                                                               \
+    "ldr     r1, [sp]\n\t"                                                                         \
+    "ldm     r1, {r2-r8}\n\t" /* kc0 kc1 m0 m1 r0 r1 out */                                        \
+    ASC_PW_RQ("r10", "r2", "r4", "r6")                                                             \
+    "strb    r9, [r8]\n\t"                                                                         \
+    ASC_PW_RQ("r11", "r3", "r5", "r7")                                                             \
+    "strb    r9, [r8, #1]\n\t"                                                                     \
+    "ldrd    r10, r11, [r1, #28]\n\t" /* stride, xend */                                           \
+    "add     r8, r8, r10\n\t"                                                                      \
+    ASC_PW_RQ("r12", "r2", "r4", "r6")                                                             \
+    "strb    r9, [r8]\n\t"                                                                         \
+    ASC_PW_RQ("lr", "r3", "r5", "r7")                                                              \
+    "strb    r9, [r8, #1]\n\t"                                                                     \
+    "add     r8, r8, r10\n\t"                                                                      \
+    "str     r8, [r1, #24]\n\t" /* out */                                                          \
+    "cmp     r0, r11\n\t"                                                                          \
+    "bne     1b\n\t"
+
+#define ASC_PW_2X2_EXIT(NAME)                                                                      \
+    "add     sp, sp, #4\n\t"                                                                       \
+    "pop     {r4-r11, pc}\n\t"                                                                     \
+    ".size " NAME ", .-" NAME "\n\t"                                                               \
+    ".popsection\n"
+
+__asm__(ASC_PW_2X2_BODY("asc_pw_2x2", "asc_pw_loop_end") ASC_PW_2X2_EXIT("asc_pw_2x2"));
+
+/* asc_pw_2x2_rq(x, job): asc_pw_2x2 for job's pair, then for each record from job->rq to job->rq_end
+ * the next pair: record -> job->b0..r1 (LDM + STM), w += w_step, out += out_step, x = x0. Between
+ * two pairs, counted: LDRD, CMP, BEQ, LDM, STR, SUB, STM, LDRD, 2 x (LDR, ADD, STR), LDR, B = 17. */
+void asc_pw_2x2_rq(const int32_t *x, asc_pw_job *job);
+void asc_pw_rq_loop_end(void);
+__asm__(ASC_PW_2X2_BODY("asc_pw_2x2_rq", "asc_pw_rq_loop_end")
+        "ldrd    r2, r3, [r1, #44]\n\t" /* rq, rq_end */
+        "cmp     r2, r3\n\t"
+        "beq     2f\n\t"
+        "ldmia   r2!, {r3-r12}\n\t" /* the next record: b0 b1 b0 b1 kc0 kc1 m0 m1 r0 r1 */
+        "str     r2, [r1, #44]\n\t"
+        "sub     r2, r1, #16\n\t" /* &job->b0 */
+        "stmia   r2, {r3-r12}\n\t"
+        "ldrd    r3, r4, [r1, #52]\n\t" /* out_step, w_step */
+        "ldr     r2, [r1, #-24]\n\t"
+        "add     r2, r2, r4\n\t"
+        "str     r2, [r1, #-24]\n\t" /* w */
+        "ldr     r2, [r1, #24]\n\t"
+        "add     r2, r2, r3\n\t"
+        "str     r2, [r1, #24]\n\t" /* out */
+        "ldr     r0, [r1, #40]\n\t" /* x0 */
+        "b       1b\n"
+        "2:\n\t"
+        ASC_PW_2X2_EXIT("asc_pw_2x2_rq"));
 
 static void asc_pw_run(const int32_t *x, asc_pw_job *job, int32_t groups)
 {
     job->entry = ((uintptr_t)&asc_pw_loop_end | 1u) - (uintptr_t)(40 * groups);
     asc_pw_2x2(x, job);
+}
+
+/* job's pair, then one pair per record (pre-widened weights, w_step apart) over the same pixels */
+static void asc_pw_run_rq(const int32_t *x, asc_pw_job *job, int32_t groups)
+{
+    job->entry = ((uintptr_t)&asc_pw_rq_loop_end | 1u) - (uintptr_t)(40 * groups);
+    asc_pw_2x2_rq(x, job);
 }
 
 /* asc_pw_1x2(x, job): one pixel (the first of a widened pair, its partner ignored) x 2 channels,
@@ -510,6 +558,22 @@ static void asc_pw_run(const int32_t *x, asc_pw_job *job, int32_t groups)
         o[job->stride + 1] = asc_pw_rq(s11, job->kc1, job->m1, job->r1);
     }
     job->out = o;
+}
+
+/* C twin of asc_pw_2x2_rq. */
+static void asc_pw_run_rq(const int32_t *x, asc_pw_job *job, int32_t groups)
+{
+    for (;;) {
+        asc_pw_run(x, job, groups);
+        if (job->rq == job->rq_end) {
+            break;
+        }
+        memcpy(&job->b0, job->rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
+        job->rq += ASC_PW_RQ_WORDS;
+        job->w = (const int32_t *)(const void *)((const char *)job->w + job->w_step);
+        job->out += job->out_step;
+        x = job->x0;
+    }
 }
 
 /* C twin of asc_pw_1x2. */
@@ -640,49 +704,94 @@ static void asc_pw_widen_w(const int8_t *w, int32_t k, int32_t *d)
     }
 }
 
-/* Output channel pairs over a widened chunk of `full` pixel pairs (+ `tail`: one more pair whose
- * second pixel is the zero partner, its outputs dropped); out = output of the chunk's first pixel.
- * Channel pairs outside the fast requantisation and an odd last channel take the int8 GEMM on the
- * chunk's contiguous int8 rows x (the 1x1 case; NULL: the caller has checked all channels). */
-static void asc_pw_chunk(const int32_t *xbuf, int32_t full, int32_t tail, const int8_t *x, const int8_t *w,
-                         const int32_t *w16, int32_t n_oc, int32_t k, const int32_t *bias,
-                         const asc_nn_per_channel_quant *q, int32_t off, int32_t out_off, int32_t blim, int8_t *out,
-                         int32_t out_stride, int32_t *wbuf)
+/* The channel pairs [oc, n_oc & ~1) of asc_pw_chunk, one call (or none: run2 0) of asc_pw_2x2 and of
+ * asc_pw_1x2 (tail) each; returns n_oc & ~1. Inlined twice, with and without records. */
+ASC_INLINE int32_t asc_pw_pairs(asc_pw_job *job, const int32_t *xbuf, int32_t full, int32_t tail, int run2,
+                                const int8_t *x, const int8_t *w, const int32_t *w16, const int32_t *rq, int32_t oc,
+                                int32_t n_oc, int32_t k, const int32_t *bias, const asc_nn_per_channel_quant *q,
+                                int32_t off, int32_t out_off, int32_t blim, int8_t *out, int32_t out_stride,
+                                int32_t *wbuf)
 {
     static const asc_nn_activation full_act = {-128, 127};
     const int32_t groups = (k + 3) >> 2, pair_words = 4 * groups;
     const int32_t *xtail = xbuf + full * pair_words;
-    asc_pw_job job;
-    job.w = wbuf;
-    int32_t oc = 0;
     for (; oc + 2 <= n_oc; oc += 2) {
-        const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
-        if (asc_pw_prep(q->multiplier[oc], q->shift[oc], out_off, b0, blim, &job.kc0, &job.r0, &job.b0) &&
-            asc_pw_prep(q->multiplier[oc + 1], q->shift[oc + 1], out_off, b1, blim, &job.kc1, &job.r1, &job.b1)) {
-            job.m0 = q->multiplier[oc];
-            job.m1 = q->multiplier[oc + 1];
-            job.b0c = job.b0;
-            job.b1c = job.b1;
+        int ok = 1;
+        if (rq) {
+            memcpy(&job->b0, rq + (oc >> 1) * ASC_PW_RQ_WORDS, ASC_PW_RQ_WORDS * sizeof(int32_t));
+        } else {
+            const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
+            ok = asc_pw_prep(q->multiplier[oc], q->shift[oc], out_off, b0, blim, &job->kc0, &job->r0, &job->b0) &&
+                 asc_pw_prep(q->multiplier[oc + 1], q->shift[oc + 1], out_off, b1, blim, &job->kc1, &job->r1,
+                             &job->b1);
+            job->m0 = q->multiplier[oc];
+            job->m1 = q->multiplier[oc + 1];
+            job->b0c = job->b0;
+            job->b1c = job->b1;
+        }
+        if (ok) {
             if (w16) {
-                job.w = w16 + (oc >> 1) * pair_words; /* pre-widened filter */
+                job->w = w16 + (oc >> 1) * pair_words; /* pre-widened filter */
             } else {
                 asc_pw_widen_w(w + oc * k, k, wbuf);
             }
-            if (full > 0) {
-                job.out = out + oc;
-                job.stride = out_stride;
-                job.xend = xtail;
-                asc_pw_run(xbuf, &job, groups);
+            if (run2) {
+                job->out = out + oc;
+                asc_pw_run(xbuf, job, groups);
             }
             if (tail) {
-                job.out = out + 2 * full * out_stride + oc;
-                asc_pw_run1(xtail, &job, groups);
+                job->out = out + 2 * full * out_stride + oc;
+                asc_pw_run1(xtail, job, groups);
             }
         } else if (x) {
             const asc_nn_per_channel_quant q2 = {q->multiplier + oc, q->shift + oc};
             asc_gemm_s8(x, 2 * full + tail, w + oc * k, 2, k, bias ? bias + oc : bias, &q2, off, out_off, &full_act,
                         out + oc, out_stride);
         }
+    }
+    return oc;
+}
+
+/* Output channel pairs over a widened chunk of `full` pixel pairs (+ `tail`: one more pair whose
+ * second pixel is the zero partner, its outputs dropped); out = output of the chunk's first pixel.
+ * Channel pairs outside the fast requantisation and an odd last channel take the int8 GEMM on the
+ * chunk's contiguous int8 rows x (the 1x1 case; NULL: the caller has checked all channels).
+ * rq: the requantisation records of the pairs (asc_nn.h, every pair fast) instead of asc_pw_prep;
+ * with a pre-widened filter too, one asc_pw_2x2_rq call covers the chunk's full pixel pairs of
+ * every channel pair (then only a tail pair is left for the loop over the pairs). */
+static void asc_pw_chunk(const int32_t *xbuf, int32_t full, int32_t tail, const int8_t *x, const int8_t *w,
+                         const int32_t *w16, const int32_t *rq, int32_t n_oc, int32_t k, const int32_t *bias,
+                         const asc_nn_per_channel_quant *q, int32_t off, int32_t out_off, int32_t blim, int8_t *out,
+                         int32_t out_stride, int32_t *wbuf)
+{
+    static const asc_nn_activation full_act = {-128, 127};
+    const int32_t pair_words = 4 * ((k + 3) >> 2);
+    asc_pw_job job;
+    job.w = wbuf;
+    job.stride = out_stride;
+    job.xend = xbuf + full * pair_words;
+    int32_t oc = 0;
+    if (!rq) {
+        oc = asc_pw_pairs(&job, xbuf, full, tail, full > 0, x, w, w16, (const int32_t *)0, 0, n_oc, k, bias, q, off,
+                          out_off, blim, out, out_stride, wbuf);
+    } else if (w16 && full > 0 && n_oc >= 2) {
+        job.w = w16;
+        memcpy(&job.b0, rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
+        job.out = out;
+        job.x0 = xbuf;
+        job.rq = rq + ASC_PW_RQ_WORDS;
+        job.rq_end = rq + (n_oc >> 1) * ASC_PW_RQ_WORDS;
+        job.out_step = 2 - 2 * full * out_stride;
+        job.w_step = 4 * pair_words;
+        asc_pw_run_rq(xbuf, &job, (k + 3) >> 2);
+        oc = n_oc & ~1;
+        if (tail) {
+            asc_pw_pairs(&job, xbuf, full, 1, 0, x, w, w16, rq, 0, n_oc, k, bias, q, off, out_off, blim, out,
+                         out_stride, wbuf);
+        }
+    } else {
+        oc = asc_pw_pairs(&job, xbuf, full, tail, full > 0, x, w, w16, rq, 0, n_oc, k, bias, q, off, out_off, blim,
+                          out, out_stride, wbuf);
     }
     if (oc < n_oc && x) {
         const asc_nn_per_channel_quant q1 = {q->multiplier + oc, q->shift + oc};
@@ -693,7 +802,8 @@ static void asc_pw_chunk(const int32_t *xbuf, int32_t full, int32_t tail, const 
 
 /* As asc_gemm_s8 (contiguous rows), through the pw16 path; returns 0 (nothing done) when it does
  * not apply (then nothing was written). */
-static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int32_t *w16, int32_t n_oc, int32_t k,
+static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int32_t *w16, const int32_t *rq,
+                       int32_t n_oc, int32_t k,
                        const int32_t *bias, const asc_nn_per_channel_quant *q, int32_t off, int32_t out_off,
                        const asc_nn_activation *act, int8_t *out, int32_t out_stride)
 {
@@ -716,8 +826,8 @@ static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int
             const int8_t *a = xc + 2 * j * k;
             asc_pw_widen_pair(a, (j < full) ? a + k : (const int8_t *)0, k, off, xbuf + j * pair_words);
         }
-        asc_pw_chunk(xbuf, full, tail, xc, w, w16, n_oc, k, bias, q, off, out_off, blim, out + 2 * p0 * out_stride,
-                     out_stride, wbuf);
+        asc_pw_chunk(xbuf, full, tail, xc, w, w16, rq, n_oc, k, bias, q, off, out_off, blim,
+                     out + 2 * p0 * out_stride, out_stride, wbuf);
         p0 += np;
     }
     return 1;
@@ -964,7 +1074,8 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
                 asc_pw_widen_pair(patch, (j < full) ? patch + k : (const int8_t *)0, k, off, d);
             }
         }
-        asc_pw_chunk(xbuf, full, tail, (const int8_t *)0, filter, (const int32_t *)0, n_oc, k, bias, q, off,
+        asc_pw_chunk(xbuf, full, tail, (const int8_t *)0, filter, (const int32_t *)0, (const int32_t *)0, n_oc, k,
+                     bias, q, off,
                      out_off, blim, output + 2 * p0 * n_oc, n_oc, wbuf);
         p0 += np;
     }
@@ -1124,9 +1235,22 @@ asc_nn_status asc_convolve_1x1_s8_w16(const asc_nn_context *ctx, const asc_nn_co
                                       const int32_t *filter_w16, const int32_t *bias,
                                       const asc_nn_dims *out, int8_t *output)
 {
+    return asc_convolve_1x1_s8_packed(ctx, p, q, in, input, f, filter, filter_w16, (const int32_t *)0, bias, out,
+                                      output);
+}
+
+asc_nn_status asc_convolve_1x1_s8_packed(const asc_nn_context *ctx, const asc_nn_conv_params *p,
+                                         const asc_nn_per_channel_quant *q,
+                                         const asc_nn_dims *in, const int8_t *input,
+                                         const asc_nn_dims *f, const int8_t *filter,
+                                         const int32_t *filter_w16, const int32_t *requant,
+                                         const int32_t *bias,
+                                         const asc_nn_dims *out, int8_t *output)
+{
     (void)ctx;
 #if !ASC_NN_USE_DSP
     (void)filter_w16;
+    (void)requant;
 #endif
     if (!asc_conv_args_ok(p, q, in, f, out, input, filter, output)) {
         return ASC_NN_ARG_ERROR;
@@ -1142,7 +1266,7 @@ asc_nn_status asc_convolve_1x1_s8_w16(const asc_nn_context *ctx, const asc_nn_co
     if (p->input_offset >= -255 && p->input_offset <= 255) {
         if (p->stride.h == 1 && p->stride.w == 1) {
             /* all pixels are contiguous rows of c_in values */
-            if (!asc_pw_gemm(input, in->n * in->h * in->w, filter, filter_w16, out->c, c_in, bias, q,
+            if (!asc_pw_gemm(input, in->n * in->h * in->w, filter, filter_w16, requant, out->c, c_in, bias, q,
                              p->input_offset, p->output_offset, &p->activation, output, out->c)) {
                 asc_gemm_s8(input, in->n * in->h * in->w, filter, out->c, c_in, bias, q, p->input_offset,
                             p->output_offset, &p->activation, output, out->c);
