@@ -178,7 +178,13 @@ def test_packed_1x1_cortex_m4_under_qemu(libs, tmp_path):
             rq = _records(wt, b, m, s, in_off, o2)
             with_rq = True
         expected.append(_ref(P, x, wt, b, m, s, in_off, o2 if with_rq else out_off))
-        decls += [_arr(f"x{i}", "int8_t", x), _arr(f"w{i}", "int8_t", wt), _arr(f"b{i}", "int32_t", b),
+        # word-aligned inputs (the asm widening of whole chunks reads them with LDRD), every 5th one
+        # byte past an aligned start (then widened pair by pair with LDR)
+        mis = int(i % 5 == 4)
+        xa = np.concatenate([np.zeros(mis, np.int8), x.ravel()])
+        decls += [f"static const int8_t x{i}[] __attribute__((aligned(8))) = "
+                  f"{{{','.join(str(int(v)) for v in xa)}}};\n",
+                  _arr(f"w{i}", "int8_t", wt), _arr(f"b{i}", "int32_t", b),
                   _arr(f"m{i}", "int32_t", m), _arr(f"s{i}", "int32_t", s)]
         decls += [_arr(f"r{i}", "int32_t", rq)] if with_rq else []
         decls += [_arr(f"v{i}", "int32_t", widen_1x1_filter(wt))] if with_w16 else []
@@ -187,7 +193,7 @@ def test_packed_1x1_cortex_m4_under_qemu(libs, tmp_path):
             f"  asc_nn_conv_params p = {{{in_off}, {out_off}, {{1, 1}}, {{0, 0}}, {{1, 1}}, {{-128, 127}}}};\n"
             f"  asc_nn_per_channel_quant q = {{m{i}, s{i}}};\n"
             f"  asc_nn_dims id = {{{n}, {h}, {w}, {cin}}}, fd = {{{cout}, 1, 1, {cin}}}, od = {{{n}, {h}, {w}, {cout}}};\n"
-            f"  emit(asc_convolve_1x1_s8_packed(&ctx, &p, &q, &id, x{i}, &fd, w{i}, {f'v{i}' if with_w16 else '0'},"
+            f"  emit(asc_convolve_1x1_s8_packed(&ctx, &p, &q, &id, x{i} + {mis}, &fd, w{i}, {f'v{i}' if with_w16 else '0'},"
             f" {f'r{i}' if with_rq else '0'}, b{i}, &od, out), {h * w * cout}); }}\n")
     dis = kernel_models.run_m4_cases(tmp_path, decls, calls, expected)
-    assert "<asc_pw_2x2_rq>:" in dis
+    assert "<asc_pw_2x2_rq>:" in dis and "<asc_pw_widen_rows>:" in dis

@@ -661,6 +661,54 @@ static void asc_pw_widen_pair(const int8_t *a, const int8_t *b, int32_t k, int32
     }
 }
 
+#if ASC_NN_ASM
+/* asc_pw_widen_rows(a, d, end, k, off2): the pixel pairs of the contiguous rows from a to end
+ * (word-aligned, K = k a multiple of 8: no tail group) -> the widened pair layout at d, as
+ * asc_pw_widen_pair pair by pair. Per 2 groups of a pair, counted: 2 LDRD, 8 SXTAB16, STM of the
+ * 8 words, CMP, BNE = 13 (asc_pw_widen_pair's loop: 20); per pair 6 more (+ the last BNE). */
+void asc_pw_widen_rows(const int8_t *a, int32_t *d, const int8_t *end, int32_t k, int32_t off2);
+__asm__(".pushsection .text.asc_pw_widen_rows,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".p2align 2\n\t"
+        ".global asc_pw_widen_rows\n\t"
+        ".type asc_pw_widen_rows, %function\n\t"
+        ".thumb_func\n"
+        "asc_pw_widen_rows:\n\t"
+        "push    {r4-r11, lr}\n\t"
+        "mov     lr, r2\n\t"          /* end */
+        "ldr     r12, [sp, #36]\n\t"  /* off2 (5th argument) */
+        "add     r2, r0, r3\n\t"      /* b = a + k */
+        "push    {r3}\n\t"            /* k at [sp] */
+        "mov     r3, r2\n"            /* end of row a */
+        "1:\n\t"
+        "ldrd    r5, r9, [r0], #8\n\t"  /* a: groups g, g + 1 */
+        "ldrd    r7, r11, [r2], #8\n\t" /* b */
+        "sxtab16 r4, r12, r5\n\t"
+        "sxtab16 r5, r12, r5, ror #8\n\t"
+        "sxtab16 r6, r12, r7\n\t"
+        "sxtab16 r7, r12, r7, ror #8\n\t"
+        "sxtab16 r8, r12, r9\n\t"
+        "sxtab16 r9, r12, r9, ror #8\n\t"
+        "sxtab16 r10, r12, r11\n\t"
+        "sxtab16 r11, r12, r11, ror #8\n\t"
+        "stmia   r1!, {r4-r11}\n\t"
+        "cmp     r0, r3\n\t"
+        "bne     1b\n\t"
+        "mov     r0, r2\n\t"          /* the next pair starts after row b */
+        "cmp     r0, lr\n\t"
+        "beq     2f\n\t"
+        "ldr     r3, [sp]\n\t"
+        "add     r2, r0, r3\n\t"
+        "mov     r3, r2\n\t"
+        "b       1b\n"
+        "2:\n\t"
+        "add     sp, sp, #4\n\t"
+        "pop     {r4-r11, pc}\n\t"
+        ".size asc_pw_widen_rows, .-asc_pw_widen_rows\n\t"
+        ".popsection\n");
+#endif
+
 /* Weight rows w (channel o) and w + k (channel o + 1) -> the widened pair layout at d, lanes 2w. */
 static void asc_pw_widen_w(const int8_t *w, int32_t k, int32_t *d)
 {
@@ -822,7 +870,14 @@ static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int
         const int32_t tail = odd && p0 + np == all_pairs; /* the last pair: odd pixel + zero partner */
         const int32_t full = np - tail;
         const int8_t *xc = x + 2 * p0 * k;
-        for (int32_t j = 0; j < np; j++) {
+        int32_t j = 0;
+#if ASC_NN_ASM
+        if (full > 0 && (k & 7) == 0 && ((uintptr_t)xc & 3) == 0) { /* LDRD needs word alignment */
+            asc_pw_widen_rows(xc, xbuf, xc + 2 * full * k, k, asc_dup16(off));
+            j = full;
+        }
+#endif
+        for (; j < np; j++) {
             const int8_t *a = xc + 2 * j * k;
             asc_pw_widen_pair(a, (j < full) ? a + k : (const int8_t *)0, k, off, xbuf + j * pair_words);
         }
