@@ -446,7 +446,9 @@ __asm__(ASC_PW_2X2_BODY("asc_pw_2x2", "asc_pw_loop_end") ASC_PW_2X2_EXIT("asc_pw
 
 /* asc_pw_2x2_rq(x, job): asc_pw_2x2 for job's pair, then for each record from job->rq to job->rq_end
  * the next pair: record -> job->b0..r1 (LDM + STM), w += w_step, out += out_step, x = x0. Between
- * two pairs, counted: LDRD, CMP, BEQ, LDM, STR, SUB, STM, LDRD, 2 x (LDR, ADD, STR), LDR, B = 17. */
+ * two pairs, counted: LDRD, CMP, BEQ, LDM, STR, SUB, STM, LDRD, 2 x (LDR, ADD, STR), LDR, B = 16
+ * (the per-pair set-up of asc_pw_chunk + asc_pw_2x2's entry and exit it replaces: ~116 + 6).
+ * CP-Mobile, one clip, QEMU trace: 116,072 blocks at 30 + 10 * groups, 10,781 pair switches. */
 void asc_pw_2x2_rq(const int32_t *x, asc_pw_job *job);
 void asc_pw_rq_loop_end(void);
 __asm__(ASC_PW_2X2_BODY("asc_pw_2x2_rq", "asc_pw_rq_loop_end")
