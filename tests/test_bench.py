@@ -79,9 +79,13 @@ def _corrupt_copy(tmp_path: Path, rel: str, pattern: str, repl) -> Path:
 
 
 def test_model_mismatch_is_found_and_named(tmp_path, shared_data):
-    # one bias of the fused block 2-5's projection (layer 4), channel 0, changed by +3000
-    exp = _corrupt_copy(tmp_path, "c/model.c", r"(static const int32_t L4_bias\[\d+\] = \{\n    )(-?\d+)",
-                        lambda m: m.group(1) + str(int(m.group(2)) + 3000))
+    # one bias of the fused block 2-5's projection (layer 4), channel 0, changed by +3000: in the
+    # speed build the kernel reads it from the requantisation record (2 * bias for each of the two
+    # pixels of a pair: words 0 and 2, asc_edge.codegen.speed_tables.pack_1x1_requant)
+    exp = _corrupt_copy(tmp_path, "c/model.c",
+                        r"(static const int32_t L4_rq\[\d+\] = \{\n    )(-?\d+)(, -?\d+, )(-?\d+)",
+                        lambda m: (m.group(1) + str(int(m.group(2)) + 6000) + m.group(3)
+                                   + str(int(m.group(4)) + 6000)))
     # verify_hashes=False: the edit is deliberate (bench otherwise refuses an export whose files changed)
     rep = bench(exp, data=shared_data, limit=2, out_dir=tmp_path / "r", work_dir=tmp_path / "w", log=lambda s: None,
                 verify_hashes=False)
@@ -203,7 +207,8 @@ def test_board_app_builds_images_and_classifies_under_qemu(tmp_path, shared_data
 
 def test_size_build_is_bit_exact_and_stores_each_weight_once(short_run, shared_data, tmp_path):
     """``export --optimize size``: the reference model's C regenerated without the pre-widened int16
-    copies of the 1x1 filters (the kernels widen at run time), with the frontend's compact tables
+    copies of the 1x1 filters and the requantisation / depthwise tables (the kernels compute them
+    at run time), with the frontend's compact tables
     (half window, uint16 mel weights, one quarter-wave table for its own radix-2 FFT instead of
     CMSIS-DSP's) and built with -Os: device == reference (the host build of the same compact
     frontend + tflite-micro) on 3 clips, and the whole image fits 128 KiB of flash (issue 16)."""
@@ -212,7 +217,9 @@ def test_size_build_is_bit_exact_and_stores_each_weight_once(short_run, shared_d
     exp = tmp_path / "size"
     rep = reemit_c(REF, exp, optimize="size")
     assert rep["optimize"] == "size" and (exp / "model_int8.tflite").read_bytes() == (REF / "model_int8.tflite").read_bytes()
-    assert "_w16[" not in (exp / "c" / "model.c").read_text() and "_w16[" in (REF / "c" / "model.c").read_text()
+    size_c, speed_c = (exp / "c" / "model.c").read_text(), (REF / "c" / "model.c").read_text()
+    for table in ("_w16[", "_rq[", "_dw3["):  # the speed build's constant tables (asc_edge.codegen.speed_tables)
+        assert table not in size_c and table in speed_c, table
     size = bench(exp, data=shared_data, limit=3, out_dir=tmp_path / "r", work_dir=tmp_path / "w", log=lambda s: None)
     speed = short_run["rep"]
     assert size["bit_exact"]["n_equal"] == size["bit_exact"]["n_clips"] == 3

@@ -821,7 +821,7 @@ static void asc_pw_chunk(const int32_t *xbuf, int32_t full, int32_t tail, const 
     job.stride = out_stride;
     job.xend = xbuf + full * pair_words;
     int32_t oc = 0;
-    if (!rq) {
+    if (!ASC_NN_SPEED_PATHS || !rq) { /* a size build has no records (and keeps one copy of this loop) */
         oc = asc_pw_pairs(&job, xbuf, full, tail, full > 0, x, w, w16, (const int32_t *)0, 0, n_oc, k, bias, q, off,
                           out_off, blim, out, out_stride, wbuf);
     } else if (w16 && full > 0 && n_oc >= 2) {
@@ -874,7 +874,7 @@ static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int
         const int8_t *xc = x + 2 * p0 * k;
         int32_t j = 0;
 #if ASC_NN_ASM
-        if (full > 0 && (k & 7) == 0 && ((uintptr_t)xc & 3) == 0) { /* LDRD needs word alignment */
+        if (ASC_NN_SPEED_PATHS && full > 0 && (k & 7) == 0 && ((uintptr_t)xc & 3) == 0) { /* LDRD: word alignment */
             asc_pw_widen_rows(xc, xbuf, xc + 2 * full * k, k, asc_dup16(off));
             j = full;
         }

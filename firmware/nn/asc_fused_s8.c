@@ -59,6 +59,32 @@ static int asc_ir_args_ok(const asc_nn_inverted_residual_params *p, const asc_nn
     return 1;
 }
 
+/* Moves n bytes from src down to dst (dst < src, the ranges may overlap): the window upkeep below.
+ * newlib's memmove copies byte by byte (~4 instructions a byte: 0.57 M of CP-Mobile's model, measured);
+ * word-aligned ranges go 16 bytes per LDMIA / STMIA pair here (reading a block before writing it
+ * is safe for dst < src). */
+static void asc_ir_move_down(int8_t *dst, const int8_t *src, int32_t n)
+{
+#if ASC_NN_ASM
+    if ((((uintptr_t)dst | (uintptr_t)src) & 3u) == 0 && n >= 16) {
+        const int8_t *end = src + (n & ~15);
+        int32_t a, b, c, d;
+        __asm__ volatile("1:\n\t"
+                         "ldmia   %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "stmia   %[t]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "cmp     %[s], %[e]\n\t"
+                         "bne     1b\n\t"
+                         : [s] "+r"(src), [t] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
+                         : [e] "r"(end)
+                         : "cc", "memory");
+        n &= 15;
+    }
+#endif
+    if (n > 0) {
+        memmove(dst, src, (size_t)n);
+    }
+}
+
 /* Scratch bytes for `rows` output rows per step. */
 static int32_t asc_ir_scratch(const asc_nn_inverted_residual_params *p, const asc_nn_dims *in,
                               const asc_nn_dims *out, int32_t rows)
@@ -82,7 +108,9 @@ asc_nn_status asc_inverted_residual_s8(const asc_nn_context *ctx,
                                        const asc_nn_dims *in, const int8_t *input,
                                        const asc_nn_dims *out, int8_t *output)
 {
-    return asc_inverted_residual_s8_w16(ctx, p, (const int32_t *)0, (const int32_t *)0, in, input, out, output);
+    const asc_nn_inverted_residual_tables t = {(const int32_t *)0, (const int32_t *)0, (const int32_t *)0,
+                                               (const int32_t *)0, (const int32_t *)0};
+    return asc_inverted_residual_s8_packed(ctx, p, &t, in, input, out, output);
 }
 
 asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
@@ -91,7 +119,18 @@ asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
                                            const asc_nn_dims *in, const int8_t *input,
                                            const asc_nn_dims *out, int8_t *output)
 {
-    if (!asc_ir_args_ok(p, in, out) || !input || !output || !ctx || !ctx->buf) {
+    const asc_nn_inverted_residual_tables t = {expand_w16, project_w16, (const int32_t *)0, (const int32_t *)0,
+                                               (const int32_t *)0};
+    return asc_inverted_residual_s8_packed(ctx, p, &t, in, input, out, output);
+}
+
+asc_nn_status asc_inverted_residual_s8_packed(const asc_nn_context *ctx,
+                                              const asc_nn_inverted_residual_params *p,
+                                              const asc_nn_inverted_residual_tables *t,
+                                              const asc_nn_dims *in, const int8_t *input,
+                                              const asc_nn_dims *out, int8_t *output)
+{
+    if (!asc_ir_args_ok(p, in, out) || !input || !output || !ctx || !ctx->buf || !t) {
         return ASC_NN_ARG_ERROR;
     }
     /* output rows per step: the most (<= ASC_IR_ROWS) the scratch buffer holds */
@@ -123,15 +162,15 @@ asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
         if (hi <= r0) {
             lo = hi = r0;
         } else if (lo < r0) {
-            memmove(window, window + (r0 - lo) * row_exp, (size_t)((hi - r0) * row_exp));
+            asc_ir_move_down(window, window + (r0 - lo) * row_exp, (hi - r0) * row_exp);
             lo = r0;
         }
         if (hi < r1) {
             /* the missing rows [hi, r1) are contiguous in the input and in the window: one call */
             const asc_nn_dims e_in = {1, r1 - hi, in->w, in->c}, e_out = {1, r1 - hi, in->w, ce};
-            st = asc_convolve_1x1_s8_w16(0, p->expand, &p->expand_quant, &e_in, input + hi * row_in, &e_f,
-                                         p->expand_filter, expand_w16, p->expand_bias, &e_out,
-                                         window + (hi - lo) * row_exp);
+            st = asc_convolve_1x1_s8_packed(0, p->expand, &p->expand_quant, &e_in, input + hi * row_in, &e_f,
+                                            p->expand_filter, t->expand_filter_w16, t->expand_requant,
+                                            p->expand_bias, &e_out, window + (hi - lo) * row_exp);
             if (st != ASC_NN_OK) {
                 return st;
             }
@@ -141,16 +180,17 @@ asc_nn_status asc_inverted_residual_s8_w16(const asc_nn_context *ctx,
         /* depthwise on the window (rows r0..r1-1) -> nr output rows */
         const asc_nn_dims d_in = {1, r1 - r0, in->w, ce}, d_out = {1, nr, out->w, ce};
         dw.padding.h = r0 - ws;
-        st = asc_depthwise_conv_s8(0, &dw, &p->depthwise_quant, &d_in, window, &p->depthwise_filter_dims,
-                                   p->depthwise_filter, p->depthwise_bias, &d_out, dw_rows);
+        st = asc_depthwise_conv_s8_packed(0, &dw, &p->depthwise_quant, &d_in, window, &p->depthwise_filter_dims,
+                                          p->depthwise_filter, p->depthwise_bias, t->depthwise_dw3, &d_out, dw_rows);
         if (st != ASC_NN_OK) {
             return st;
         }
         ASC_IR_MARK(1);
         const asc_nn_dims p_out = {1, nr, out->w, out->c};
         int8_t *y = output + oy * row_out;
-        st = asc_convolve_1x1_s8_w16(0, p->project, &p->project_quant, &d_out, dw_rows, &p_f, p->project_filter,
-                                     project_w16, p->project_bias, &p_out, p->add ? proj_rows : y);
+        st = asc_convolve_1x1_s8_packed(0, p->project, &p->project_quant, &d_out, dw_rows, &p_f, p->project_filter,
+                                        t->project_filter_w16, t->project_requant, p->project_bias, &p_out,
+                                        p->add ? proj_rows : y);
         if (st != ASC_NN_OK) {
             return st;
         }

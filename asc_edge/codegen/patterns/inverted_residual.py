@@ -2,11 +2,15 @@
 
 The layer chain ``X → conv1x1 E (expand) → depthwise D → conv1x1 P (project) [→ ADD A(P, X)]``.
 Layer by layer, E's and D's outputs exist in full (CP-Mobile's first stage: 64×17×64 = 69,632
-bytes each), which is why tflite-micro needs ~228 KB of arena. ``asc_inverted_residual_s8_w16``
+bytes each), which is why tflite-micro needs ~228 KB of arena. ``asc_inverted_residual_s8_packed``
 (``firmware/nn/asc_fused_s8.c``) runs a few output rows at a time: only the expanded rows they
 need, their depthwise rows and (with the ADD) their projected rows live in the scratch buffer; with
 a fused ADD whose other operand ``X`` dies there, the output is written over ``X`` in place. Every
-element is computed with the unfused layers' operands and parameters: bit-identical.
+element is computed with the unfused layers' operands and parameters: bit-identical. A speed build
+(``export --optimize speed``) also stores in flash what the kernels would recompute every four rows:
+the 1x1 filters pre-widened to int16 lanes (:func:`widen_1x1_filter`), the 1x1 requantisation
+records and the 3x3 depthwise tables (:mod:`asc_edge.codegen.speed_tables`), passed to
+``asc_inverted_residual_s8_packed``; a size build passes none (same results).
 
 Matched when: E is a 1×1 stride-1 unpadded convolution whose output feeds only D; D is a depthwise
 convolution with channel multiplier 1 and dilation 1 whose output feeds only P; P is a 1×1 stride-1
@@ -23,6 +27,7 @@ import numpy as np
 
 from asc_edge.codegen import c_abi
 
+from ..speed_tables import pack_1x1_requant, pack_dw3
 from . import FusedStep, Pattern, register
 
 
@@ -50,7 +55,7 @@ class InvertedResidual(Pattern):
     name = "inverted_residual"
     # ASC_NN_PROFILE parts of asc_fused_s8.c: 0 expansion, 1 depthwise, 2 projection, 3 ADD
     parts = ("conv1x1", "depthwise", "conv1x1", "add")
-    c_function = "asc_inverted_residual_s8_w16"
+    c_function = "asc_inverted_residual_s8_packed"
 
     def match(self, graph, cons):
         by_out = {L.output: L for L in graph.layers}
@@ -125,13 +130,24 @@ class InvertedResidual(Pattern):
         if A is not None:
             code.append(f"static const asc_nn_add_params pa = {em.init(A.params)};")
         max_k = c_abi.define("ASC_PW_MAX_K")
-        w16 = []
-        for L in (E, P):  # the 1x1 filters also pre-widened for the DSP kernels (flash, read-only)
+        tables = {}
+        for role, L in (("expand", E), ("project", P)):
+            # the 1x1 filters also pre-widened for the DSP kernels (flash, read-only)
             words = widen_1x1_filter(L.consts["filter"])
             if L.consts["filter"].shape[-1] > max_k or em.optimize == "size":
                 # the DSP kernel would not read them / a size build: widened at run time instead
                 words = words[:0]
-            w16.append(em.array(L, "w16", "int32_t", words) if words.size else "0")
+            tables[f"{role}_filter_w16"] = em.array(L, "w16", "int32_t", words) if words.size else "0"
+            rq = None if em.optimize == "size" else pack_1x1_requant(
+                L.consts["multiplier"], L.consts["shift"], L.consts.get("bias"), k=int(L.consts["filter"].shape[-1]),
+                input_offset=L.params.input_offset, output_offset=L.params.output_offset,
+                activation=tuple(L.params.activation), max_k=max_k)
+            tables[f"{role}_requant"] = em.array(L, "rq", "int32_t", rq) if rq is not None else "0"
+        dw3 = None if em.optimize == "size" else pack_dw3(
+            D.consts["filter"], D.consts["multiplier"], D.consts["shift"], D.consts.get("bias"),
+            input_offset=D.params.input_offset, output_offset=D.params.output_offset,
+            dilation=tuple(D.params.dilation), ch_mult=D.params.ch_mult)
+        tables["depthwise_dw3"] = em.array(D, "dw3", "int32_t", dw3) if dw3 is not None else "0"
         q = {L.index: (f"L{L.index}_mult", f"L{L.index}_shift") for L in (E, D, P)}
         p = c_abi.params(
             "asc_nn_inverted_residual_params",
@@ -142,9 +158,11 @@ class InvertedResidual(Pattern):
             project="&pp", project_quant=q[P.index], project_filter=f"L{P.index}_filter", project_bias=biases[2],
             add="&pa" if A is not None else "0", add_project_first=int(st.info["add_project_first"]))
         ctx_lines, ctx_expr = em.scratch(st)
+        t = c_abi.params("asc_nn_inverted_residual_tables", **tables)
         return code + [f"static const asc_nn_inverted_residual_params p = {em.init(p)};",
+                       f"static const asc_nn_inverted_residual_tables t = {em.init(t)};",
                        f"static const asc_nn_dims in_d = {em.dims(g.tensors[st.input].dims)}, "
                        f"out_d = {em.dims(g.tensors[st.output].dims)};",
                        *ctx_lines,
-                       f"st = {self.c_function}({ctx_expr}, &p, {w16[0]}, {w16[1]}, &in_d, {em.ptr(st.input)}, "
+                       f"st = {self.c_function}({ctx_expr}, &p, &t, &in_d, {em.ptr(st.input)}, "
                        f"&out_d, {em.ptr(st.output)});"]
