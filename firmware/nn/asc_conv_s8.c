@@ -889,6 +889,260 @@ static int asc_pw_gemm(const int8_t *x, int32_t n_px, const int8_t *w, const int
     }
     return 1;
 }
+
+#if ASC_NN_SPEED_PATHS
+/* The projection of a fused inverted-residual block with its residual ADD (asc_fused_s8.c) in the
+ * output stage of asc_pw_2x2_rq: each requantised int8 projection value p (SSAT8 as before, kept in
+ * its accumulator register) and the block input x at the same position (LDRSB at out + delta: x for a
+ * pixel pair is read in the block that writes its outputs, each element just before its output)
+ * give the ADD of asc_add_half_lut, s2 = lut[b] + (a << 20), out = SSAT8(SMMLAR(s2, mo, ko + (s2 >>
+ * 31)) >> ro), (a, b) = (p, x) or (x, p); only that is stored (no projection rows, no ADD pass, one
+ * table per block call). Fields after the job: the asm copies them to its stack frame. */
+typedef struct {
+    asc_pw_job job;
+    const int32_t *lut; /* the ADD's table (entry 128) */
+    int32_t mo, ko, ro; /* its output constants */
+    int32_t delta;      /* bytes from an output to its x */
+    int32_t stride1;    /* out stride - 1 */
+} asc_pw_add_job;
+
+#if ASC_NN_ASM
+typedef char asc_pw_add_job_layout_check[(offsetof(asc_pw_add_job, lut) == 84 &&
+                                          offsetof(asc_pw_add_job, stride1) == 104)
+                                             ? 1
+                                             : -1];
+
+/* Requantise accumulator ACC in place (the int8 projection value). */
+#define ASC_PW_RQ_KEEP(ACC, KC, M, R)                                                              \
+    "add     r9, " KC ", " ACC ", asr #31\n\t"                                                     \
+    "smmlar  " ACC ", " ACC ", " M ", r9\n\t"                                                      \
+    "asr     " ACC ", " ACC ", " R "\n\t"                                                          \
+    "ssat    " ACC ", #8, " ACC "\n\t"
+
+/* The ADD of projection value P (register) and x at [r8 + r6] into r9 (r2 lut, r3 mo, r4 ko, r5 ro);
+ * P is clobbered. A = projection: s2 = lut[x] + (P << 20); else s2 = lut[P] + (x << 20). */
+#define ASC_PW_ADD_PA(P)                                                                           \
+    "ldrsb   r9, [r8, r6]\n\t"                                                                     \
+    "ldr     r9, [r2, r9, lsl #2]\n\t"                                                             \
+    "add     r9, r9, " P ", lsl #20\n\t"                                                           \
+    "add     " P ", r4, r9, asr #31\n\t"                                                           \
+    "smmlar  r9, r9, r3, " P "\n\t"                                                                \
+    "asr     r9, r9, r5\n\t"                                                                       \
+    "ssat    r9, #8, r9\n\t"
+#define ASC_PW_ADD_PB(P)                                                                           \
+    "ldrsb   r9, [r8, r6]\n\t"                                                                     \
+    "ldr     " P ", [r2, " P ", lsl #2]\n\t"                                                       \
+    "add     r9, " P ", r9, lsl #20\n\t"                                                           \
+    "add     " P ", r4, r9, asr #31\n\t"                                                           \
+    "smmlar  r9, r9, r3, " P "\n\t"                                                                \
+    "asr     r9, r9, r5\n\t"                                                                       \
+    "ssat    r9, #8, r9\n\t"
+
+/* asc_pw_2x2_rq with the ADD (ADD: ASC_PW_ADD_PA or _PB). Stack frame: lut mo ko ro delta stride1,
+ * then jp. Per pixel pair, counted: LDMDB + BX, 10 per group, then LDR, LDM, 4 x 4 (requantise),
+ * LDM (ADD constants), 4 x (LDRSB, LDR, 2 ADD, SMMLAR, ASR, SSAT, STRB), 2 ADD, STR, LDR, CMP, BNE:
+ * 59 + 10 * groups (asc_pw_2x2_rq's 30 + asc_add_half_lut's ~11 per element). The record switch
+ * between channel pairs is asc_pw_2x2_rq's. CP-Mobile, one clip, QEMU trace: 21,440 blocks in 160
+ * calls, 5.31 M instructions (as asc_pw_2x2_rq: 4.64 M), asc_add_half_lut 1.25 M -> 0.20 M (the one
+ * ADD outside a block); model 30.31 M -> 29.87 M. */
+#define ASC_PW_2X2_ADD(NAME, LOOP_END, ADD)                                                        \
+    ".pushsection .text." NAME ",\"ax\",%progbits\n\t"                                             \
+    ".syntax unified\n\t"                                                                          \
+    ".thumb\n\t"                                                                                   \
+    ".p2align 2\n\t"                                                                               \
+    ".global " NAME "\n\t"                                                                         \
+    ".type " NAME ", %function\n\t"                                                                \
+    ".thumb_func\n" NAME ":\n\t"                                                                   \
+    "push    {r4-r11, lr}\n\t"                                                                     \
+    "sub     sp, sp, #28\n\t"                                                                      \
+    "add     r1, r1, #24\n\t" /* jp = &job->kc0 */                                                 \
+    "str     r1, [sp, #24]\n\t"                                                                    \
+    "add     r2, r1, #60\n\t" /* &lut */                                                           \
+    "ldm     r2, {r2-r7}\n\t"                                                                      \
+    "stm     sp, {r2-r7}\n"                                                                        \
+    "1:\n\t"                                                                                       \
+    "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
+    "bx      r2\n\t"                                                                               \
+    ".p2align 2\n\t"                                                                               \
+    ".rept " "32" "\n\t"                                                                           \
+    "ldmia.w r0!, {r2-r5}\n\t"                                                                     \
+    "ldmia.w r1!, {r6-r9}\n\t"                                                                     \
+    "smlad   r10, r2, r6, r10\n\t"                                                                 \
+    "smlad   r10, r3, r7, r10\n\t"                                                                 \
+    "smlad   r11, r2, r8, r11\n\t"                                                                 \
+    "smlad   r11, r3, r9, r11\n\t"                                                                 \
+    "smlad   r12, r4, r6, r12\n\t"                                                                 \
+    "smlad   r12, r5, r7, r12\n\t"                                                                 \
+    "smlad   lr, r4, r8, lr\n\t"                                                                   \
+    "smlad   lr, r5, r9, lr\n\t"                                                                   \
+    ".endr\n\t"                                                                                    \
+    ".global " LOOP_END "\n\t"                                                                     \
+    ".type " LOOP_END ", %function\n\t"                                                            \
+    ".thumb_func\n" LOOP_END ":\n\t"                                                               \
+    "ldr     r1, [sp, #24]\n\t"                                                                    \
+    "ldm     r1, {r2-r8}\n\t" /* kc0 kc1 m0 m1 r0 r1 out */                                        \
+    ASC_PW_RQ_KEEP("r10", "r2", "r4", "r6")                                                        \
+    ASC_PW_RQ_KEEP("r11", "r3", "r5", "r7")                                                        \
+    ASC_PW_RQ_KEEP("r12", "r2", "r4", "r6")                                                        \
+    ASC_PW_RQ_KEEP("lr", "r3", "r5", "r7")                                                         \
+    "ldm     sp, {r2-r7}\n\t" /* lut mo ko ro delta stride1 */                                     \
+    ADD("r10")                                                                                     \
+    "strb    r9, [r8], #1\n\t"                                                                     \
+    ADD("r11")                                                                                     \
+    "strb    r9, [r8]\n\t"                                                                         \
+    "add     r8, r8, r7\n\t"                                                                       \
+    ADD("r12")                                                                                     \
+    "strb    r9, [r8], #1\n\t"                                                                     \
+    ADD("lr")                                                                                      \
+    "strb    r9, [r8]\n\t"                                                                         \
+    "add     r8, r8, r7\n\t"                                                                       \
+    "str     r8, [r1, #24]\n\t" /* out */                                                          \
+    "ldr     r9, [r1, #32]\n\t" /* xend */                                                         \
+    "cmp     r0, r9\n\t"                                                                           \
+    "bne     1b\n\t"                                                                               \
+    "ldrd    r2, r3, [r1, #44]\n\t" /* rq, rq_end: the record switch of asc_pw_2x2_rq */           \
+    "cmp     r2, r3\n\t"                                                                           \
+    "beq     2f\n\t"                                                                               \
+    "ldmia   r2!, {r3-r12}\n\t"                                                                    \
+    "str     r2, [r1, #44]\n\t"                                                                    \
+    "sub     r2, r1, #16\n\t"                                                                      \
+    "stmia   r2, {r3-r12}\n\t"                                                                     \
+    "ldrd    r3, r4, [r1, #52]\n\t"                                                                \
+    "ldr     r2, [r1, #-24]\n\t"                                                                   \
+    "add     r2, r2, r4\n\t"                                                                       \
+    "str     r2, [r1, #-24]\n\t"                                                                   \
+    "ldr     r2, [r1, #24]\n\t"                                                                    \
+    "add     r2, r2, r3\n\t"                                                                       \
+    "str     r2, [r1, #24]\n\t"                                                                    \
+    "ldr     r0, [r1, #40]\n\t"                                                                    \
+    "b       1b\n"                                                                                 \
+    "2:\n\t"                                                                                       \
+    "add     sp, sp, #28\n\t"                                                                      \
+    "pop     {r4-r11, pc}\n\t"                                                                     \
+    ".size " NAME ", .-" NAME "\n\t"                                                               \
+    ".popsection\n"
+
+void asc_pw_2x2_rq_adda(const int32_t *x, asc_pw_add_job *job);
+void asc_pw_2x2_rq_addb(const int32_t *x, asc_pw_add_job *job);
+void asc_pw_rqa_loop_end(void);
+void asc_pw_rqb_loop_end(void);
+__asm__(ASC_PW_2X2_ADD("asc_pw_2x2_rq_adda", "asc_pw_rqa_loop_end", ASC_PW_ADD_PA));
+__asm__(ASC_PW_2X2_ADD("asc_pw_2x2_rq_addb", "asc_pw_rqb_loop_end", ASC_PW_ADD_PB));
+
+static void asc_pw_run_rq_add(const int32_t *x, asc_pw_add_job *aj, int32_t groups, int a_proj)
+{
+    if (a_proj) {
+        aj->job.entry = ((uintptr_t)&asc_pw_rqa_loop_end | 1u) - (uintptr_t)(40 * groups);
+        asc_pw_2x2_rq_adda(x, aj);
+    } else {
+        aj->job.entry = ((uintptr_t)&asc_pw_rqb_loop_end | 1u) - (uintptr_t)(40 * groups);
+        asc_pw_2x2_rq_addb(x, aj);
+    }
+}
+#else
+/* The ADD of the projection accumulator acc2 (requantised first) and *xr (read before *o is written). */
+ASC_INLINE void asc_pw_add_out(int32_t acc2, int32_t kc, int32_t m, int32_t r, const asc_pw_add_job *aj,
+                               int a_proj, int8_t *o)
+{
+    const int32_t pv = asc_pw_rq(acc2, kc, m, r), xv = o[aj->delta];
+    const int32_t s2 = a_proj ? aj->lut[xv] + (int32_t)((uint32_t)pv << 20) : aj->lut[pv] + (int32_t)((uint32_t)xv << 20);
+    /* arithmetic shifts of negative values (gcc / clang) */
+    *o = (int8_t)asc_ssat8(asc_smmlar(s2, aj->mo, aj->ko + (s2 >> 31)) >> aj->ro);
+}
+
+/* C twin of asc_pw_2x2_rq_adda / _addb. */
+static void asc_pw_run_rq_add(const int32_t *x, asc_pw_add_job *aj, int32_t groups, int a_proj)
+{
+    asc_pw_job *job = &aj->job;
+    for (;;) {
+        int8_t *o = job->out;
+        for (; x != job->xend; o += 2 * job->stride) {
+            int32_t s00 = job->b0, s01 = job->b1, s10 = job->b0, s11 = job->b1;
+            const int32_t *w = job->w;
+            for (int32_t g = 0; g < groups; g++, x += 4, w += 4) {
+                s00 = __smlad(x[0], w[0], s00);
+                s00 = __smlad(x[1], w[1], s00);
+                s01 = __smlad(x[0], w[2], s01);
+                s01 = __smlad(x[1], w[3], s01);
+                s10 = __smlad(x[2], w[0], s10);
+                s10 = __smlad(x[3], w[1], s10);
+                s11 = __smlad(x[2], w[2], s11);
+                s11 = __smlad(x[3], w[3], s11);
+            }
+            asc_pw_add_out(s00, job->kc0, job->m0, job->r0, aj, a_proj, o);
+            asc_pw_add_out(s01, job->kc1, job->m1, job->r1, aj, a_proj, o + 1);
+            asc_pw_add_out(s10, job->kc0, job->m0, job->r0, aj, a_proj, o + job->stride);
+            asc_pw_add_out(s11, job->kc1, job->m1, job->r1, aj, a_proj, o + job->stride + 1);
+        }
+        job->out = o;
+        if (job->rq == job->rq_end) {
+            break;
+        }
+        memcpy(&job->b0, job->rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
+        job->rq += ASC_PW_RQ_WORDS;
+        job->w = (const int32_t *)(const void *)((const char *)job->w + job->w_step);
+        job->out += job->out_step;
+        x = job->x0;
+    }
+}
+#endif
+
+int asc_pw_gemm_add(const asc_nn_conv_params *p, const asc_nn_per_channel_quant *q, const asc_nn_dims *in,
+                    const int8_t *input, const asc_nn_dims *f, const int8_t *filter, const int32_t *w16,
+                    const int32_t *rq, const asc_nn_dims *out, const asc_add_lut_form *af, int a_proj,
+                    const int8_t *res, int8_t *output)
+{
+    if (!w16 || !rq || !af || !res || !asc_conv_args_ok(p, q, in, f, out, input, filter, output) || f->h != 1 ||
+        f->w != 1 || f->c != in->c || p->padding.h != 0 || p->padding.w != 0 || p->stride.h != 1 ||
+        p->stride.w != 1 || out->h != in->h || out->w != in->w) {
+        return 0;
+    }
+    const int32_t k = in->c, n_oc = out->c, n_px = in->n * in->h * in->w, off = p->input_offset;
+    if (p->activation.min != -128 || p->activation.max != 127 || k > ASC_PW_MAX_K || n_px < 2 || (n_px & 1) ||
+        n_oc < 2 || (n_oc & 1) || off < -255 || off > 255) {
+        return 0;
+    }
+    int32_t xbuf[ASC_PW_XBUF_WORDS];
+    const int32_t pair_words = 4 * ((k + 3) >> 2);
+    const int32_t max_pairs = ASC_PW_XBUF_WORDS / pair_words;
+    const int32_t all_pairs = n_px >> 1;
+    asc_pw_add_job aj;
+    aj.lut = af->lut;
+    aj.mo = af->mo;
+    aj.ko = af->ko;
+    aj.ro = af->ro;
+    aj.delta = (int32_t)((intptr_t)res - (intptr_t)output);
+    aj.stride1 = n_oc - 1;
+    aj.job.stride = n_oc;
+    aj.job.x0 = xbuf;
+    aj.job.w_step = 4 * pair_words;
+    for (int32_t p0 = 0; p0 < all_pairs;) {
+        const int32_t np = ASC_NN_MIN(max_pairs, all_pairs - p0);
+        const int8_t *xc = input + 2 * p0 * k;
+        int32_t j = 0;
+#if ASC_NN_ASM
+        if ((k & 7) == 0 && ((uintptr_t)xc & 3) == 0) { /* LDRD: word alignment */
+            asc_pw_widen_rows(xc, xbuf, xc + 2 * np * k, k, asc_dup16(off));
+            j = np;
+        }
+#endif
+        for (; j < np; j++) {
+            const int8_t *a = xc + 2 * j * k;
+            asc_pw_widen_pair(a, a + k, k, off, xbuf + j * pair_words);
+        }
+        aj.job.w = w16;
+        memcpy(&aj.job.b0, rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
+        aj.job.out = output + 2 * p0 * n_oc;
+        aj.job.xend = xbuf + np * pair_words;
+        aj.job.rq = rq + ASC_PW_RQ_WORDS;
+        aj.job.rq_end = rq + (n_oc >> 1) * ASC_PW_RQ_WORDS;
+        aj.job.out_step = 2 - 2 * np * n_oc;
+        asc_pw_run_rq_add(xbuf, &aj, (k + 3) >> 2, a_proj);
+        p0 += np;
+    }
+    return 1;
+}
+#endif
 #endif
 
 int32_t asc_convolve_s8_get_buffer_size(const asc_nn_dims *input_dims, const asc_nn_dims *filter_dims)

@@ -97,15 +97,20 @@ ASC_INLINE void asc_add_half_body(const int8_t *xa, int32_t offa, const int8_t *
  * int8 x (the same integers: u depends on x alone, and |oa20 + 2u| + |xa 2^20| < 2^30 never
  * wraps). Per element: 2 loads, 1 table load, ADD (xa << 20 folded), the output SMMLAR form
  * (ADD, SMMLAR, ASR, SSAT), store. */
-static void asc_add_half_lut(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb, int32_t rb,
-                             const asc_nn_add_params *p, int8_t *out, int32_t size)
+static void asc_add_half_table(int32_t offa, int32_t offb, int32_t mb, int32_t rb, int32_t *lut)
 {
-    int32_t lut[256];
     const int32_t oa20 = (int32_t)((uint32_t)offa << 20), ob21 = (int32_t)((uint32_t)offb << 21);
     const int32_t hb = rb == 0 ? 0 : (int32_t)(1u << (rb - 1));
     for (int32_t x = -128; x < 128; x++) {
         lut[128 + x] = oa20 + 2 * asc_add_b_term(x, ob21, mb, hb, rb, rb == 0);
     }
+}
+
+static void asc_add_half_lut(const int8_t *xa, int32_t offa, const int8_t *xb, int32_t offb, int32_t mb, int32_t rb,
+                             const asc_nn_add_params *p, int8_t *out, int32_t size)
+{
+    int32_t lut[256];
+    asc_add_half_table(offa, offb, mb, rb, lut);
     const int32_t *t = lut + 128;
     const int32_t mo = p->output_multiplier, ro = -p->output_shift;
     const int32_t ko = (int32_t)(1u << (ro - 1)) + (int32_t)((uint32_t)p->output_offset << ro);
@@ -127,13 +132,19 @@ static void asc_add_half_loop(const int8_t *xa, int32_t offa, const int8_t *xb, 
     }
 }
 
+/* The parameter range of the fast forms above. */
+static int asc_add_fast_ok(const asc_nn_add_params *p)
+{
+    return !(p->left_shift != 20 || p->input1_offset < -255 || p->input1_offset > 255 || p->input2_offset < -255 ||
+             p->input2_offset > 255 || p->input1_multiplier < 0 || p->input2_multiplier < 0 ||
+             p->output_multiplier < 0 || p->input1_shift > 0 || p->input1_shift < -31 || p->input2_shift > 0 ||
+             p->input2_shift < -31 || p->output_shift > -1 || p->output_shift < -21 || p->output_offset < -128 ||
+             p->output_offset > 127);
+}
+
 static int asc_add_fast(const asc_nn_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t size)
 {
-    if (p->left_shift != 20 || p->input1_offset < -255 || p->input1_offset > 255 || p->input2_offset < -255 ||
-        p->input2_offset > 255 || p->input1_multiplier < 0 || p->input2_multiplier < 0 ||
-        p->output_multiplier < 0 || p->input1_shift > 0 || p->input1_shift < -31 || p->input2_shift > 0 ||
-        p->input2_shift < -31 || p->output_shift > -1 || p->output_shift < -21 || p->output_offset < -128 ||
-        p->output_offset > 127) {
+    if (!asc_add_fast_ok(p)) {
         return 0;
     }
     const int r1z = p->input1_shift == 0, r2z = p->input2_shift == 0;
@@ -161,6 +172,32 @@ static int asc_add_fast(const asc_nn_add_params *p, const int8_t *in1, const int
     }
     return 1;
 }
+
+#if ASC_NN_SPEED_PATHS
+/* The table of asc_add_half_lut for the side asc_add_fast gives the half form to (input 1 first), once
+ * for a fused producer (asc_fused_s8.c): the same integers as asc_add_s8 of same-shape inputs, whose
+ * half forms (table or not) compute them all alike. */
+int asc_add_lut_prep(const asc_nn_add_params *p, int32_t *lut256, asc_add_lut_form *f)
+{
+    if (!p || p->activation.min != -128 || p->activation.max != 127 || !asc_add_fast_ok(p)) {
+        return 0;
+    }
+    if (p->input1_shift == 0 && p->input1_multiplier == (1 << 30)) {
+        asc_add_half_table(p->input1_offset, p->input2_offset, p->input2_multiplier, -p->input2_shift, lut256);
+        f->a_is_in1 = 1;
+    } else if (p->input2_shift == 0 && p->input2_multiplier == (1 << 30)) {
+        asc_add_half_table(p->input2_offset, p->input1_offset, p->input1_multiplier, -p->input1_shift, lut256);
+        f->a_is_in1 = 0;
+    } else {
+        return 0;
+    }
+    f->lut = lut256 + 128;
+    f->mo = p->output_multiplier;
+    f->ro = -p->output_shift;
+    f->ko = (int32_t)(1u << (f->ro - 1)) + (int32_t)((uint32_t)p->output_offset << f->ro);
+    return 1;
+}
+#endif
 #endif
 
 asc_nn_status asc_add_s8(const asc_nn_add_params *p,

@@ -8,7 +8,10 @@
  * dropped by a memmove, the missing ones are computed by one 1x1 call on the contiguous input
  * rows). The depthwise kernel then runs on that window as a (1, rows, W, Ce)
  * image with the window's own top padding and produces the n output rows; the projection (and
- * ADD) follow on those rows. Each output element sees exactly the operands and parameters of the
+ * ADD) follow on those rows. With the speed build's projection tables and the ADD in asc_add_s8's
+ * table form, the projection writes the ADD's outputs itself (asc_pw_gemm_add, asc_conv_s8.c; the
+ * ADD's table, built once per call, sits in the then unused projection rows of the scratch).
+ * Each output element sees exactly the operands and parameters of the
  * unfused layers: bit-identical. In place (output == input, with the ADD: same shape, so
  * stride_h 1 and pad_top <= kh - 1): the expansion has read every input row < oy + n before output
  * rows [oy, oy + n) are written, and the ADD reads each element before writing it. */
@@ -16,7 +19,8 @@
 
 /* Optional profiling hook (the device bench defines -DASC_NN_PROFILE=bench_profile): called after
  * each part of a row with 0 = expansion (incl. window upkeep), 1 = depthwise, 2 = projection,
- * 3 = ADD, so instructions can be attributed per layer type inside a fused block. */
+ * 3 = ADD, so instructions can be attributed per layer type inside a fused block (an ADD fused into
+ * the projection counts as projection). */
 #ifdef ASC_NN_PROFILE
 void ASC_NN_PROFILE(int32_t part);
 #define ASC_IR_MARK(part) ASC_NN_PROFILE(part)
@@ -152,6 +156,20 @@ asc_nn_status asc_inverted_residual_s8_packed(const asc_nn_context *ctx,
     asc_nn_dw_conv_params dw = *p->depthwise;
     int32_t lo = 0, hi = 0; /* expanded rows [lo, hi) are in the window, row lo first */
     asc_nn_status st;
+#if ASC_NN_USE_DSP && ASC_NN_SPEED_PATHS
+    /* The ADD in its table form fused into the projection (asc_pw_gemm_add): its table, built once
+     * here, takes the place of the projection rows (unused then); a step it does not apply to (odd
+     * pixel count) falls back to projection rows + asc_add_s8 for the rest of the block. */
+    asc_add_lut_form af;
+    int fuse = 0, a_proj = 0;
+    if (p->add && t->project_filter_w16 && t->project_requant) {
+        int32_t *lut = (int32_t *)(((uintptr_t)proj_rows + 3u) & ~(uintptr_t)3u);
+        if ((int8_t *)(lut + 256) <= proj_rows + rows * row_out && asc_add_lut_prep(p->add, lut, &af)) {
+            fuse = 1;
+            a_proj = af.a_is_in1 == (p->add_project_first != 0); /* input 1 is the projection */
+        }
+    }
+#endif
 
     for (int32_t oy = 0; oy < out->h; oy += rows) {
         const int32_t nr = ASC_NN_MIN(rows, out->h - oy); /* output rows of this step */
@@ -188,6 +206,18 @@ asc_nn_status asc_inverted_residual_s8_packed(const asc_nn_context *ctx,
         ASC_IR_MARK(1);
         const asc_nn_dims p_out = {1, nr, out->w, out->c};
         int8_t *y = output + oy * row_out;
+#if ASC_NN_USE_DSP && ASC_NN_SPEED_PATHS
+        if (fuse) {
+            if (asc_pw_gemm_add(p->project, &p->project_quant, &d_out, dw_rows, &p_f, p->project_filter,
+                                t->project_filter_w16, t->project_requant, &p_out, &af, a_proj,
+                                input + oy * row_in, y)) {
+                ASC_IR_MARK(2);
+                ASC_IR_MARK(3);
+                continue;
+            }
+            fuse = 0; /* the projection rows below overwrite the table */
+        }
+#endif
         st = asc_convolve_1x1_s8_packed(0, p->project, &p->project_quant, &d_out, dw_rows, &p_f, p->project_filter,
                                         t->project_filter_w16, t->project_requant, p->project_bias, &p_out,
                                         p->add ? proj_rows : y);

@@ -282,6 +282,35 @@ ASC_INLINE int32_t asc_rq_fast(int32_t a, int32_t m, int32_t khi, int32_t rsh)
 }
 #endif
 
+#if ASC_NN_USE_DSP && ASC_NN_SPEED_PATHS
+/* The ADD's table form (asc_elementwise_s8.c asc_add_half_lut) for fusing it into a producer:
+ * out = SSAT8(SMMLAR(s2, mo, ko + (s2 >> 31)) >> ro), s2 = lut[b] + (a << 20), where a is the input
+ * with multiplier 2^30 and shift 0 (input 1 when a_is_in1) and lut points at entry 128 of the 256
+ * int32 for the other input b (lut[b], b = -128 .. 127). */
+typedef struct {
+    const int32_t *lut;
+    int32_t mo, ko, ro;
+    int32_t a_is_in1;
+} asc_add_lut_form;
+
+/* When asc_add_s8 (same shapes) takes the table form for p: builds the table into lut256 (256
+ * int32), fills *f and returns 1 (the same integers as asc_add_s8); else 0. */
+int asc_add_lut_prep(const asc_nn_add_params *p, int32_t *lut256, asc_add_lut_form *f);
+
+/* asc_convolve_1x1_s8_packed (stride 1, out the shape of in but for its channels) with the ADD af
+ * fused into its output: each output (pixel i, channel c, n_oc = out->c) becomes the ADD of the
+ * projection value and res[i * n_oc + c] (the projection is input A when a_proj, else input B),
+ * written to output[i * n_oc + c]. res may be output (each res element is read just before the
+ * output at the same position is written), else it must not overlap output (the outputs are written
+ * channel pair by channel pair). Only for records + a pre-widened filter, an even pixel count and
+ * n_oc, K <= ASC_PW_MAX_K; returns 0 (nothing written) when it does not apply or the arguments are
+ * invalid (asc_conv_s8.c). */
+int asc_pw_gemm_add(const asc_nn_conv_params *p, const asc_nn_per_channel_quant *q, const asc_nn_dims *in,
+                    const int8_t *input, const asc_nn_dims *f, const int8_t *filter, const int32_t *w16,
+                    const int32_t *rq, const asc_nn_dims *out, const asc_add_lut_form *af, int a_proj,
+                    const int8_t *res, int8_t *output);
+#endif
+
 /* sum_i (in[i] + in_off) * (w[i] + w_off)   over n contiguous elements, added to acc. */
 static inline int32_t asc_dot_s8(const int8_t *in, const int8_t *w, int32_t n, int32_t in_off,
                                  int32_t w_off, int32_t acc)
