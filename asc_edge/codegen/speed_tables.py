@@ -115,3 +115,34 @@ def pack_dw3(filt, multiplier, shift, bias, *, input_offset: int, output_offset:
     wl = np.stack([(w2[..., a] & 0xFFFF) | ((w2[..., bb] & 0xFFFF) << 16) for a, bb in lo_hi], axis=-1)
     wl = wl.transpose(1, 0, 2).reshape(g, 18)  # group, tap, word
     return _as_i32(np.concatenate([kmr, b2, b2, wl], axis=1).reshape(-1))
+
+
+def pack_conv(filt, multiplier, shift, bias, *, input_offset: int, output_offset: int,
+              activation: tuple[int, int] = (-128, 127), max_k: int = 128) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pre-widened filter and requantisation records of an ungrouped CONV_2D for the DSP GEMM
+    (``asc_convolve_s8_packed`` / ``asc_convolve_1x1_s8_packed`` in ``firmware/nn/asc_nn.h``).
+
+    The filter ``(C_out, kh, kw, C_in)`` is K-major (K = kh · kw · C_in), the order of the kernels'
+    im2col patches, so the general convolution's GEMM is the 1×1 GEMM of ``(C_out, 1, 1, K)``: the
+    same two layouts as a 1×1 layer of K input channels.
+
+    Args:
+        filt: ``(C_out, kh, kw, C_in)`` int8 (.tflite layout; groups 1).
+        multiplier, shift, bias, input_offset, output_offset, activation, max_k: as for
+            :func:`pack_1x1_requant` (with ``k = K``).
+
+    Returns:
+        ``(w16, rq)``: int32 ``(C_out // 2 · 4 · ceil(K / 4),)`` (``widen_1x1_filter`` layout) and
+        ``(C_out // 2 · 10,)`` (:func:`pack_1x1_requant`); or ``None`` when the records do not
+        exist (a channel or the layer outside the fast form: the kernels then widen and prepare at
+        run time, and a widened filter alone is not worth its flash here).
+    """
+    from .patterns.inverted_residual import widen_1x1_filter  # (that module imports this one)
+
+    f = np.asarray(filt)
+    k = int(np.prod(f.shape[1:]))
+    rq = pack_1x1_requant(multiplier, shift, bias, k=k, input_offset=input_offset, output_offset=output_offset,
+                          activation=activation, max_k=max_k)
+    if rq is None:
+        return None
+    return widen_1x1_filter(f), rq

@@ -1316,13 +1316,80 @@ static __attribute__((noinline)) void asc_pw_gather1_run(const asc_nn_conv_param
     pos[2] = ox;
 }
 
+/* One pixel's widened row of n int8 (n % 4 == 0, n > 0) at a -> its two words of each group at
+ * d[4g], d[4g + 1] (lanes x + off; off2 = two lanes of off); returns d past the n / 4 groups. Per 2
+ * groups, counted: 2 LDR, 4 SXTAB16, 2 STRD, CMP, BNE = 10 (any alignment of a: LDR). */
+ASC_INLINE int32_t *asc_pw_widen1(const int8_t *a, int32_t n, int32_t off2, int32_t *d)
+{
+#if ASC_NN_ASM
+    int32_t v, u, t0, t1;
+    if (n & 4) {
+        __asm__ volatile("ldr     %[v], [%[a]], #4\n\t"
+                         "sxtab16 %[t0], %[o], %[v]\n\t"
+                         "sxtab16 %[t1], %[o], %[v], ror #8\n\t"
+                         "strd    %[t0], %[t1], [%[d]], #16\n\t"
+                         : [a] "+r"(a), [d] "+r"(d), [v] "=&r"(v), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                         : [o] "r"(off2)
+                         : "memory");
+    }
+    if (n & ~7) {
+        const int8_t *end = a + (n & ~7);
+        __asm__ volatile("1:\n\t"
+                         "ldr     %[v], [%[a]], #8\n\t"
+                         "ldr     %[u], [%[a], #-4]\n\t"
+                         "sxtab16 %[t0], %[o], %[v]\n\t"
+                         "sxtab16 %[t1], %[o], %[v], ror #8\n\t"
+                         "strd    %[t0], %[t1], [%[d]], #16\n\t"
+                         "sxtab16 %[t0], %[o], %[u]\n\t"
+                         "sxtab16 %[t1], %[o], %[u], ror #8\n\t"
+                         "strd    %[t0], %[t1], [%[d]], #16\n\t"
+                         "cmp     %[a], %[end]\n\t"
+                         "bne     1b\n\t"
+                         : [a] "+r"(a), [d] "+r"(d), [v] "=&r"(v), [u] "=&r"(u), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                         : [o] "r"(off2), [end] "r"(end)
+                         : "cc", "memory");
+    }
+#else
+    for (const int8_t *end = a + n; a != end; a += 4, d += 4) {
+        asc_pw_widen4(asc_read_s8x4(a), off2, d);
+    }
+#endif
+    return d;
+}
+
+/* The widened patch of output pixel (oy, ox) of batch b (c % 4 == 0, dilation.w == 1) into its
+ * slot d of a pair (d[4g], d[4g + 1]): an interior pixel straight from the input, kh rows of kw * c
+ * contiguous bytes (no patch copy), a border pixel through asc_im2col into patch (k bytes;
+ * padded taps = the input zero point, widened to exactly 0 lanes). */
+static void asc_pw_widen_px(const asc_nn_conv_params *p, const asc_nn_dims *in, const int8_t *input, int32_t kh,
+                            int32_t kw, int32_t b, int32_t oy, int32_t ox, int32_t k, int8_t *patch, int32_t *d)
+{
+    const int32_t c = in->c, iy0 = oy * p->stride.h - p->padding.h, ix0 = ox * p->stride.w - p->padding.w;
+    const int32_t off2 = asc_dup16(p->input_offset);
+    if (iy0 >= 0 && iy0 + (kh - 1) * p->dilation.h < in->h && ix0 >= 0 && ix0 + kw <= in->w) {
+        const int8_t *src = input + ((b * in->h + iy0) * in->w + ix0) * c;
+        const int32_t step = p->dilation.h * in->w * c;
+        for (int32_t ky = 0; ky < kh; ky++, src += step) {
+            d = asc_pw_widen1(src, kw * c, off2, d);
+        }
+    } else {
+        asc_im2col(p, in, input, kh, kw, b, oy, ox, (int8_t)(-p->input_offset), patch);
+        asc_pw_widen1(patch, k, off2, d);
+    }
+}
+
 /* General convolution (groups == 1) through the pw16 path: the patches of two output pixels are
  * gathered by asc_im2col (out-of-image taps = the input zero point, which widens to exactly 0
- * lanes: the reference's skipped taps) and widened into the pair layout, chunk by chunk. 0 = not
- * applicable (then nothing was written): every channel must take the fast requantisation. */
+ * lanes: the reference's skipped taps) and widened into the pair layout, chunk by chunk (a speed
+ * build with c % 4 == 0 and dilation.w 1: pixel by pixel, an interior one straight from the input,
+ * asc_pw_widen_px; c % 4 != 0: the gathers). 0 = not applicable (then nothing was written): every
+ * channel must take the fast requantisation.
+ * w16 / rq (NULL: none): the filter [out][kh][kw][c], K-major, in the pre-widened 1x1 layout of K
+ * channels and its requantisation records (asc_convolve_s8_packed), read instead of widening the
+ * filter and preparing the constants again for every chunk; a size build ignores rq. */
 static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_quant *q, const asc_nn_dims *in,
-                       const int8_t *input, const asc_nn_dims *f, const int8_t *filter, const int32_t *bias,
-                       const asc_nn_dims *out, int8_t *output)
+                       const int8_t *input, const asc_nn_dims *f, const int8_t *filter, const int32_t *w16,
+                       const int32_t *rq, const int32_t *bias, const asc_nn_dims *out, int8_t *output)
 {
     const int32_t kh = f->h, kw = f->w, k = kh * kw * f->c, n_oc = out->c;
     const int32_t off = p->input_offset, out_off = p->output_offset;
@@ -1332,7 +1399,10 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
         return 0;
     }
     const int32_t blim = asc_pw_bias_limit(k, off);
-    for (int32_t oc = 0; oc < n_oc; oc++) {
+    if (!ASC_NN_SPEED_PATHS) {
+        rq = (const int32_t *)0;
+    }
+    for (int32_t oc = 0; oc < n_oc && !rq; oc++) { /* records exist only when every channel is fast */
         int32_t kc, r, b2;
         if (!asc_pw_prep(q->multiplier[oc], q->shift[oc], out_off, bias ? bias[oc] : 0, blim, &kc, &r, &b2)) {
             return 0;
@@ -1344,6 +1414,8 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
     const int8_t zp = (int8_t)(-off);
     const int gather = (in->c & 3) != 0;
     const int one3x3 = in->c == 1 && kh == 3 && kw == 3 && p->dilation.h == 1 && p->dilation.w == 1;
+    /* c % 4 == 0: each pixel widened into its slot (asc_pw_widen_px) instead of im2col + pair widening */
+    const int by_px = ASC_NN_SPEED_PATHS && !gather && p->dilation.w == 1;
     int32_t b = 0, oy = 0, ox = 0; /* the next pixel to gather */
     const int32_t pair_words = 4 * ((k + 3) >> 2);
     const int32_t max_pairs = ASC_PW_CONV_XBUF_WORDS / pair_words;
@@ -1364,12 +1436,14 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
         }
         for (int32_t j = 0; j < np && !one3x3; j++) {
             int32_t *d = xbuf + j * pair_words;
-            if (gather && j >= full) {
+            if ((gather || by_px) && j >= full) {
                 memset(d, 0, (size_t)pair_words * 4); /* zero partner of an odd last pixel */
             }
             for (int32_t t = 0; t < 2 && 2 * (p0 + j) + t < total; t++) {
                 if (gather) {
                     asc_pw_gather(p, in, input, kh, kw, b, oy, ox, k, d + 2 * t);
+                } else if (by_px) {
+                    asc_pw_widen_px(p, in, input, kh, kw, b, oy, ox, k, patch, d + 2 * t);
                 } else {
                     asc_im2col(p, in, input, kh, kw, b, oy, ox, zp, patch + t * k);
                 }
@@ -1381,26 +1455,30 @@ static int asc_pw_conv(const asc_nn_conv_params *p, const asc_nn_per_channel_qua
                     }
                 }
             }
-            if (!gather) {
+            if (!gather && !by_px) {
                 asc_pw_widen_pair(patch, (j < full) ? patch + k : (const int8_t *)0, k, off, d);
             }
         }
-        asc_pw_chunk(xbuf, full, tail, (const int8_t *)0, filter, (const int32_t *)0, (const int32_t *)0, n_oc, k,
-                     bias, q, off,
-                     out_off, blim, output + 2 * p0 * n_oc, n_oc, wbuf);
+        asc_pw_chunk(xbuf, full, tail, (const int8_t *)0, filter, w16, rq, n_oc, k, bias, q, off, out_off, blim,
+                     output + 2 * p0 * n_oc, n_oc, wbuf);
         p0 += np;
     }
     return 1;
 }
 #endif
 
-asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_params *p,
-                              const asc_nn_per_channel_quant *q,
-                              const asc_nn_dims *in, const int8_t *input,
-                              const asc_nn_dims *f, const int8_t *filter,
-                              const int32_t *bias,
-                              const asc_nn_dims *out, int8_t *output)
+asc_nn_status asc_convolve_s8_packed(const asc_nn_context *ctx, const asc_nn_conv_params *p,
+                                     const asc_nn_per_channel_quant *q,
+                                     const asc_nn_dims *in, const int8_t *input,
+                                     const asc_nn_dims *f, const int8_t *filter,
+                                     const int32_t *filter_w16, const int32_t *requant,
+                                     const int32_t *bias,
+                                     const asc_nn_dims *out, int8_t *output)
 {
+#if !ASC_NN_USE_DSP
+    (void)filter_w16;
+    (void)requant;
+#endif
     if (!asc_conv_args_ok(p, q, in, f, out, input, filter, output)) {
         return ASC_NN_ARG_ERROR;
     }
@@ -1410,7 +1488,7 @@ asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_param
     const int32_t kh = f->h, kw = f->w;
     const int32_t patch = kh * kw * fc;
 #if ASC_NN_USE_DSP
-    if (groups == 1 && p->dilation.h > 0 && asc_pw_conv(p, q, in, input, f, filter, bias, out, output)) {
+    if (groups == 1 && p->dilation.h > 0 && asc_pw_conv(p, q, in, input, f, filter, filter_w16, requant, bias, out, output)) {
         return ASC_NN_OK;
     }
     int8_t *col = (ctx && ctx->buf && ctx->size >= patch) ? (int8_t *)ctx->buf : (int8_t *)0;
@@ -1627,4 +1705,15 @@ asc_nn_status asc_convolve_wrapper_s8(const asc_nn_context *ctx, const asc_nn_co
         return asc_convolve_1x1_s8(ctx, p, q, in, input, f, filter, bias, out, output);
     }
     return asc_convolve_s8(ctx, p, q, in, input, f, filter, bias, out, output);
+}
+
+asc_nn_status asc_convolve_s8(const asc_nn_context *ctx, const asc_nn_conv_params *p,
+                              const asc_nn_per_channel_quant *q,
+                              const asc_nn_dims *in, const int8_t *input,
+                              const asc_nn_dims *f, const int8_t *filter,
+                              const int32_t *bias,
+                              const asc_nn_dims *out, int8_t *output)
+{
+    return asc_convolve_s8_packed(ctx, p, q, in, input, f, filter, (const int32_t *)0, (const int32_t *)0, bias, out,
+                                  output);
 }

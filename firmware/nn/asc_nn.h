@@ -210,6 +210,17 @@ asc_nn_status asc_convolve_1x1_s8_packed(const asc_nn_context *ctx, const asc_nn
                                          const int32_t *filter_w16, const int32_t *requant,
                                          const int32_t *bias_data,
                                          const asc_nn_dims *output_dims, int8_t *output_data);
+/* asc_convolve_s8 with the same two tables (NULL: computed at run time; same results). Its DSP path
+ * (groups 1, K = kh * kw * in_c <= ASC_PW_MAX_K, even out_c) is the 1x1 GEMM over K-long patches: the
+ * filter [out_c][kh][kw][in_c] is K-major, so filter_w16 is the asc_convolve_1x1_s8_widen_filter
+ * layout of the filter viewed as [out_c][1][1][K] and requant holds records for k = K. */
+asc_nn_status asc_convolve_s8_packed(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,
+                                     const asc_nn_per_channel_quant *quant_params,
+                                     const asc_nn_dims *input_dims, const int8_t *input_data,
+                                     const asc_nn_dims *filter_dims, const int8_t *filter_data,
+                                     const int32_t *filter_w16, const int32_t *requant,
+                                     const int32_t *bias_data,
+                                     const asc_nn_dims *output_dims, int8_t *output_data);
 
 /* Picks asc_convolve_1x1_s8 when it applies, else asc_convolve_s8. */
 asc_nn_status asc_convolve_wrapper_s8(const asc_nn_context *ctx, const asc_nn_conv_params *conv_params,

@@ -97,15 +97,52 @@ def quant_init(L) -> str:
     return f"{{.multiplier = L{L.index}_mult, .shift = L{L.index}_shift}}"
 
 
-def conv_call(L, em, fn: str, ctx_expr: str) -> list:
+def conv_call(L, em, fn: str, ctx_expr: str, packed: bool = False) -> list:
+    """The call of ``fn``. ``packed``: where :func:`speed_tables` gives the layer's tables, the
+    call of ``fn + "_packed"`` with them (after the filter: ``L<i>_w16, L<i>_rq``)."""
     bias = emit_weights(L, em)
     x = L.inputs[0]
+    tables = speed_tables(L, em) if packed else None
+    w = f"L{L.index}_filter"
+    if tables is not None:
+        fn, w = fn + "_packed", f"{w}, {tables[0]}, {tables[1]}"
     return [f"static const asc_nn_per_channel_quant q = {quant_init(L)};",
             f"static const asc_nn_dims in_d = {em.dims(em.T[x].dims)}, f_d = {em.dims(L.consts['filter'].shape)}, "
             f"out_d = {em.dims(em.T[L.output].dims)};",
             f"static const {type(L.params).__name__} p = {em.init(L.params)};",
-            f"st = {fn}({ctx_expr}, &p, &q, &in_d, {em.ptr(x)}, &f_d, L{L.index}_filter, {bias}, &out_d, "
+            f"st = {fn}({ctx_expr}, &p, &q, &in_d, {em.ptr(x)}, &f_d, {w}, {bias}, &out_d, "
             f"{em.ptr(L.output)});"]
+
+
+def speed_tables(L, em) -> tuple[str, str] | None:
+    """A speed build's flash tables of a CONV_2D (kind ``conv`` or ``conv1x1``): the filter
+    pre-widened and the requantisation records (:func:`asc_edge.codegen.speed_tables.pack_conv`),
+    which the DSP GEMM otherwise rebuilds for every chunk of output pixels (the general
+    convolution: 2 · (ASC_PW_CONV_XBUF_WORDS / (4 · ceil(K / 4))) pixels; the 1×1: 2 · (640 /
+    (4 · ceil(K / 4)))). Emitted as ``L<i>_w16``, ``L<i>_rq`` (the symbols are returned) only where
+    that path reads them: ``conv`` when ``asc_pw_conv`` runs (groups 1, K ≤ ASC_PW_MAX_K, an even
+    number of output channels, ≥ 2 output pixels, input offset in [-127, 128]), ``conv1x1`` when
+    ``asc_pw_gemm`` runs (stride 1, ≥ 2 pixels); every channel must be in the fast form (else
+    ``pack_conv`` gives none). ``None``: a size build, or not applicable. CP-Mobile: the two stem
+    convolutions and the classifier's 1×1."""
+    from asc_edge.codegen.speed_tables import pack_conv
+
+    if em.optimize == "size":
+        return None
+    f, p = L.consts["filter"], L.params
+    x, y = em.T[L.inputs[0]].dims, em.T[L.output].dims
+    n_px = int(np.prod(y[:3]))
+    if L.kind == "conv":
+        if f.shape[3] != x[3] or f.shape[0] % 2 or not -127 <= p.input_offset <= 128 or n_px < 2:
+            return None
+    elif tuple(p.stride) != (1, 1) or n_px < 2:
+        return None
+    tables = pack_conv(f, L.consts["multiplier"], L.consts["shift"], L.consts.get("bias"),
+                       input_offset=p.input_offset, output_offset=p.output_offset,
+                       activation=tuple(p.activation), max_k=c_abi.define("ASC_PW_MAX_K"))
+    if tables is None:
+        return None
+    return em.array(L, "w16", "int32_t", tables[0]), em.array(L, "rq", "int32_t", tables[1])
 
 
 def conv_macs(L, graph) -> int:
@@ -156,7 +193,7 @@ class Conv2D(Op):
 
     def emit(self, L, em):
         ctx_lines, ctx_expr = em.scratch(L)
-        return ctx_lines + conv_call(L, em, self.c_function, ctx_expr)
+        return ctx_lines + conv_call(L, em, self.c_function, ctx_expr, packed=True)
 
     def scratch_bytes(self, L, graph):
         from asc_edge.codegen.kernels_host import buffer_size
@@ -201,7 +238,7 @@ class Conv1x1(Op):
     c_function = "asc_convolve_1x1_s8"
 
     def emit(self, L, em):
-        return conv_call(L, em, self.c_function, "0")
+        return conv_call(L, em, self.c_function, "0", packed=True)
 
     def macs(self, L, graph):
         return conv_macs(L, graph)
