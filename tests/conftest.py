@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,18 @@ def tiny_dataset(tmp_path):
     make.write_tsv = write_tsv
     make.write_wav = write_wav
     return make
+
+
+def corrupt_block_bias(model_c: str) -> str:
+    """``model.c`` of the reference export with one bias of the fused block 2-5's projection (layer 4,
+    channel 0) raised by 3000. A speed build's kernel reads it from the requantisation record (2 *
+    bias for each pixel of a pair: words 0 and 2, asc_edge.codegen.speed_tables.pack_1x1_requant),
+    so both words change; the first divergence must then be named at layer 5 (the fused ADD)."""
+    new, n = re.subn(r"(static const int32_t L4_rq\[\d+\] = \{\n    )(-?\d+)(, -?\d+, )(-?\d+)",
+                     lambda m: (m.group(1) + str(int(m.group(2)) + 6000) + m.group(3)
+                                + str(int(m.group(4)) + 6000)), model_c, count=1)
+    assert n == 1, "no L4_rq table in model.c (a size build?)"
+    return new
 
 
 def bn_calibrated(name: str, features, seed: int = 0, **kwargs):

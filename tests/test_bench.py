@@ -8,7 +8,6 @@ diverging stage, layer and element), and the time limit / backend errors are cle
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from asc_edge.device.harness import bench, parse_bench_output, write_clips_bin
 from asc_edge.errors import DeviceError
+from conftest import corrupt_block_bias
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO / "export" / "cp-mobile-ref"
@@ -67,25 +67,12 @@ def test_instruction_counts_barely_depend_on_the_clip(short_run):
     assert rep["instructions"]["model_max"] - rep["instructions"]["model_min"] < 0.01 * rep["instructions"]["model_mean"]
 
 
-def _corrupt_copy(tmp_path: Path, rel: str, pattern: str, repl) -> Path:
+def test_model_mismatch_is_found_and_named(tmp_path, shared_data):
     dst = tmp_path / "export"
     shutil.copytree(REF, dst, ignore=shutil.ignore_patterns("bench"))
-    f = dst / rel
-    text = f.read_text()
-    new, n = re.subn(pattern, repl, text, count=1)
-    assert n == 1
-    f.write_text(new)
-    return dst
-
-
-def test_model_mismatch_is_found_and_named(tmp_path, shared_data):
-    # one bias of the fused block 2-5's projection (layer 4), channel 0, changed by +3000: in the
-    # speed build the kernel reads it from the requantisation record (2 * bias for each of the two
-    # pixels of a pair: words 0 and 2, asc_edge.codegen.speed_tables.pack_1x1_requant)
-    exp = _corrupt_copy(tmp_path, "c/model.c",
-                        r"(static const int32_t L4_rq\[\d+\] = \{\n    )(-?\d+)(, -?\d+, )(-?\d+)",
-                        lambda m: (m.group(1) + str(int(m.group(2)) + 6000) + m.group(3)
-                                   + str(int(m.group(4)) + 6000)))
+    f = dst / "c" / "model.c"
+    f.write_text(corrupt_block_bias(f.read_text()))
+    exp = dst
     # verify_hashes=False: the edit is deliberate (bench otherwise refuses an export whose files changed)
     rep = bench(exp, data=shared_data, limit=2, out_dir=tmp_path / "r", work_dir=tmp_path / "w", log=lambda s: None,
                 verify_hashes=False)

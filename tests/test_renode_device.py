@@ -20,7 +20,6 @@ have installed it), and are skipped on a user's machine without one.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from asc_edge.device import build_firmware
 from asc_edge.device.harness import bench
 from asc_edge.device.renode import run_renode
 from asc_edge.errors import DeviceError
+from conftest import corrupt_block_bias
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO / "export" / "cp-mobile-ref"
@@ -79,10 +79,7 @@ def test_layer_debug_rerun_on_renode_names_the_first_divergence(renode, tmp_path
     dst = tmp_path / "export"
     shutil.copytree(REF, dst, ignore=shutil.ignore_patterns("bench"))
     f = dst / "c" / "model.c"
-    text, n = re.subn(r"(static const int32_t L4_bias\[\d+\] = \{\n    )(-?\d+)",
-                      lambda m: m.group(1) + str(int(m.group(2)) + 3000), f.read_text(), count=1)
-    assert n == 1
-    f.write_text(text)
+    f.write_text(corrupt_block_bias(f.read_text()))
     rep = bench(dst, data=shared_data, limit=1, backend="renode", out_dir=tmp_path / "r", work_dir=tmp_path / "w",
                 log=lambda s: None, verify_hashes=False)  # the edit is deliberate
     fd = rep["bit_exact"]["first_divergence"]

@@ -72,15 +72,14 @@ static void asc_ir_move_down(int8_t *dst, const int8_t *src, int32_t n)
 #if ASC_NN_ASM
     if ((((uintptr_t)dst | (uintptr_t)src) & 3u) == 0 && n >= 16) {
         const int8_t *end = src + (n & ~15);
-        int32_t a, b, c, d;
         __asm__ volatile("1:\n\t"
-                         "ldmia   %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
-                         "stmia   %[t]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "ldmia   %[s]!, {r4-r7}\n\t"
+                         "stmia   %[t]!, {r4-r7}\n\t"
                          "cmp     %[s], %[e]\n\t"
                          "bne     1b\n\t"
-                         : [s] "+r"(src), [t] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
+                         : [s] "+r"(src), [t] "+r"(dst)
                          : [e] "r"(end)
-                         : "cc", "memory");
+                         : "r4", "r5", "r6", "r7", "cc", "memory");
         n &= 15;
     }
 #endif

@@ -175,8 +175,8 @@ asc_nn_status asc_convolve_1x1_s8(const asc_nn_context *ctx, const asc_nn_conv_p
 #define ASC_PW_MAX_K 128
 /* Widened pixel pairs the general convolution's DSP path (asc_convolve_s8, groups == 1, K <= ASC_PW_MAX_K)
  * gathers before it writes their outputs: 896 words = 3584 bytes of stack, 2 * (896 / (4 * ceil(K / 4)))
- * output pixels a chunk (fewer chunks, so fewer re-widenings of its filter, which has no pre-widened
- * copy). The code generator reads it (asc_edge.codegen.ops.conv: how far the kernel's reads can lag
+ * output pixels a chunk (fewer chunks, so fewer per-chunk set-ups; without the speed build's
+ * pre-widened copy, asc_convolve_s8_packed, the filter is re-widened per chunk). The code generator reads it (asc_edge.codegen.ops.conv: how far the kernel's reads can lag
  * behind its writes when the output overlaps the input). */
 #define ASC_PW_CONV_XBUF_WORDS 896
 int32_t asc_convolve_1x1_s8_widened_size(const asc_nn_dims *filter_dims);
