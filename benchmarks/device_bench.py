@@ -12,7 +12,7 @@ and where the RAM of audio → logits goes.
 
 Writes ``benchmarks/results/device_bench.json`` and ``device_bench.md``.
 
-    /work/venv-export/bin/python benchmarks/device_bench.py [--export export/cp-mobile-ref] [--data DIR]
+    .venv/bin/python benchmarks/device_bench.py [--export export/cp-mobile-ref] [--data DIR]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def build_row(name: str, r: dict) -> dict:
     """One row of the speed / size table from a bench report."""
     i, m, b = r["instructions"], r["memory"], r["bit_exact"]
     return {"build": name, "device == reference": f"{b['n_equal']}/{b['n_clips']}",
-            "model instructions": f"{i['model_mean']:,.0f}", "instructions/MAC": f"{i['model_instructions_per_mac']:.2f}",
+            "model instructions": f"{i['model_mean']:,.0f}", "instructions/MAC": f"{i['model_instructions_per_mac']:.3f}",
             "frontend instructions": f"{i['frontend_mean']:,.0f}", "flash (B)": f"{m['flash_bytes']:,}",
             "RAM (B)": f"{m['ram_bytes']:,}",
             "model ms at 168 MHz (est.)": f"{r['cycles']['model']['ms_min']:.0f} – {r['cycles']['model']['ms_max']:.0f}"}
@@ -67,11 +67,14 @@ def build_row(name: str, r: dict) -> dict:
 
 def flash_parts(elf, flash_bytes: int) -> dict:
     """Flash of a firmware image (``flash_bytes`` in all, as the bench reports it) by part, bytes: the
-    model's constants (``L<n>_*`` objects of the generated ``model.c``), the frontend's tables
+    model's constants (``L<n>_*`` objects of the generated ``model.c``: weights, biases, quantisation;
+    apart from a speed build's ``L<n>_w16`` / ``_rq`` / ``_dw3`` tables, asc_edge.codegen.speed_tables), the frontend's tables
     (``asc_fe_*``), CMSIS-DSP's tables (``twiddleCoef*``, ``armBitRev*``, ``arm_*``), all code
     (``.text``) and the rest (other read-only data, vector table, ``.data`` initialisers, alignment);
     from :func:`asc_edge.device.elfinfo.flash_objects` and ``section_sizes``."""
     def part(name: str) -> str | None:
+        if re.match(r"L\d+_(w16|rq|dw3)$", name):
+            return "speed tables"
         if re.match(r"L\d+_", name):
             return "model constants"
         if name.startswith("asc_fe_"):
@@ -80,7 +83,7 @@ def flash_parts(elf, flash_bytes: int) -> dict:
             return "CMSIS-DSP tables"
         return None
 
-    parts = {"model constants": 0, "frontend tables": 0, "CMSIS-DSP tables": 0,
+    parts = {"model constants": 0, "speed tables": 0, "frontend tables": 0, "CMSIS-DSP tables": 0,
              "code": section_sizes(elf).get(".text", 0)}
     for name, size in flash_objects(elf).items():
         if (k := part(name)) is not None:
@@ -158,7 +161,7 @@ def main() -> None:
         f"# Device bench: {dsp['model']} ({result['export']}) on emulated STM32F405 (QEMU netduinoplus2, -icount)", "",
         f"- DSP kernels, {b['n_clips']} {a.split} clips: **device == reference on {b['n_equal']}/{b['n_clips']}**; "
         f"accuracy device {dsp['accuracy']['device']:.4f}, reference {dsp['accuracy']['reference']:.4f}",
-        f"- model: {d['model_mean']:,.0f} instructions/inference = **{d['model_instructions_per_mac']:.2f} "
+        f"- model: {d['model_mean']:,.0f} instructions/inference = **{d['model_instructions_per_mac']:.3f} "
         f"instructions/MAC** ({d['model_macs']:,} MACs); frontend {d['frontend_mean']:,.0f}",
         f"- portable kernels ({port['bit_exact']['n_equal']}/{port['bit_exact']['n_clips']} clips bit-exact): "
         f"{p['model_mean']:,.0f} = {p['model_instructions_per_mac']:.2f}/MAC; portable / DSP = "
@@ -197,7 +200,7 @@ def main() -> None:
                            "ms at 168 MHz (range)": f"{c['ms_min']:.2f} – {c['ms_max']:.2f}"}
                           for k, c in dsp["cycles"]["frontend_stages"].items()]), "",
         "## Speed and size builds (`export --optimize speed|size`, same .tflite, same run)", "",
-        markdown_table([build_row(name, r) for name, r in (("speed (-O2, 1x1 filters also pre-widened)", dsp),
+        markdown_table([build_row(name, r) for name, r in (("speed (-O2, 1x1 filters also pre-widened, requantisation records and depthwise tables in flash)", dsp),
                                                             ("size (-Os, every weight once, int8, compact "
                                                              "frontend tables)", size))]), "",
         "Flash by part (bytes, from each image's symbol table; the bench images also hold the bench I/O code):", "",
