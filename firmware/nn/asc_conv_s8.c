@@ -388,6 +388,23 @@ typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offset
  * labels the end of the unrolled group loop. Per pixel pair (block of 2 x 2 outputs), counted:
  * LDMDB + BX, 10 per group, then LDR, LDM, 4 x (ADD, SMMLAR, ASR, SSAT, STRB), LDRD, 2 ADD, STR,
  * CMP, BNE: 30 + 10 * groups. */
+/* The unrolled group loop of the 2x2 GEMM routines (entered at loop_end - 40 * groups): per group of
+ * 4 input channels, LDM of the 2 pixels' 4 words, LDM of the 2 channels' 4 weight words, 8 SMLAD. */
+#define ASC_PW_2X2_GROUPS                                                                          \
+    ".p2align 2\n\t"                                                                               \
+    ".rept " "32" "\n\t"                                                                           \
+    "ldmia.w r0!, {r2-r5}\n\t"                                                                     \
+    "ldmia.w r1!, {r6-r9}\n\t"                                                                     \
+    "smlad   r10, r2, r6, r10\n\t"                                                                 \
+    "smlad   r10, r3, r7, r10\n\t"                                                                 \
+    "smlad   r11, r2, r8, r11\n\t"                                                                 \
+    "smlad   r11, r3, r9, r11\n\t"                                                                 \
+    "smlad   r12, r4, r6, r12\n\t"                                                                 \
+    "smlad   r12, r5, r7, r12\n\t"                                                                 \
+    "smlad   lr, r4, r8, lr\n\t"                                                                   \
+    "smlad   lr, r5, r9, lr\n\t"                                                                   \
+    ".endr\n\t"
+
 #define ASC_PW_2X2_BODY(NAME, LOOP_END)                                                             \
     ".pushsection .text." NAME ",\"ax\",%progbits\n\t"                                             \
     ".syntax unified\n\t"                                                                          \
@@ -403,19 +420,7 @@ typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offset
     "1:\n\t"                                                                                       \
     "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
     "bx      r2\n\t"                                                                               \
-    ".p2align 2\n\t"                                                                               \
-    ".rept " "32" "\n\t"                                                                           \
-    "ldmia.w r0!, {r2-r5}\n\t"                                                                     \
-    "ldmia.w r1!, {r6-r9}\n\t"                                                                     \
-    "smlad   r10, r2, r6, r10\n\t"                                                                 \
-    "smlad   r10, r3, r7, r10\n\t"                                                                 \
-    "smlad   r11, r2, r8, r11\n\t"                                                                 \
-    "smlad   r11, r3, r9, r11\n\t"                                                                 \
-    "smlad   r12, r4, r6, r12\n\t"                                                                 \
-    "smlad   r12, r5, r7, r12\n\t"                                                                 \
-    "smlad   lr, r4, r8, lr\n\t"                                                                   \
-    "smlad   lr, r5, r9, lr\n\t"                                                                   \
-    ".endr\n\t"                                                                                    \
+    ASC_PW_2X2_GROUPS                                                                              \
     ".global " LOOP_END "\n\t"                                                                     \
     ".type " LOOP_END ", %function\n\t"                                                            \
     ".thumb_func\n" LOOP_END ":\n\t"                                                               \
@@ -963,19 +968,7 @@ typedef char asc_pw_add_job_layout_check[(offsetof(asc_pw_add_job, lut) == 84 &&
     "1:\n\t"                                                                                       \
     "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
     "bx      r2\n\t"                                                                               \
-    ".p2align 2\n\t"                                                                               \
-    ".rept " "32" "\n\t"                                                                           \
-    "ldmia.w r0!, {r2-r5}\n\t"                                                                     \
-    "ldmia.w r1!, {r6-r9}\n\t"                                                                     \
-    "smlad   r10, r2, r6, r10\n\t"                                                                 \
-    "smlad   r10, r3, r7, r10\n\t"                                                                 \
-    "smlad   r11, r2, r8, r11\n\t"                                                                 \
-    "smlad   r11, r3, r9, r11\n\t"                                                                 \
-    "smlad   r12, r4, r6, r12\n\t"                                                                 \
-    "smlad   r12, r5, r7, r12\n\t"                                                                 \
-    "smlad   lr, r4, r8, lr\n\t"                                                                   \
-    "smlad   lr, r5, r9, lr\n\t"                                                                   \
-    ".endr\n\t"                                                                                    \
+    ASC_PW_2X2_GROUPS                                                                              \
     ".global " LOOP_END "\n\t"                                                                     \
     ".type " LOOP_END ", %function\n\t"                                                            \
     ".thumb_func\n" LOOP_END ":\n\t"                                                               \
