@@ -161,7 +161,7 @@ def main() -> None:
               f"depthwise {PEER['dw']}/MAC, ADD {PEER['add_share']:.0%} of the total. "
               f"DSP and portable outputs identical in every case: {summary['all_outputs_identical']}.\n")
     md.append("\nThis is a per-call estimate, not the model: in the generated model the fused blocks give the "
-              "1x1 kernels pre-widened filters (flash) and 4 rows per call (68 / 36 pixels), where these cases "
+              "1x1 kernels pre-widened filters and requantisation records (flash, speed_tables) and 4 rows per call (68 / 36 pixels), where these cases "
               "widen the filter at run time for one row; `conv3x3s2_65x1x8` uses a clamped activation "
               "(min = its input zero point), so it takes the int8 fallback instead of the pw16 path the "
               "model's first layer uses. The whole model is measured by `benchmarks/device_bench.py` "
