@@ -443,7 +443,7 @@ def export(
     qat_epochs: int = typer.Option(0, help="Quantisation-aware fine-tuning epochs before the conversion "
                                            "(self-distillation on the calibration split, labels unused; 0: none)."),
     qat_lr: float = typer.Option(1e-4, help="Learning rate of the quantisation-aware fine-tuning (Adam)."),
-    optimize: str = typer.Option("speed", help="Generated int8 C: speed (pre-widened 1x1 filters, CMSIS-DSP FFT, "
+    optimize: str = typer.Option("speed", help="Generated int8 C: speed (pre-widened filters, requantisation and depthwise tables in flash, the frontend's asm FFT, "
                                  "-O2) or size (every weight stored once, compact frontend tables with the frontend's "
                                  "own FFT, -Os); each bit-exact on the device."),
     adaptive_rounding: Optional[bool] = typer.Option(None, "--adaptive-rounding/--no-adaptive-rounding",

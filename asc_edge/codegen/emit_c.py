@@ -54,8 +54,9 @@ OPTIMIZE = ("speed", "size")
 class Emitter:
     """What an operator's or pattern's ``emit`` works with: tensor pointers in the arena, constant
     arrays (collected for the top of ``model.c``), designated initialisers and scratch contexts.
-    ``optimize``: ``"speed"`` (extra flash copies that make kernels faster, e.g. pre-widened 1×1
-    filters) or ``"size"`` (every weight stored once, int8)."""
+    ``optimize``: ``"speed"`` (extra flash tables that make kernels faster: pre-widened filters,
+    requantisation records, depthwise tables, :mod:`asc_edge.codegen.speed_tables`) or ``"size"``
+    (every weight stored once, int8)."""
 
     def __init__(self, graph, plan, optimize: str = "speed"):
         if optimize not in OPTIMIZE:

@@ -171,7 +171,8 @@ def export_model(ckpt_or_run_dir, target: str = "cmsis-nn", out_dir=None, *, dat
             counts 2 bytes a parameter). The quality gate then compares the host build of the fp16
             C with the float model on every test clip.
         optimize: the int8 C model's goal (``export --optimize``, as X-CUBE-AI offers): ``"speed"``
-            (default: the 1×1 filters of fused blocks also stored pre-widened to int16 in flash) or
+            (default: the kernels' per-layer tables also stored in flash: filters pre-widened to
+            int16, requantisation records, depthwise tables; :mod:`asc_edge.codegen.speed_tables`) or
             ``"size"`` (every weight stored once, int8, widened at run time; the C frontend's compact
             tables and its own radix-4 FFT instead of CMSIS-DSP's; the firmware built with ``-Os``).
             The model's arithmetic is bit-identical; the compact frontend's float rounding differs from
