@@ -542,23 +542,45 @@ ASC_INLINE int8_t asc_pw_rq(int32_t acc2, int32_t kc, int32_t m, int32_t r)
     return (int8_t)asc_ssat8(asc_smmlar(acc2, m, kc + (acc2 >> 31)) >> r);
 }
 
+/* One 2x2 block of the C twins: the accumulators s[0..3] = (pixel 0, ch 0), (0, 1), (1, 0), (1, 1)
+ * from the job's doubled biases, over `groups` groups of the widened pair at *x (advanced past it). */
+ASC_INLINE void asc_pw_block(const int32_t **xp, const asc_pw_job *job, int32_t groups, int32_t s[4])
+{
+    const int32_t *x = *xp, *w = job->w;
+    s[0] = job->b0;
+    s[1] = job->b1;
+    s[2] = job->b0;
+    s[3] = job->b1;
+    for (int32_t g = 0; g < groups; g++, x += 4, w += 4) {
+        s[0] = __smlad(x[1], w[1], __smlad(x[0], w[0], s[0]));
+        s[1] = __smlad(x[1], w[3], __smlad(x[0], w[2], s[1]));
+        s[2] = __smlad(x[3], w[1], __smlad(x[2], w[0], s[2]));
+        s[3] = __smlad(x[3], w[3], __smlad(x[2], w[2], s[3]));
+    }
+    *xp = x;
+}
+
+/* The C twins' switch to the next channel pair's record: 0 after the last one. */
+ASC_INLINE int asc_pw_next_record(asc_pw_job *job)
+{
+    if (job->rq == job->rq_end) {
+        return 0;
+    }
+    memcpy(&job->b0, job->rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
+    job->rq += ASC_PW_RQ_WORDS;
+    job->w = (const int32_t *)(const void *)((const char *)job->w + job->w_step);
+    job->out += job->out_step;
+    return 1;
+}
+
 /* C twin of asc_pw_2x2 (host emulation of the DSP path). */
 static void asc_pw_run(const int32_t *x, asc_pw_job *job, int32_t groups)
 {
     int8_t *o = job->out;
     for (; x != job->xend; o += 2 * job->stride) {
-        int32_t s00 = job->b0, s01 = job->b1, s10 = job->b0, s11 = job->b1;
-        const int32_t *w = job->w;
-        for (int32_t g = 0; g < groups; g++, x += 4, w += 4) {
-            s00 = __smlad(x[0], w[0], s00);
-            s00 = __smlad(x[1], w[1], s00);
-            s01 = __smlad(x[0], w[2], s01);
-            s01 = __smlad(x[1], w[3], s01);
-            s10 = __smlad(x[2], w[0], s10);
-            s10 = __smlad(x[3], w[1], s10);
-            s11 = __smlad(x[2], w[2], s11);
-            s11 = __smlad(x[3], w[3], s11);
-        }
+        int32_t s[4];
+        asc_pw_block(&x, job, groups, s);
+        const int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
         o[0] = asc_pw_rq(s00, job->kc0, job->m0, job->r0);
         o[1] = asc_pw_rq(s01, job->kc1, job->m1, job->r1);
         o[job->stride] = asc_pw_rq(s10, job->kc0, job->m0, job->r0);
@@ -570,16 +592,9 @@ static void asc_pw_run(const int32_t *x, asc_pw_job *job, int32_t groups)
 /* C twin of asc_pw_2x2_rq. */
 static void asc_pw_run_rq(const int32_t *x, asc_pw_job *job, int32_t groups)
 {
-    for (;;) {
-        asc_pw_run(x, job, groups);
-        if (job->rq == job->rq_end) {
-            break;
-        }
-        memcpy(&job->b0, job->rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
-        job->rq += ASC_PW_RQ_WORDS;
-        job->w = (const int32_t *)(const void *)((const char *)job->w + job->w_step);
-        job->out += job->out_step;
-        x = job->x0;
+    asc_pw_run(x, job, groups);
+    while (asc_pw_next_record(job)) {
+        asc_pw_run(job->x0, job, groups);
     }
 }
 
@@ -1050,31 +1065,18 @@ static void asc_pw_run_rq_add(const int32_t *x, asc_pw_add_job *aj, int32_t grou
     for (;;) {
         int8_t *o = job->out;
         for (; x != job->xend; o += 2 * job->stride) {
-            int32_t s00 = job->b0, s01 = job->b1, s10 = job->b0, s11 = job->b1;
-            const int32_t *w = job->w;
-            for (int32_t g = 0; g < groups; g++, x += 4, w += 4) {
-                s00 = __smlad(x[0], w[0], s00);
-                s00 = __smlad(x[1], w[1], s00);
-                s01 = __smlad(x[0], w[2], s01);
-                s01 = __smlad(x[1], w[3], s01);
-                s10 = __smlad(x[2], w[0], s10);
-                s10 = __smlad(x[3], w[1], s10);
-                s11 = __smlad(x[2], w[2], s11);
-                s11 = __smlad(x[3], w[3], s11);
-            }
+            int32_t s[4];
+            asc_pw_block(&x, job, groups, s);
+            const int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
             asc_pw_add_out(s00, job->kc0, job->m0, job->r0, aj, a_proj, o);
             asc_pw_add_out(s01, job->kc1, job->m1, job->r1, aj, a_proj, o + 1);
             asc_pw_add_out(s10, job->kc0, job->m0, job->r0, aj, a_proj, o + job->stride);
             asc_pw_add_out(s11, job->kc1, job->m1, job->r1, aj, a_proj, o + job->stride + 1);
         }
         job->out = o;
-        if (job->rq == job->rq_end) {
+        if (!asc_pw_next_record(job)) {
             break;
         }
-        memcpy(&job->b0, job->rq, ASC_PW_RQ_WORDS * sizeof(int32_t));
-        job->rq += ASC_PW_RQ_WORDS;
-        job->w = (const int32_t *)(const void *)((const char *)job->w + job->w_step);
-        job->out += job->out_step;
         x = job->x0;
     }
 }
