@@ -360,7 +360,7 @@ def _widen_c(lib, w):
 
 
 def test_widened_1x1_filter_layout_c_equals_python(libs):
-    from asc_edge.codegen.patterns.inverted_residual import widen_1x1_filter
+    from asc_edge.codegen.speed_tables import widen_1x1_filter
     rng = np.random.default_rng(SEED + 10)
     for it in range(60):
         cout, cin = int(rng.integers(1, 20)), int(rng.integers(1, 40))
@@ -644,7 +644,7 @@ def test_cortex_m4_pw16_dw3_asm_under_qemu(libs, tmp_path):
     asc_dw3_row, the inline SXTAB16 / SMMLAR loops) only runs in the real M4 build: 1x1 (with and
     without the pre-widened filter), general conv, 3x3 depthwise and ADD cases on their fast paths,
     against the host portable build."""
-    from asc_edge.codegen.patterns.inverted_residual import widen_1x1_filter
+    from asc_edge.codegen.speed_tables import widen_1x1_filter
     rng = np.random.default_rng(SEED + 15)
     P = libs["portable"]
     decls, calls, expected = [], [], []

@@ -22,7 +22,7 @@ import pytest
 
 from asc_edge.codegen import quant
 from asc_edge.codegen.kernels_host import NN_DIR, HostKernels, kernel_sources
-from asc_edge.codegen.patterns.inverted_residual import widen_1x1_filter
+from asc_edge.codegen.speed_tables import widen_1x1_filter
 from asc_edge.codegen.speed_tables import pack_1x1_requant
 
 import kernel_models  # noqa: E402  (tests/ is on sys.path, as for conftest)

@@ -20,7 +20,7 @@ import pytest
 
 from asc_edge.codegen.kernels_host import ConvParams, Dims, HostKernels, PerChannelQuant, Tile, _i32, _ptr8, _ptr32
 from asc_edge.codegen.kernels_host import _act as _act_struct
-from asc_edge.codegen.patterns.inverted_residual import widen_1x1_filter
+from asc_edge.codegen.speed_tables import widen_1x1_filter
 from asc_edge.codegen.speed_tables import PW_RQ_WORDS, pack_1x1_requant
 
 import kernel_models  # noqa: E402  (tests/ is on sys.path, as for conftest)

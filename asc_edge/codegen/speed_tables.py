@@ -4,13 +4,15 @@ The int8 DSP kernels (``firmware/nn``) derive, per call, constants that depend o
 the 1x1 GEMM's requantisation constants per output-channel pair (``asc_pw_prep`` in
 ``asc_conv_s8.c``) and the 3x3 depthwise kernel's per-group table of doubled weights, biases and
 requantisation constants (``asc_dw3_table`` in ``asc_depthwise_conv_s8.c``). Inside a fused
-inverted-residual block those calls happen every four output rows, so the set-up is repeated
-16 times per layer. A speed build computes them here once, at export, and keeps them in flash
-(layouts: ``ASC_PW_RQ_WORDS`` and ``ASC_DW3_TABLE_WORDS`` in ``firmware/nn/asc_nn.h``); a size
-build does not (the kernels compute the same values at run time: same results, tested).
+inverted-residual block those calls happen every four output rows, so the set-up is repeated up
+to 16 times per layer (CP-Mobile: 16 at 64 rows, 8 at 32). A speed build computes them here once,
+at export, and keeps them in flash, with the filters pre-widened to int16 lanes
+(:func:`widen_1x1_filter`; layouts: ``ASC_PW_RQ_WORDS`` and ``ASC_DW3_TABLE_WORDS`` in
+``firmware/nn/asc_nn.h``); a size build does not (the kernels compute the same values at run time:
+same results, tested).
 
-Both functions return ``None`` unless *every* pair / group is in the kernels' fast form, so a table
-is either complete or absent; the kernels then take their run-time path.
+The ``pack_*`` functions return ``None`` unless *every* pair / group is in the kernels' fast form,
+so a table is either complete or absent; the kernels then take their run-time path.
 
 Requantisation (TFLite ``MultiplyByQuantizedMultiplier``, double rounding) in the SMMLAR form of the
 kernels: with ``A = 2 acc``, ``r = -shift`` (1..20) and ``kc = 2^(r-1) + output_offset 2^r``,
@@ -21,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-#: int32 words per output-channel pair of :func:`pack_1x1_requant` (``ASC_PW_RQ_WORDS``)
-PW_RQ_WORDS = 10
-#: int32 words per group of 4 channels of :func:`pack_dw3` (``ASC_DW3_TABLE_WORDS``)
-DW3_TABLE_WORDS = 38
+from . import c_abi
+
+#: int32 words per output-channel pair of :func:`pack_1x1_requant` (``ASC_PW_RQ_WORDS``, read from the header)
+PW_RQ_WORDS = c_abi.define("ASC_PW_RQ_WORDS")
+#: int32 words per group of 4 channels of :func:`pack_dw3` (``ASC_DW3_TABLE_WORDS``, read from the header)
+DW3_TABLE_WORDS = c_abi.define("ASC_DW3_TABLE_WORDS")
 
 
 def _kc(shift: np.ndarray, output_offset: int) -> np.ndarray:
@@ -41,6 +45,25 @@ def _as_i32(words: np.ndarray) -> np.ndarray:
     w = np.asarray(words, dtype=np.int64)
     assert np.all((w >= -(1 << 31)) & (w < (1 << 32))), "table word out of 32 bits"
     return (w & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+def widen_1x1_filter(filt: np.ndarray) -> np.ndarray:
+    """A 1x1 filter [out, 1, 1, in] (int8) in the pre-widened int32 layout of the DSP kernels
+    (``asc_convolve_1x1_s8_widen_filter`` in firmware/nn/asc_nn.h): per output-channel pair
+    (o, o+1) (an odd last channel is left out), per group g of 4 input channels (zero-padded),
+    the words L(o, 4g, 4g+2), L(o, 4g+1, 4g+3), L(o+1, 4g, 4g+2), L(o+1, 4g+1, 4g+3), where L(o, i, j)
+    holds 2*w[o][i] in bits 0-15 and 2*w[o][j] in bits 16-31 (int16 lanes; the factor 2 makes the
+    kernels' accumulator 2*acc for their requantisation)."""
+    f = np.asarray(filt, dtype=np.int64)
+    o, k = f.shape[0], int(np.prod(f.shape[1:]))
+    g = (k + 3) // 4
+    w = np.zeros((o // 2 * 2, 4 * g), dtype=np.int64)
+    w[:, :k] = 2 * f.reshape(o, k)[: o // 2 * 2]
+    w = w.reshape(o // 2, 2, g, 4)  # pair, channel of the pair, group, lane
+    lo_hi = [(0, 2), (1, 3)]
+    words = np.stack([(w[..., a] & 0xFFFF) | ((w[..., b] & 0xFFFF) << 16) for a, b in lo_hi], axis=-1)
+    words = words.transpose(0, 2, 1, 3).reshape(-1)  # pair, group, channel, word
+    return words.astype(np.uint32).view(np.int32)
 
 
 def pack_1x1_requant(multiplier, shift, bias, *, k: int, input_offset: int, output_offset: int,
@@ -137,8 +160,6 @@ def pack_conv(filt, multiplier, shift, bias, *, input_offset: int, output_offset
         exist (a channel or the layer outside the fast form: the kernels then widen and prepare at
         run time, and a widened filter alone is not worth its flash here).
     """
-    from .patterns.inverted_residual import widen_1x1_filter  # (that module imports this one)
-
     f = np.asarray(filt)
     k = int(np.prod(f.shape[1:]))
     rq = pack_1x1_requant(multiplier, shift, bias, k=k, input_offset=input_offset, output_offset=output_offset,

@@ -405,6 +405,17 @@ typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offset
     "smlad   lr, r5, r9, lr\n\t"                                                                   \
     ".endr\n\t"
 
+/* A 2x2 GEMM routine's block loop head: the next pair's weights, entry and biases (one LDMDB around
+ * jp = r1), the jump into the unrolled group loop, and the label LOOP_END its requantisation starts at. */
+#define ASC_PW_2X2_LOOP(LOOP_END)                                                                  \
+    "1:\n\t"                                                                                       \
+    "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
+    "bx      r2\n\t"                                                                               \
+    ASC_PW_2X2_GROUPS                                                                              \
+    ".global " LOOP_END "\n\t"                                                                     \
+    ".type " LOOP_END ", %function\n\t"                                                            \
+    ".thumb_func\n" LOOP_END ":\n\t"
+
 #define ASC_PW_2X2_BODY(NAME, LOOP_END)                                                             \
     ".pushsection .text." NAME ",\"ax\",%progbits\n\t"                                             \
     ".syntax unified\n\t"                                                                          \
@@ -417,13 +428,7 @@ typedef char asc_pw_job_layout_check[(offsetof(asc_pw_job, entry) == 4 && offset
     "sub     sp, sp, #4\n\t"                                                                       \
     "add     r1, r1, #24\n\t" /* jp = &job->kc0 */                                                 \
     "str     r1, [sp]\n"                                                                           \
-    "1:\n\t"                                                                                       \
-    "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
-    "bx      r2\n\t"                                                                               \
-    ASC_PW_2X2_GROUPS                                                                              \
-    ".global " LOOP_END "\n\t"                                                                     \
-    ".type " LOOP_END ", %function\n\t"                                                            \
-    ".thumb_func\n" LOOP_END ":\n\t"                                                               \
+    ASC_PW_2X2_LOOP(LOOP_END)                                                                      \
     "ldr     r1, [sp]\n\t"                                                                         \
     "ldm     r1, {r2-r8}\n\t" /* kc0 kc1 m0 m1 r0 r1 out */                                        \
     ASC_PW_RQ("r10", "r2", "r4", "r6")                                                             \
@@ -980,13 +985,7 @@ typedef char asc_pw_add_job_layout_check[(offsetof(asc_pw_add_job, lut) == 84 &&
     "add     r2, r1, #60\n\t" /* &lut */                                                           \
     "ldm     r2, {r2-r7}\n\t"                                                                      \
     "stm     sp, {r2-r7}\n"                                                                        \
-    "1:\n\t"                                                                                       \
-    "ldmdb   r1, {r1, r2, r10, r11, r12, lr}\n\t" /* w, entry, b0, b1, b0, b1 */                   \
-    "bx      r2\n\t"                                                                               \
-    ASC_PW_2X2_GROUPS                                                                              \
-    ".global " LOOP_END "\n\t"                                                                     \
-    ".type " LOOP_END ", %function\n\t"                                                            \
-    ".thumb_func\n" LOOP_END ":\n\t"                                                               \
+    ASC_PW_2X2_LOOP(LOOP_END)                                                                      \
     "ldr     r1, [sp, #24]\n\t"                                                                    \
     "ldm     r1, {r2-r8}\n\t" /* kc0 kc1 m0 m1 r0 r1 out */                                        \
     ASC_PW_RQ_KEEP("r10", "r2", "r4", "r6")                                                        \

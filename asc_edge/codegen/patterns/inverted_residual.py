@@ -8,7 +8,7 @@ need, their depthwise rows and (with the ADD) their projected rows live in the s
 a fused ADD whose other operand ``X`` dies there, the output is written over ``X`` in place. Every
 element is computed with the unfused layers' operands and parameters: bit-identical. A speed build
 (``export --optimize speed``) also stores in flash what the kernels would recompute every four rows:
-the 1x1 filters pre-widened to int16 lanes (:func:`widen_1x1_filter`), the 1x1 requantisation
+the 1x1 filters pre-widened to int16 lanes (:func:`asc_edge.codegen.speed_tables.widen_1x1_filter`), the 1x1 requantisation
 records and the 3x3 depthwise tables (:mod:`asc_edge.codegen.speed_tables`), passed to
 ``asc_inverted_residual_s8_packed``; a size build passes none (same results).
 
@@ -23,31 +23,10 @@ from __future__ import annotations
 
 import ctypes as C
 
-import numpy as np
-
 from asc_edge.codegen import c_abi
 
-from ..speed_tables import pack_1x1_requant, pack_dw3
+from ..speed_tables import pack_1x1_requant, pack_dw3, widen_1x1_filter
 from . import FusedStep, Pattern, register
-
-
-def widen_1x1_filter(filt: np.ndarray) -> np.ndarray:
-    """A 1x1 filter [out, 1, 1, in] (int8) in the pre-widened int32 layout of the DSP kernels
-    (``asc_convolve_1x1_s8_widen_filter`` in firmware/nn/asc_nn.h): per output-channel pair
-    (o, o+1) (an odd last channel is left out), per group g of 4 input channels (zero-padded),
-    the words L(o, 4g, 4g+2), L(o, 4g+1, 4g+3), L(o+1, 4g, 4g+2), L(o+1, 4g+1, 4g+3), where L(o, i, j)
-    holds 2*w[o][i] in bits 0-15 and 2*w[o][j] in bits 16-31 (int16 lanes; the factor 2 makes the
-    kernels' accumulator 2*acc for their requantisation)."""
-    f = np.asarray(filt, dtype=np.int64)
-    o, k = f.shape[0], int(np.prod(f.shape[1:]))
-    g = (k + 3) // 4
-    w = np.zeros((o // 2 * 2, 4 * g), dtype=np.int64)
-    w[:, :k] = 2 * f.reshape(o, k)[: o // 2 * 2]
-    w = w.reshape(o // 2, 2, g, 4)  # pair, channel of the pair, group, lane
-    lo_hi = [(0, 2), (1, 3)]
-    words = np.stack([(w[..., a] & 0xFFFF) | ((w[..., b] & 0xFFFF) << 16) for a, b in lo_hi], axis=-1)
-    words = words.transpose(0, 2, 1, 3).reshape(-1)  # pair, group, channel, word
-    return words.astype(np.uint32).view(np.int32)
 
 
 @register
